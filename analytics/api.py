@@ -1,0 +1,13 @@
+from drf_spectacular.utils import OpenApiTypes, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import selectors
+
+
+class AnalyticsSummaryView(APIView):
+    """Active members, messages per day, stage distribution, proactive and broadcast rates."""
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        return Response(selectors.summary())

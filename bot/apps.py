@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class BotConfig(AppConfig):
+    name = "bot"
+    verbose_name = _("Бот и разговоры")

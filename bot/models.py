@@ -1,0 +1,194 @@
+"""Conversations, Natasha's editable words, safety records and the outbound log."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from journeys.models import JourneyStage
+from profiles.models import TelegramUser
+from relove.core.crypto import EncryptedJSONField, EncryptedTextField
+
+
+class UserSession(models.Model):
+    """One conversation. Every turn is stored here before the reply goes out."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("идёт")
+        ENDED = "ended", _("завершена")
+
+    class EndReason(models.TextChoices):
+        IDLE = "idle", _("неактивность")
+        COMMAND = "command", _("команда /end")
+        FORGET = "forget", _("удаление данных")
+
+    user = models.ForeignKey(TelegramUser, on_delete=models.CASCADE, related_name="sessions",
+                             verbose_name=_("участник"))
+    status = models.CharField(_("статус"), max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    conversation_history = EncryptedJSONField(
+        _("история"), default=list, help_text=_("Список реплик {role, content, ts}")
+    )
+    summary = EncryptedTextField(_("сводка ранних реплик"), blank=True, default="")
+    summarized_turns = models.PositiveIntegerField(_("реплик в сводке"), default=0)
+    stage_at_start = models.PositiveSmallIntegerField(_("этап в начале"), null=True, blank=True)
+    stage_snapshot = models.PositiveSmallIntegerField(_("текущий этап"), null=True, blank=True)
+    message_count = models.PositiveIntegerField(_("реплик"), default=0)
+    started_at = models.DateTimeField(_("начата"), auto_now_add=True)
+    last_activity_at = models.DateTimeField(_("последняя активность"), auto_now_add=True)
+    ended_at = models.DateTimeField(_("завершена в"), null=True, blank=True)
+    end_reason = models.CharField(_("причина завершения"), max_length=8, choices=EndReason.choices,
+                                  blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name = _("сессия")
+        verbose_name_plural = _("сессии")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], condition=models.Q(status="active"), name="session_one_active_per_member"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-started_at"], name="session_user_time_idx"),
+            models.Index(fields=["status", "last_activity_at"], name="session_status_activity_idx"),
+        ]
+        permissions = [("view_conversation", _("Может читать переписку"))]
+
+    def __str__(self):
+        return f"{self.user} · {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class ProcessedUpdate(models.Model):
+    """A Telegram update_id already taken: inserted before handling, so a redelivery stops here."""
+
+    update_id = models.BigIntegerField(_("update_id"), primary_key=True)
+    received_at = models.DateTimeField(_("получено"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("обработанное обновление")
+        verbose_name_plural = _("обработанные обновления")
+
+    def __str__(self):
+        return str(self.update_id)
+
+
+class PersonaPrompt(models.Model):
+    """System prompts for the LLM (persona, safety, analysis), editable by staff."""
+
+    class Key(models.TextChoices):
+        PERSONA = "persona", _("персона Наташи")
+        SUMMARY = "summary", _("сводка разговора")
+        SAFETY = "safety", _("оценка кризиса")
+        STAGE_ANALYSIS = "stage_analysis", _("анализ этапа")
+        PROFILE = "profile", _("построение профиля")
+        PROACTIVE = "proactive", _("проактивное сообщение")
+
+    key = models.CharField(_("ключ"), max_length=32, choices=Key.choices, unique=True)
+    text = models.TextField(_("текст промпта"))
+    updated_at = models.DateTimeField(_("обновлён"), auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["key"]
+        verbose_name = _("промпт")
+        verbose_name_plural = _("промпты")
+
+    def __str__(self):
+        return self.get_key_display()
+
+
+class MessageTemplate(models.Model):
+    """Natasha's ready words: bot copy, and the fallback when the LLM is absent or down."""
+
+    key = models.CharField(_("ключ"), max_length=48, db_index=True)
+    stage = models.ForeignKey(JourneyStage, on_delete=models.CASCADE, null=True, blank=True,
+                              related_name="templates", verbose_name=_("этап"),
+                              help_text=_("Пусто — для всех этапов"))
+    text = models.TextField(_("текст"), help_text=_("HTML Telegram: <b>, <i>, <a>"))
+    quick_replies = models.JSONField(_("быстрые ответы"), default=list, blank=True)
+    is_active = models.BooleanField(_("используется"), default=True)
+    updated_at = models.DateTimeField(_("обновлён"), auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["key", "stage__order", "id"]
+        verbose_name = _("шаблон сообщения")
+        verbose_name_plural = _("шаблоны сообщений")
+        indexes = [models.Index(fields=["key", "stage", "is_active"], name="template_lookup_idx")]
+
+    def __str__(self):
+        return f"{self.key} · {self.stage or 'все этапы'}"
+
+
+class CrisisContact(models.Model):
+    name = models.CharField(_("служба"), max_length=200)
+    phone = models.CharField(_("телефон"), max_length=64)
+    description = models.CharField(_("описание"), max_length=255, blank=True)
+    order = models.PositiveSmallIntegerField(_("порядок"), default=0)
+    is_active = models.BooleanField(_("показывать"), default=True)
+
+    class Meta:
+        ordering = ["order", "id"]
+        verbose_name = _("контакт помощи")
+        verbose_name_plural = _("контакты помощи")
+
+    def __str__(self):
+        return f"{self.name}: {self.phone}"
+
+
+class CrisisAlert(models.Model):
+    """A member's message looked like a crisis: staff look, help, then resolve."""
+
+    user = models.ForeignKey(TelegramUser, on_delete=models.CASCADE, related_name="crisis_alerts",
+                             verbose_name=_("участник"))
+    excerpt = EncryptedTextField(_("фрагмент сообщения"), blank=True, default="")
+    detected_by = models.CharField(_("как обнаружено"), max_length=16, default="keywords")
+    created_at = models.DateTimeField(_("время"), auto_now_add=True)
+    resolved_at = models.DateTimeField(_("разобрано"), null=True, blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                    blank=True, verbose_name=_("сотрудник"))
+
+    class Meta:
+        ordering = ["resolved_at", "-created_at"]
+        verbose_name = _("кризисный сигнал")
+        verbose_name_plural = _("кризисные сигналы")
+        indexes = [models.Index(fields=["resolved_at", "-created_at"], name="crisis_open_idx")]
+
+    def __str__(self):
+        return f"{self.user} · {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class OutboundMessage(models.Model):
+    """A message the bot sends on its own outside triggers and broadcasts (staff alerts, tests).
+
+    ``dedupe_key`` is unique: the row is claimed (pending → sending) before the Telegram call.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("ожидает")
+        SENDING = "sending", _("отправляется")
+        SENT = "sent", _("отправлено")
+        FAILED = "failed", _("ошибка")
+        UNKNOWN = "unknown", _("неизвестно")
+
+    kind = models.CharField(_("тип"), max_length=24)
+    chat_id = models.BigIntegerField(_("чат"))
+    user = models.ForeignKey(TelegramUser, on_delete=models.SET_NULL, null=True, blank=True,
+                             related_name="+", verbose_name=_("участник"))
+    text = EncryptedTextField(_("текст"))
+    dedupe_key = models.CharField(_("ключ дедупликации"), max_length=128, unique=True)
+    status = models.CharField(_("статус"), max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("попыток"), default=0)
+    last_error = models.CharField(_("ошибка"), max_length=255, blank=True)
+    claimed_at = models.DateTimeField(_("взято в работу"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("отправлено в"), null=True, blank=True)
+    created_at = models.DateTimeField(_("создано"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("исходящее сообщение")
+        verbose_name_plural = _("исходящие сообщения")
+        indexes = [models.Index(fields=["status", "claimed_at"], name="outbound_status_idx")]
+
+    def __str__(self):
+        return f"{self.kind} → {self.chat_id}"

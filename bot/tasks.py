@@ -1,0 +1,21 @@
+"""Celery interface of the bot app: thin, idempotent, calling services."""
+
+from celery import shared_task
+
+
+@shared_task(name="bot.tasks.archive_logs")
+def archive_logs() -> dict:
+    """Archive activity logs past retention and forget old processed update ids."""
+    from profiles.services import activity_logs_archive
+
+    from .services.updates import processed_updates_prune
+
+    return {"archived": activity_logs_archive(), "updates_pruned": processed_updates_prune()}
+
+
+@shared_task(name="bot.tasks.end_idle_sessions")
+def end_idle_sessions() -> int:
+    """End conversations idle longer than SESSION_IDLE_MINUTES."""
+    from .services.sessions import sessions_end_idle
+
+    return sessions_end_idle()

@@ -1,0 +1,98 @@
+"""Broadcasts composed by staff and their per-recipient deliveries."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from journeys.models import JourneyStage, Stream
+from profiles.models import MemberTag, TelegramUser
+
+
+class Broadcast(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("черновик")
+        SCHEDULED = "scheduled", _("запланирована")
+        SENDING = "sending", _("отправляется")
+        DONE = "done", _("завершена")
+        CANCELLED = "cancelled", _("отменена")
+
+    title = models.CharField(_("название"), max_length=200)
+    text = models.TextField(_("текст"), help_text=_("HTML Telegram, до 4096 символов"))
+    buttons = models.JSONField(
+        _("кнопки"), default=list, blank=True,
+        help_text=_('Список {"text": "…", "url": "https://…"} или {"text": "…", "reply": "…"}'),
+    )
+    photo = models.FileField(_("фото"), upload_to="broadcasts/", blank=True)
+    status = models.CharField(_("статус"), max_length=10, choices=Status.choices, default=Status.DRAFT)
+    scheduled_at = models.DateTimeField(_("отправить в"), null=True, blank=True)
+    counts_against_budget = models.BooleanField(
+        _("учитывать в дневном лимите проактивных"), default=False)
+
+    segment_stages = models.ManyToManyField(JourneyStage, blank=True, related_name="+",
+                                            verbose_name=_("этапы"))
+    segment_streams = models.ManyToManyField(Stream, blank=True, related_name="+",
+                                             verbose_name=_("потоки"))
+    segment_tags = models.ManyToManyField(MemberTag, blank=True, related_name="+",
+                                          verbose_name=_("метки"))
+    segment_gender = models.CharField(_("пол"), max_length=8, blank=True,
+                                      choices=TelegramUser.Gender.choices)
+    segment_language = models.CharField(_("язык"), max_length=16, blank=True)
+    segment_active_within_days = models.PositiveIntegerField(
+        _("активны за последние дней"), null=True, blank=True)
+    segment_consented_only = models.BooleanField(_("только давшие согласие"), default=True)
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                   blank=True, related_name="+", verbose_name=_("автор"))
+    created_at = models.DateTimeField(_("создана"), auto_now_add=True)
+    started_at = models.DateTimeField(_("начата"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("завершена в"), null=True, blank=True)
+    cancelled_at = models.DateTimeField(_("отменена в"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("рассылка")
+        verbose_name_plural = _("рассылки")
+        indexes = [models.Index(fields=["status", "scheduled_at"], name="broadcast_status_idx")]
+
+    def __str__(self):
+        return self.title
+
+
+class BroadcastDelivery(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("ожидает")
+        SENDING = "sending", _("отправляется")
+        SENT = "sent", _("доставлено")
+        FAILED = "failed", _("ошибка")
+        BLOCKED = "blocked", _("заблокирован")
+        UNKNOWN = "unknown", _("неизвестно")
+        CANCELLED = "cancelled", _("отменено")
+
+    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="deliveries",
+                                  verbose_name=_("рассылка"))
+    user = models.ForeignKey(TelegramUser, on_delete=models.CASCADE, related_name="broadcast_deliveries",
+                             verbose_name=_("участник"))
+    status = models.CharField(_("статус"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("попыток"), default=0)
+    next_attempt_at = models.DateTimeField(_("следующая попытка"), null=True, blank=True)
+    claimed_at = models.DateTimeField(_("взято в работу"), null=True, blank=True)
+    claimed_by = models.CharField(_("воркер"), max_length=64, blank=True)
+    sent_at = models.DateTimeField(_("отправлено"), null=True, blank=True)
+    telegram_message_id = models.BigIntegerField(_("id сообщения"), null=True, blank=True)
+    last_error = models.CharField(_("ошибка"), max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("доставка рассылки")
+        verbose_name_plural = _("доставки рассылок")
+        constraints = [
+            models.UniqueConstraint(fields=["broadcast", "user"], name="delivery_unique_member"),
+        ]
+        indexes = [
+            models.Index(fields=["broadcast", "status"], name="delivery_broadcast_status_idx"),
+            models.Index(fields=["claimed_at"], name="delivery_sending_idx",
+                         condition=models.Q(status="sending")),
+        ]
+
+    def __str__(self):
+        return f"{self.broadcast} → {self.user}"

@@ -1,0 +1,24 @@
+import pytest
+from django.core.cache import cache
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    """Each test starts with an empty cache (Redis in CI), so no state leaks between tests."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def superuser(db):
+    from relove.testing.factories import SuperuserFactory
+
+    return SuperuserFactory(username="root")
+
+
+@pytest.fixture
+def member(db):
+    from relove.testing.factories import TelegramUserFactory
+
+    return TelegramUserFactory()

@@ -1,0 +1,27 @@
+"""The ``/api/v1/`` router: every app registers its viewsets here."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+router = DefaultRouter()
+
+
+def register_viewsets():
+    from analytics.api import AnalyticsSummaryView
+    from profiles.api import TelegramUserViewSet
+
+    router.register("users", TelegramUserViewSet, basename="user")
+    return [path("analytics/summary/", AnalyticsSummaryView.as_view(), name="analytics-summary")]
+
+
+extra = register_viewsets()
+
+urlpatterns = [
+    path("v1/auth/token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),
+    path("v1/auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
+    path("v1/", include(extra + router.urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+]

@@ -1,0 +1,13 @@
+"""ASGI entry point (uvicorn in production): the admin, the API and the Telegram webhook."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relove.settings")
+
+application = get_asgi_application()
+
+from relove.core.crypto import verify_keys  # noqa: E402  (needs the app registry)
+
+verify_keys()

@@ -1,0 +1,37 @@
+"""Periodic jobs, declared once in code and created in django-celery-beat on ``migrate``.
+
+Existing rows are left as staff edited them (only missing ones are created), so a
+deploy never resets a schedule changed in admin.
+"""
+
+PERIODIC_TASKS = [
+    # (name, task, schedule kind, schedule spec)
+    ("Триггеры: поиск и отправка", "triggers.tasks.scan_triggers", "interval", {"every": 1, "period": "minutes"}),
+    ("Рассылки: запуск запланированных", "broadcasts.tasks.dispatch_scheduled_broadcasts", "interval",
+     {"every": 1, "period": "minutes"}),
+    ("Сессии: завершение неактивных", "bot.tasks.end_idle_sessions", "interval", {"every": 5, "period": "minutes"}),
+    ("Профили: ежедневная ротация", "profiles.tasks.rotate_profiles", "crontab",
+     {"minute": "0", "hour": "3", "timezone": "Europe/Moscow"}),
+    ("Журналы: архивация старше 90 дней", "bot.tasks.archive_logs", "crontab",
+     {"minute": "30", "hour": "4", "timezone": "Europe/Moscow"}),
+]
+
+
+def ensure_periodic_tasks(**kwargs) -> int:
+    """Create the missing periodic tasks; returns how many were created. Idempotent."""
+    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+    created = 0
+    for name, task, kind, spec in PERIODIC_TASKS:
+        if PeriodicTask.objects.filter(name=name).exists():
+            continue
+        if kind == "interval":
+            schedule, _ = IntervalSchedule.objects.get_or_create(**spec)
+            PeriodicTask.objects.create(name=name, task=task, interval=schedule)
+        else:
+            schedule, _ = CrontabSchedule.objects.get_or_create(
+                day_of_week="*", day_of_month="*", month_of_year="*", **spec
+            )
+            PeriodicTask.objects.create(name=name, task=task, crontab=schedule)
+        created += 1
+    return created

@@ -1,0 +1,116 @@
+"""factory_boy factories for every model the tests build."""
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from bot.models import UserSession
+from broadcasts.models import Broadcast, BroadcastDelivery
+from journeys.models import JourneyStage, Stream, StreamStep
+from profiles.models import PsychologicalProfile, TelegramUser, UserActivityLog
+from triggers.models import ProactiveTrigger
+
+
+class StaffFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+
+    username = factory.Sequence(lambda n: f"staff{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@relove.test")
+    is_staff = True
+    password = factory.django.Password("staff-pass-123")
+
+
+class SuperuserFactory(StaffFactory):
+    is_superuser = True
+
+
+class TelegramUserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TelegramUser
+
+    telegram_id = factory.Sequence(lambda n: 100_000 + n)
+    username = factory.Sequence(lambda n: f"member{n}")
+    first_name = "Аня"
+    language_code = "ru"
+    consent_at = factory.LazyFunction(timezone.now)
+    last_activity_at = factory.LazyFunction(timezone.now)
+    last_user_message_at = factory.LazyFunction(timezone.now)
+    journey_stage = 1
+
+
+class UserSessionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UserSession
+
+    user = factory.SubFactory(TelegramUserFactory)
+    conversation_history = factory.LazyFunction(list)
+
+
+class ProfileFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PsychologicalProfile
+
+    user = factory.SubFactory(TelegramUserFactory)
+    version = factory.Sequence(lambda n: n + 1)
+    summary = "Ищет опору и смелость."
+    data = factory.LazyFunction(lambda: {"traits": ["чуткость"], "interests": ["отношения"]})
+
+
+class ActivityLogFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UserActivityLog
+
+    user = factory.SubFactory(TelegramUserFactory)
+    kind = UserActivityLog.Kind.MESSAGE_IN
+    content = "Мне страшно менять работу"
+
+
+class StreamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Stream
+
+    title = factory.Sequence(lambda n: f"Поток {n}")
+    slug = factory.Sequence(lambda n: f"stream-{n}")
+    description = "Три недели практики честности с собой."
+    url = "https://relove.ru/streams/test"
+
+
+class StreamStepFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StreamStep
+
+    stream = factory.SubFactory(StreamFactory)
+    day_offset = factory.Sequence(lambda n: n)
+    text = "Запиши три вещи, которых ты избегаешь."
+
+
+class TriggerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ProactiveTrigger
+
+    user = factory.SubFactory(TelegramUserFactory)
+    kind = ProactiveTrigger.Kind.INACTIVITY
+    dedupe_key = factory.Sequence(lambda n: f"test:{n}")
+    scheduled_for = factory.LazyFunction(timezone.now)
+
+
+class BroadcastFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Broadcast
+
+    title = factory.Sequence(lambda n: f"Рассылка {n}")
+    text = "<b>Новый поток</b> стартует в понедельник"
+
+
+class BroadcastDeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BroadcastDelivery
+
+    broadcast = factory.SubFactory(BroadcastFactory)
+    user = factory.SubFactory(TelegramUserFactory)
+
+
+def stage(order: int) -> JourneyStage:
+    return JourneyStage.objects.get(order=order)

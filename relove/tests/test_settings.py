@@ -1,0 +1,64 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = (
+    "import django, json; from django.conf import settings; django.setup(); "
+    "print(json.dumps({'db': settings.DATABASES['default']['ENGINE'], "
+    "'cache': settings.CACHES['default']['BACKEND'], 'broker': settings.CELERY_BROKER_URL, "
+    "'llm': bool(settings.OPENAI_API_KEY), 'lang': settings.LANGUAGE_CODE, 'tz': settings.TIME_ZONE, "
+    "'keys': len(settings.FIELD_ENCRYPTION_KEYS)}))"
+)
+
+
+def run_settings(env: dict, tmp_path) -> dict:
+
+    clean = {k: v for k, v in os.environ.items()
+             if k not in {"DATABASE_URL", "REDIS_URL", "OPENAI_API_KEY", "SECRET_KEY", "FIELD_ENCRYPTION_KEY",
+                          "DJANGO_SETTINGS_MODULE", "CELERY_BROKER_URL"}}
+    clean.update({"DJANGO_SETTINGS_MODULE": "relove.settings", **env})
+    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True,
+                         text=True, check=False)
+    return out
+
+
+def test_nothing_set_falls_back_to_the_embedded_default(tmp_path):
+    out = run_settings({}, tmp_path)
+    assert out.returncode == 0, out.stderr
+    import json
+
+    data = json.loads(out.stdout)
+    assert data["db"] == "django.db.backends.sqlite3"
+    assert data["cache"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert data["broker"] == "filesystem://"
+    assert data["llm"] is False
+    assert (data["lang"], data["tz"], data["keys"]) == ("ru", "Europe/Moscow", 1)
+
+
+def test_services_are_used_when_configured(tmp_path):
+    import json
+
+    out = run_settings({"DATABASE_URL": "postgres://u@127.0.0.1:5432/x", "REDIS_URL": "redis://127.0.0.1:6379/3",
+                        "SECRET_KEY": "x" * 50, "FIELD_ENCRYPTION_KEY": settings.FIELD_ENCRYPTION_KEYS[0]},
+                       tmp_path)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["db"] == "django.db.backends.postgresql"
+    assert data["cache"] == "django_redis.cache.RedisCache"
+    assert data["broker"] == "redis://127.0.0.1:6379/3"
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "FIELD_ENCRYPTION_KEY"])
+def test_production_without_a_secret_refuses_to_start(tmp_path, missing):
+    env = {"DATABASE_URL": "postgres://u@127.0.0.1:5432/x", "SECRET_KEY": "x" * 50,
+           "FIELD_ENCRYPTION_KEY": settings.FIELD_ENCRYPTION_KEYS[0]}
+    env.pop(missing)
+    out = run_settings(env, tmp_path)
+    assert out.returncode != 0
+    assert f"{missing} must be set" in out.stderr

@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from relove.core.health import healthz
+
+admin.site.site_header = "reLove · Наташа"
+admin.site.site_title = "reLove"
+admin.site.index_title = "Управление ботом"
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("api/", include("relove.api")),
+    path("admin/", admin.site.urls),
+]

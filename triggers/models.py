@@ -1,0 +1,148 @@
+"""Proactive messages: the rules staff edit and the queue of reasons to write first."""
+
+from datetime import time, timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from profiles.models import TelegramUser, validate_timezone
+
+MAX_SLOTS_PER_DAY = 10
+
+
+class ProactivityConfig(models.Model):
+    """The single row of proactivity rules; read fresh by every scan, so edits apply at once."""
+
+    enabled = models.BooleanField(_("проактивность включена"), default=True)
+    max_per_day = models.PositiveSmallIntegerField(
+        _("не больше сообщений в день"), default=2,
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_SLOTS_PER_DAY)],
+    )
+    window_start = models.TimeField(_("окно: с"), default=time(8, 0))
+    window_end = models.TimeField(_("окно: до"), default=time(22, 0))
+    default_timezone = models.CharField(_("часовой пояс по умолчанию"), max_length=64,
+                                        default="Europe/Moscow", validators=[validate_timezone])
+    inactivity_after = models.DurationField(_("неактивность после"), default=timedelta(hours=24))
+    morning_start = models.TimeField(_("утренний чек-ин: с"), default=time(8, 0))
+    morning_end = models.TimeField(_("утренний чек-ин: до"), default=time(10, 0))
+    stream_invite_days_before = models.PositiveSmallIntegerField(
+        _("приглашать на поток за дней до старта"), default=3)
+    fatigue_threshold = models.PositiveSmallIntegerField(
+        _("без ответа подряд до снижения частоты"), default=3)
+    fatigue_multiplier = models.PositiveSmallIntegerField(
+        _("во сколько раз реже после усталости"), default=2, validators=[MinValueValidator(1)])
+    max_attempts = models.PositiveSmallIntegerField(_("попыток доставки"), default=5,
+                                                    validators=[MinValueValidator(1)])
+
+    inactivity_enabled = models.BooleanField(_("неактивность"), default=True)
+    stage_completed_enabled = models.BooleanField(_("завершён этап"), default=True)
+    avoidance_enabled = models.BooleanField(_("паттерн избегания"), default=True)
+    morning_checkin_enabled = models.BooleanField(_("утренний чек-ин"), default=True)
+    stream_step_enabled = models.BooleanField(_("упражнения потока"), default=True)
+    stream_invite_enabled = models.BooleanField(_("приглашение на поток"), default=True)
+
+    updated_at = models.DateTimeField(_("обновлено"), auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("настройки проактивности")
+        verbose_name_plural = _("настройки проактивности")
+        constraints = [models.CheckConstraint(condition=models.Q(pk=1), name="proactivity_config_singleton")]
+
+    def __str__(self):
+        return str(_("Настройки проактивности"))
+
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        if self.window_start >= self.window_end:
+            raise ValidationError({"window_end": _("Окно должно заканчиваться позже, чем начинается.")})
+        if self.morning_start >= self.morning_end:
+            raise ValidationError({"morning_end": _("Утреннее окно должно заканчиваться позже начала.")})
+
+    @classmethod
+    def load(cls) -> "ProactivityConfig":
+        obj, _created = cls.objects.get_or_create(pk=1)
+        return obj
+
+    def kind_enabled(self, kind: str) -> bool:
+        return bool(getattr(self, f"{kind}_enabled", False))
+
+
+class ProactiveTrigger(models.Model):
+    """A reason to write to a member first, and its delivery state.
+
+    A sent trigger holds a ``(user, local_date, slot)`` triple that is unique, with
+    ``slot`` in 1..max_per_day: the database itself refuses a third message on a local day.
+    """
+
+    class Kind(models.TextChoices):
+        INACTIVITY = "inactivity", _("неактивность")
+        STAGE_COMPLETED = "stage_completed", _("завершён этап")
+        AVOIDANCE = "avoidance", _("паттерн избегания")
+        MORNING_CHECKIN = "morning_checkin", _("утренний чек-ин")
+        STREAM_STEP = "stream_step", _("упражнение потока")
+        STREAM_INVITE = "stream_invite", _("приглашение на поток")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("ожидает")
+        SENDING = "sending", _("отправляется")
+        SENT = "sent", _("отправлено")
+        SKIPPED = "skipped", _("пропущено")
+        FAILED = "failed", _("ошибка")
+        CANCELLED = "cancelled", _("отменено")
+
+    user = models.ForeignKey(TelegramUser, on_delete=models.CASCADE, related_name="triggers",
+                             verbose_name=_("участник"))
+    kind = models.CharField(_("тип"), max_length=16, choices=Kind.choices)
+    status = models.CharField(_("статус"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    dedupe_key = models.CharField(_("причина"), max_length=96,
+                                  help_text=_("Одна ожидающая запись на причину"))
+    scheduled_for = models.DateTimeField(_("запланировано на"))
+    attempts = models.PositiveSmallIntegerField(_("попыток"), default=0)
+    payload = models.JSONField(_("данные"), default=dict, blank=True)
+    local_date = models.DateField(_("местная дата отправки"), null=True, blank=True)
+    slot = models.PositiveSmallIntegerField(_("номер за день"), null=True, blank=True)
+    claimed_at = models.DateTimeField(_("взято в работу"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("отправлено"), null=True, blank=True)
+    answered_at = models.DateTimeField(_("получен ответ"), null=True, blank=True)
+    telegram_message_id = models.BigIntegerField(_("id сообщения"), null=True, blank=True)
+    last_error = models.CharField(_("ошибка"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("создано"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-scheduled_for"]
+        verbose_name = _("проактивный триггер")
+        verbose_name_plural = _("проактивные триггеры")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "local_date", "slot"],
+                condition=models.Q(slot__isnull=False),
+                name="trigger_daily_slot_unique",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(slot__isnull=True) | models.Q(slot__gte=1, slot__lte=MAX_SLOTS_PER_DAY),
+                name="trigger_slot_range",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "dedupe_key"],
+                condition=models.Q(status__in=["pending", "sending"]),
+                name="trigger_one_open_per_reason",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["scheduled_for"], name="trigger_due_idx",
+                         condition=models.Q(status="pending")),
+            models.Index(fields=["claimed_at"], name="trigger_sending_idx",
+                         condition=models.Q(status="sending")),
+            models.Index(fields=["user", "status", "-sent_at"], name="trigger_user_status_idx"),
+            models.Index(fields=["kind", "status"], name="trigger_kind_status_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} → {self.user}"
