@@ -22,3 +22,14 @@ def member(db):
     from relove.testing.factories import TelegramUserFactory
 
     return TelegramUserFactory()
+
+
+@pytest.fixture
+def fake_llm(settings):
+    """A real OpenAI-compatible server on loopback; the product talks to it through `openai`."""
+    from relove.testing.fake_llm import FakeLLM
+
+    with FakeLLM() as llm:
+        settings.OPENAI_API_KEY = "test-key"
+        settings.OPENAI_BASE_URL = llm.base_url
+        yield llm

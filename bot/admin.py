@@ -1,6 +1,4 @@
 from django.contrib import admin, messages
-from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -15,6 +13,7 @@ from .models import (
     ProcessedUpdate,
     UserSession,
 )
+from .services.safety import crisis_resolve
 
 
 @admin.register(UserSession)
@@ -86,15 +85,8 @@ class CrisisAlertAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Разобрано: снять кризисный флаг с участника"))
     def resolve_and_clear_flag(self, request, queryset):
-        now = timezone.now()
-        with transaction.atomic():
-            alerts = list(queryset.filter(resolved_at__isnull=True).select_related("user"))
-            for alert in alerts:
-                alert.resolved_at, alert.resolved_by = now, request.user
-                alert.save(update_fields=["resolved_at", "resolved_by"])
-                alert.user.crisis_flag = False
-                alert.user.save(update_fields=["crisis_flag", "updated_at"])
-        self.message_user(request, _("Разобрано сигналов: %d") % len(alerts), messages.SUCCESS)
+        resolved = sum(crisis_resolve(alert=alert, staff=request.user) for alert in queryset)
+        self.message_user(request, _("Разобрано сигналов: %d") % resolved, messages.SUCCESS)
 
 
 @admin.register(OutboundMessage)

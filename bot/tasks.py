@@ -19,3 +19,14 @@ def end_idle_sessions() -> int:
     from .services.sessions import sessions_end_idle
 
     return sessions_end_idle()
+
+
+@shared_task(name="bot.tasks.deliver_outbound", bind=True, max_retries=5)
+def deliver_outbound(self, outbound_id: int) -> str:
+    """Deliver one staff alert or test message; retried with backoff while it stays pending."""
+    from .services.notify import outbound_deliver
+
+    status = outbound_deliver(outbound_id=outbound_id)
+    if status == "pending":
+        raise self.retry(countdown=2 ** (self.request.retries + 1))
+    return status

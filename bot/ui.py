@@ -102,19 +102,22 @@ def _pieces(markup: str, limit: int) -> list[str]:
     return out
 
 
-def _open_tags_after(markup: str, stack: list[str]) -> list[str]:
-    stack = list(stack)
+def _open_tags_after(markup: str) -> list[str]:
+    """The opening tags still unclosed at the end of ``markup``, outermost first."""
+    stack: list[tuple[str, str]] = []
     for token in _TOKEN.findall(markup):
         m = _TAG.match(token)
         if not m:
             continue
         closing, name = m.group(1), m.group(2).lower()
-        if closing:
-            if name in stack:
-                del stack[len(stack) - 1 - stack[::-1].index(name)]
-        else:
-            stack.append(token)
-    return stack
+        if not closing:
+            stack.append((name, token))
+            continue
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i][0] == name:
+                del stack[i]
+                break
+    return [token for _, token in stack]
 
 
 def split_message(markup: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
@@ -143,7 +146,7 @@ def split_message(markup: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
     balanced, carried = [], []
     for chunk in chunks:
         text = "".join(carried) + chunk
-        still_open = _open_tags_after(text, [])
+        still_open = _open_tags_after(text)
         closing = "".join(f"</{_TAG.match(t).group(2)}>" for t in reversed(still_open))
         balanced.append((text + closing).strip())
         carried = still_open

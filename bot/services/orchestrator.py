@@ -1,0 +1,379 @@
+"""Message Orchestrator: the one entry point for every incoming text, command and button.
+
+Telegram handlers (polling and webhook), the terminal chat and the tests all call
+``handle``; it returns the messages to send, in order. Every member turn and Natasha's reply
+are stored before the messages are returned, so nothing said is lost if sending fails.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.utils import timezone
+
+from bot.models import UserSession
+from bot.signals import member_message_received
+from bot.timezones import parse_timezone
+from bot.ui import (
+    MENU_PAUSE,
+    MENU_PROFILE,
+    MENU_RESUME,
+    MENU_SESSION,
+    MENU_STREAMS,
+    Button,
+    OutgoingMessage,
+    callback,
+    escape,
+    light_shadow_scale,
+    menu_keyboard,
+    progress_bar,
+    split_message,
+)
+from journeys import selectors as journey_selectors
+from journeys.models import Stream
+from journeys.services import stage_get, stream_enroll, stream_ref_code
+from profiles.models import PsychologicalProfile, TelegramUser, UserActivityLog, UserInteraction
+
+from . import members, natasha, safety, sessions
+from .flood import Flood, flood_check
+from .natasha import Generated, template_html
+
+logger = logging.getLogger(__name__)
+
+MEMBER_TEXT_MAX = 4000  # longer messages are answered, with the excess trimmed before storing
+AWAIT_TZ_SECONDS = 600
+
+
+class Kind(enum.StrEnum):
+    TEXT = "text"
+    COMMAND = "command"
+    CALLBACK = "callback"
+    NON_TEXT = "non_text"
+    EDITED = "edited"
+
+
+@dataclass
+class Incoming:
+    identity: members.TelegramIdentity
+    kind: Kind
+    text: str = ""
+    command: str = ""
+    callback_data: str = ""
+
+
+def _msg(html: str, **kwargs) -> OutgoingMessage:
+    return OutgoingMessage(text=html, **kwargs)
+
+
+def _with_menu(user: TelegramUser, html: str) -> OutgoingMessage:
+    return _msg(html, reply_keyboard=menu_keyboard(paused=user.is_paused))
+
+
+def handle(incoming: Incoming) -> list[OutgoingMessage]:
+    """Answer one update. Never raises for bad input; unexpected errors go to the caller's handler."""
+    user = members.member_sync(identity=incoming.identity)
+    if incoming.kind is Kind.EDITED:
+        return [_msg(template_html("edited"))]
+    if incoming.kind is Kind.NON_TEXT:
+        return [_msg(template_html("non_text"))]
+    if incoming.kind is Kind.CALLBACK:
+        return _handle_callback(user, incoming.callback_data)
+
+    flood = flood_check(user_id=user.pk)
+    if flood is not Flood.OK:
+        # Kept, not answered: the excess never reaches the LLM.
+        members.member_log(user=user, kind=UserActivityLog.Kind.MESSAGE_IN, content=incoming.text[:MEMBER_TEXT_MAX])
+        return [_msg(template_html("flood"))] if flood is Flood.FIRST_OVER else []
+    if incoming.kind is Kind.COMMAND:
+        return _handle_command(user, incoming.command)
+    text = incoming.text.strip()
+    if not text:
+        return [_msg(template_html("non_text"))]
+    menu = MENU_ACTIONS.get(text)
+    if menu:
+        members.member_log(user=user, kind=UserActivityLog.Kind.BUTTON, interaction=UserInteraction.Kind.BUTTON,
+                           metadata={"menu": menu.__name__})
+        return menu(user)
+    if cache.get(_await_tz_key(user)):
+        return _set_timezone(user, text)
+    return converse(user, text)
+
+
+# --- conversation ------------------------------------------------------------------------
+
+def converse(user: TelegramUser, text: str) -> list[OutgoingMessage]:
+    """One conversational turn: consent gate → safety → stage → Natasha → store → decorate."""
+    if not user.consent_at:
+        if members.is_consent(text):
+            return _give_consent(user)
+        return [_consent_request(user, template_html("consent_needed"))]
+    text = text[:MEMBER_TEXT_MAX]
+    now = timezone.now()
+    session = sessions.session_get_active(user=user)
+    session = sessions.session_append(session=session, turns=[sessions.Turn("user", text)])
+    members.member_log(user=user, kind=UserActivityLog.Kind.MESSAGE_IN, content=text,
+                       interaction=UserInteraction.Kind.MESSAGE_IN, metadata={"session_id": session.pk})
+    TelegramUser.objects.filter(pk=user.pk).update(last_user_message_at=now, messages_count=user.messages_count + 1)
+    member_message_received.send(sender=TelegramUser, user=user, at=now)
+
+    detected = safety.detect_crisis(text)
+    if detected:
+        return _crisis_reply(user, session, text, detected)
+    stage = stage_get(user.journey_stage)
+    generated = natasha.reply(user=user, session=session, stage=stage)
+    return _answer(user, session, generated)
+
+
+def _answer(user: TelegramUser, session: UserSession, generated: Generated) -> list[OutgoingMessage]:
+    session = sessions.session_append(
+        session=session, turns=[sessions.Turn("assistant", generated.plain, generated.quick_replies)])
+    members.member_log(user=user, kind=UserActivityLog.Kind.MESSAGE_OUT, content=generated.plain,
+                       interaction=UserInteraction.Kind.MESSAGE_OUT,
+                       metadata={"source": generated.source, "session_id": session.pk})
+    turn_index = len(session.conversation_history) - 1
+    return decorate(generated, turn_index=turn_index)
+
+
+def decorate(generated: Generated, *, turn_index: int) -> list[OutgoingMessage]:
+    """Split long text into messages and put the quick replies under the last one."""
+    parts = [_msg(part) for part in split_message(generated.html)] or [_msg("…")]
+    if generated.quick_replies:
+        parts[-1].buttons = [[Button(text, callback_data=callback("q", turn_index, i))]
+                             for i, text in enumerate(generated.quick_replies)]
+    return parts
+
+
+def _crisis_reply(user, session, text: str, detected: str) -> list[OutgoingMessage]:
+    safety.crisis_register(user=user, text=text, detected_by=detected)
+    html = template_html("crisis_support", contacts=safety.contacts_text())
+    # contacts_text is staff-written HTML: fill it in without escaping.
+    html = html.replace(escape(safety.contacts_text()), safety.contacts_text())
+    generated = Generated(html=html, plain=html, source="safety")
+    return _answer(user, session, generated)
+
+
+# --- consent -----------------------------------------------------------------------------
+
+def _consent_request(user: TelegramUser, html: str) -> OutgoingMessage:
+    return _msg(html, buttons=[[Button("✅ Согласен(на), начнём", callback_data=callback("c", "y"))],
+                               [Button("Не сейчас", callback_data=callback("c", "n"))]])
+
+
+def _give_consent(user: TelegramUser) -> list[OutgoingMessage]:
+    members.member_give_consent(user=user)
+    user.refresh_from_db()
+    stage = stage_get(user.journey_stage)
+    session = sessions.session_get_active(user=user)
+    out = [_with_menu(user, template_html("consent_given"))]
+    return out + _answer(user, session, natasha.first_question(stage=stage))
+
+
+# --- commands ----------------------------------------------------------------------------
+
+def _handle_command(user: TelegramUser, command: str) -> list[OutgoingMessage]:
+    members.member_log(user=user, kind=UserActivityLog.Kind.COMMAND, content=f"/{command}",
+                       interaction=UserInteraction.Kind.COMMAND, metadata={"command": command})
+    action = COMMANDS.get(command)
+    if action is None:
+        return [_msg(template_html("help"))]
+    if command not in ("start", "help", "forget") and not user.consent_at:
+        return [_consent_request(user, template_html("consent_needed"))]
+    return action(user)
+
+
+def _start(user: TelegramUser) -> list[OutgoingMessage]:
+    if user.consent_at:
+        members.member_set_paused(user=user, paused=False)
+        session = sessions.session_get_active(user=user)
+        out = [_with_menu(user, template_html("resumed"))]
+        return out + _answer(user, session, natasha.reply(user=user, session=session,
+                                                          stage=stage_get(user.journey_stage)))
+    return [_consent_request(user, template_html("greeting"))]
+
+
+def _help(user):
+    return [_with_menu(user, template_html("help"))] if user.consent_at else [_msg(template_html("help"))]
+
+
+def _progress(user: TelegramUser) -> list[OutgoingMessage]:
+    stage = stage_get(user.journey_stage)
+    insights = journey_selectors.insights_on_stage(user=user)
+    html = (f"<b>Твой путь героя</b>\n{progress_bar(stage.order)}\n\n"
+            f"Сейчас: <b>{escape(stage.name)}</b>\n{escape(stage.description)}")
+    if insights:
+        html += f"\n\nИнсайтов на этом этапе: {insights} ✨"
+    return [_msg(html)]
+
+
+def _streams(user: TelegramUser) -> list[OutgoingMessage]:
+    streams = journey_selectors.streams_for_member(user=user)
+    if not streams:
+        return [_msg(template_html("streams_empty"))]
+    out = [_msg(template_html("streams_header"))]
+    for stream in streams:
+        when = f"\nСтарт: {stream.starts_at:%d.%m.%Y}" if stream.starts_at else ""
+        link = f"{stream.url}{'&' if '?' in stream.url else '?'}ref={stream_ref_code(user=user, stream=stream)}"
+        out.append(_msg(f"<b>{escape(stream.title)}</b>\n{escape(stream.description)}{escape(when)}",
+                        buttons=[[Button("🔥 Начать поток", callback_data=callback("st", stream.pk))],
+                                 [Button("Подробнее на relove.ru", url=link)]]))
+    return out
+
+
+def _session_status(user: TelegramUser) -> list[OutgoingMessage]:
+    session = sessions.session_get_active(user=user)
+    stage = stage_get(user.journey_stage)
+    html = template_html("session_status", started=timezone.localtime(session.started_at).strftime("%d.%m %H:%M"),
+                         messages=session.message_count, stage=stage.name)
+    return [_msg(f"{html}\n{progress_bar(stage.order)}")]
+
+
+def _profile(user: TelegramUser) -> list[OutgoingMessage]:
+    profile = PsychologicalProfile.objects.filter(user=user).order_by("-version").first()
+    if profile is None:
+        return [_msg(template_html("profile_empty"))]
+    data = profile.data or {}
+    lines = [f"<b>Твой профиль</b> (версия {profile.version})", escape(profile.summary)]
+    for key, title in (("traits", "Черты"), ("interests", "Интересы"), ("goals", "Цели")):
+        values = [escape(str(v)) for v in data.get(key, [])][:5]
+        if values:
+            lines.append(f"<b>{title}:</b> {', '.join(values)}")
+    lines.append(f"\nСвет и тень:\n{light_shadow_scale(profile.light_shadow_balance)}")
+    return [_msg("\n".join(lines))]
+
+
+def _pause(user: TelegramUser) -> list[OutgoingMessage]:
+    members.member_set_paused(user=user, paused=True)
+    return [_msg(template_html("paused"), reply_keyboard=menu_keyboard(paused=True))]
+
+
+def _resume(user: TelegramUser) -> list[OutgoingMessage]:
+    members.member_set_paused(user=user, paused=False)
+    session = sessions.session_get_active(user=user)
+    recap = ""
+    last = next((t for t in reversed(session.conversation_history) if t.get("role") == "assistant"), None)
+    if last:
+        recap = f"\n\nМы остановились на этом:\n<i>{escape(last['content'][:500])}</i>"
+    return [_msg(template_html("resumed") + recap, reply_keyboard=menu_keyboard(paused=False))]
+
+
+def _end(user: TelegramUser) -> list[OutgoingMessage]:
+    sessions.session_end_for(user=user, reason=UserSession.EndReason.COMMAND)
+    return [_msg(template_html("session_ended"))]
+
+
+def _stop(user: TelegramUser) -> list[OutgoingMessage]:
+    members.member_set_proactive(user=user, enabled=False)
+    return [_msg(template_html("proactive_off"))]
+
+
+def _settings(user: TelegramUser) -> list[OutgoingMessage]:
+    html = template_html("settings", timezone=user.timezone or "по умолчанию (Москва)",
+                         proactive="включены" if user.proactive_enabled else "выключены")
+    toggle = (Button("🔕 Не писать первой", callback_data=callback("set", "pro", 0)) if user.proactive_enabled
+              else Button("🔔 Писать первой", callback_data=callback("set", "pro", 1)))
+    return [_msg(html, buttons=[[Button("🕐 Сменить часовой пояс", callback_data=callback("set", "tz"))],
+                                [toggle]])]
+
+
+def _export(user: TelegramUser) -> list[OutgoingMessage]:
+    return [_msg(template_html("export_ready"), document=("relove-my-data.json", members.member_export(user=user)))]
+
+
+def _forget(user: TelegramUser) -> list[OutgoingMessage]:
+    return [_msg(template_html("forget_confirm"),
+                 buttons=[[Button("🗑 Да, удалить всё", callback_data=callback("fg", "y"))],
+                          [Button("Нет, оставить", callback_data=callback("fg", "n"))]])]
+
+
+COMMANDS = {"start": _start, "help": _help, "progress": _progress, "streams": _streams, "settings": _settings,
+            "end": _end, "pause": _pause, "resume": _resume, "stop": _stop, "export": _export, "forget": _forget,
+            "profile": _profile, "session": _session_status}
+MENU_ACTIONS = {MENU_SESSION: _session_status, MENU_PROFILE: _profile, MENU_STREAMS: _streams,
+                MENU_PAUSE: _pause, MENU_RESUME: _resume}
+
+
+# --- settings input ----------------------------------------------------------------------
+
+def _await_tz_key(user: TelegramUser) -> str:
+    return f"await_tz:{user.pk}"
+
+
+def _set_timezone(user: TelegramUser, text: str) -> list[OutgoingMessage]:
+    zone = parse_timezone(text)
+    if zone is None:
+        return [_msg(template_html("timezone_unknown"))]
+    cache.delete(_await_tz_key(user))
+    members.member_set_timezone(user=user, zone=zone)
+    return [_msg(template_html("timezone_set", timezone=zone))]
+
+
+# --- buttons -----------------------------------------------------------------------------
+
+def _handle_callback(user: TelegramUser, data: str) -> list[OutgoingMessage]:
+    parts = (data or "").split(":")
+    head, args = parts[0], parts[1:]
+    members.member_log(user=user, kind=UserActivityLog.Kind.BUTTON, interaction=UserInteraction.Kind.BUTTON,
+                       metadata={"button": head})
+    if head == "c" and args in (["y"], ["n"]):
+        if args == ["y"]:
+            if user.consent_at:
+                return [_with_menu(user, template_html("resumed"))]
+            return _give_consent(user)
+        return [_msg(template_html("consent_declined"))]
+    if not user.consent_at:
+        return [_consent_request(user, template_html("consent_needed"))]
+    if head == "q" and len(args) == 2:
+        text = _quick_reply_text(user, args[0], args[1])
+        if text:
+            return converse(user, text)
+    elif head == "st" and len(args) == 1 and args[0].isdigit():
+        return _start_stream(user, int(args[0]))
+    elif head == "set" and args == ["tz"]:
+        cache.set(_await_tz_key(user), 1, AWAIT_TZ_SECONDS)
+        return [_msg("Напиши свой город или смещение от UTC, например «Екатеринбург» или «UTC+5».")]
+    elif head == "set" and len(args) == 2 and args[0] == "pro" and args[1] in ("0", "1"):
+        members.member_set_proactive(user=user, enabled=args[1] == "1")
+        return [_msg(template_html("proactive_on" if args[1] == "1" else "proactive_off"))]
+    elif head == "fg" and args in (["y"], ["n"]):
+        if args == ["y"]:
+            members.member_forget(user=user)
+            return [_msg(template_html("forget_done"))]
+        return [_msg(template_html("forget_cancelled"))]
+    return [_msg(template_html("unknown_button"))]
+
+
+def _quick_reply_text(user: TelegramUser, turn: str, index: str) -> str | None:
+    """The text of a pressed quick reply, looked up in the stored turn that offered it."""
+    if not (turn.isdigit() and index.isdigit()):
+        return None
+    session = UserSession.objects.filter(user=user, status=UserSession.Status.ACTIVE).first() or \
+        UserSession.objects.filter(user=user).order_by("-started_at").first()
+    if session is None:
+        return None
+    history = session.conversation_history
+    turn_no, i = int(turn), int(index)
+    if turn_no >= len(history):
+        return None
+    replies = history[turn_no].get("qr") or []
+    return replies[i] if i < len(replies) else None
+
+
+def _start_stream(user: TelegramUser, stream_id: int) -> list[OutgoingMessage]:
+    stream = Stream.objects.filter(pk=stream_id, is_active=True).first()
+    if stream is None:
+        return [_msg(template_html("unknown_button"))]
+    _, created = stream_enroll(user=user, stream=stream)
+    step = journey_selectors.stream_first_step(stream=stream)
+    intro = (f"Ты в потоке <b>{escape(stream.title)}</b> 🔥" if created
+             else f"Ты уже в потоке <b>{escape(stream.title)}</b>.")
+    if step is None:
+        return [_msg(intro)]
+    session = sessions.session_get_active(user=user)
+    generated = Generated(html=f"{intro}\n\nПервое задание:\n{escape(step.text)}",
+                          plain=f"Первое задание потока «{stream.title}»: {step.text}",
+                          quick_replies=natasha.clean_quick_replies(step.quick_replies) or ["Сделал(а)", "Трудно"],
+                          source="stream")
+    return _answer(user, session, generated)

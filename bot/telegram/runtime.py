@@ -1,0 +1,246 @@
+"""The python-telegram-bot application: handlers that translate Updates for the orchestrator.
+
+Handlers never touch the ORM. They turn an ``Update`` into an ``Incoming``, run the
+synchronous orchestrator in a worker thread (``run_sync``), and send what it returns
+through the shared, rate-limited sender. Updates from different members run concurrently;
+one member's updates run in order (``PerMemberUpdateProcessor``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+from telegram import BotCommand, Update
+from telegram.constants import ChatAction, ChatMemberStatus
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    ApplicationHandlerStop,
+    BaseUpdateProcessor,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.request import HTTPXRequest
+
+from bot.outbound import Delivery, send_limited
+from bot.services import orchestrator
+from bot.services.members import TelegramIdentity
+from bot.ui import OutgoingMessage
+from relove.core.ratelimit import RateLimiter
+
+logger = logging.getLogger(__name__)
+
+BOT_COMMANDS = [
+    ("start", "Начать или продолжить путь"), ("progress", "Где я на пути"), ("streams", "Потоки relove.ru"),
+    ("settings", "Часовой пояс и сообщения"), ("pause", "Пауза"), ("resume", "Продолжить"),
+    ("end", "Завершить разговор"), ("help", "Что умеет Наташа"), ("export", "Мои данные"),
+    ("forget", "Удалить мои данные"), ("stop", "Не писать первой"),
+]
+TYPING_REFRESH_SECONDS = 4.0
+
+
+def _in_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a sync service in a worker thread with fresh database connections.
+
+    ``thread_sensitive=False``: members must not wait for each other behind one thread.
+    Stale connections are closed before and after, as in a long-running process they age.
+    """
+
+    def wrapped(*args, **kwargs):
+        close_old_connections()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return sync_to_async(wrapped, thread_sensitive=False)
+
+
+async def run_sync(fn: Callable[..., Any], *args, **kwargs):
+    return await _in_thread(fn)(*args, **kwargs)
+
+
+class PerMemberUpdateProcessor(BaseUpdateProcessor):
+    """Concurrent across members, sequential within one member's chat."""
+
+    def __init__(self, max_concurrent_updates: int = 256):
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._waiters: dict[int, int] = {}
+
+    async def do_process_update(self, update: object, coroutine) -> None:
+        key = None
+        if isinstance(update, Update):
+            chat = update.effective_chat
+            key = chat.id if chat else (update.effective_user.id if update.effective_user else None)
+        if key is None:
+            await coroutine
+            return
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._waiters[key] = self._waiters.get(key, 0) + 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            self._waiters[key] -= 1
+            if not self._waiters[key]:
+                del self._waiters[key]
+                self._locks.pop(key, None)
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+
+# --- translating updates -----------------------------------------------------------------
+
+def _identity(update: Update) -> TelegramIdentity | None:
+    user = update.effective_user
+    if user is None or user.is_bot:
+        return None
+    return TelegramIdentity(telegram_id=user.id, username=user.username or "", first_name=user.first_name or "",
+                            last_name=user.last_name or "", language_code=user.language_code or "")
+
+
+def incoming_from_update(update: Update) -> orchestrator.Incoming | None:
+    """What the member did, or None for updates that need no answer (channels, groups, bots)."""
+    identity = _identity(update)
+    chat = update.effective_chat
+    if identity is None or chat is None or chat.type != "private":
+        return None
+    Kind = orchestrator.Kind
+    if update.callback_query is not None:
+        return orchestrator.Incoming(identity, Kind.CALLBACK, callback_data=update.callback_query.data or "")
+    if update.edited_message is not None:
+        return orchestrator.Incoming(identity, Kind.EDITED)
+    message = update.message
+    if message is None:
+        return None
+    text = message.text
+    if text is None:
+        return orchestrator.Incoming(identity, Kind.NON_TEXT)
+    if text.startswith("/") and len(text) > 1:
+        command = text[1:].split()[0].split("@")[0].lower()
+        return orchestrator.Incoming(identity, Kind.COMMAND, text=text, command=command)
+    return orchestrator.Incoming(identity, Kind.TEXT, text=text)
+
+
+# --- handlers ----------------------------------------------------------------------------
+
+async def claim_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Group -1: take the update_id first; a redelivered or parallel copy stops here."""
+    from bot.services.updates import update_claim
+
+    if not await run_sync(update_claim, update_id=update.update_id):
+        logger.info("update %s already processed; skipped", update.update_id)
+        raise ApplicationHandlerStop
+
+
+async def _keep_typing(bot, chat_id: int) -> None:
+    with contextlib.suppress(Exception):
+        while True:
+            await bot.send_chat_action(chat_id, ChatAction.TYPING)
+            await asyncio.sleep(TYPING_REFRESH_SECONDS)
+
+
+async def deliver(context: ContextTypes.DEFAULT_TYPE, chat_id: int, parts: list[OutgoingMessage],
+                  telegram_id: int) -> None:
+    if not parts:
+        return
+    limiter = context.bot_data.setdefault("limiter", RateLimiter())
+    outcome = await send_limited(context.bot, limiter, chat_id, parts)
+    if outcome.status is Delivery.BLOCKED:
+        from bot.services.members import member_mark_blocked
+
+        await run_sync(member_mark_blocked, telegram_id=telegram_id)
+    elif not outcome.ok:
+        logger.warning("reply to chat not delivered: %s", outcome.status)
+
+
+async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Every member message, command and button goes through the orchestrator."""
+    incoming = incoming_from_update(update)
+    if incoming is None:
+        return
+    chat_id = update.effective_chat.id
+    if update.callback_query is not None:
+        with contextlib.suppress(Exception):
+            await update.callback_query.answer()
+    typing = None
+    if incoming.kind in (orchestrator.Kind.TEXT, orchestrator.Kind.CALLBACK):
+        typing = asyncio.create_task(_keep_typing(context.bot, chat_id))
+    try:
+        parts = await run_sync(orchestrator.handle, incoming)
+    finally:
+        if typing:
+            typing.cancel()
+    await deliver(context, chat_id, parts, incoming.identity.telegram_id)
+
+
+async def on_my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The member blocked or unblocked the bot."""
+    change = update.my_chat_member
+    if change is None or change.chat.type != "private":
+        return
+    from bot.services.members import member_mark_blocked, member_mark_unblocked
+
+    if change.new_chat_member.status in (ChatMemberStatus.BANNED, ChatMemberStatus.LEFT):
+        await run_sync(member_mark_blocked, telegram_id=change.from_user.id)
+    elif change.new_chat_member.status == ChatMemberStatus.MEMBER:
+        await run_sync(member_mark_unblocked, telegram_id=change.from_user.id)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """One global error handler: log without personal data, apologise, keep running."""
+    update_id = getattr(update, "update_id", None)
+    logger.error("update %s failed: %s", update_id, type(context.error).__name__,
+                 exc_info=(type(context.error), context.error, context.error.__traceback__))
+    if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == "private":
+        from bot.services.natasha import template_html
+
+        try:
+            text = await run_sync(template_html, "error_apology")
+        except Exception:  # noqa: BLE001 — the database itself may be the problem
+            text = "Прости, у меня что-то сбилось. Напиши ещё раз, и продолжим."
+        with contextlib.suppress(Exception):
+            await context.bot.send_message(update.effective_chat.id, text or "Прости, у меня что-то сбилось.")
+
+
+async def post_init(application: Application) -> None:
+    with contextlib.suppress(Exception):
+        await application.bot.set_my_commands([BotCommand(c, d) for c, d in BOT_COMMANDS])
+
+
+def build_application(*, token: str | None = None, base_url: str | None = None, updater: bool = True) -> Application:
+    """The bot application with every handler and the global error handler registered."""
+    builder = (
+        ApplicationBuilder()
+        .token(token or settings.TELEGRAM_BOT_TOKEN)
+        .base_url(base_url or settings.TELEGRAM_API_BASE_URL)
+        .request(HTTPXRequest(connection_pool_size=128, read_timeout=20, write_timeout=20, connect_timeout=5))
+        .get_updates_request(HTTPXRequest(read_timeout=40, connect_timeout=5))
+        .concurrent_updates(PerMemberUpdateProcessor())
+        .post_init(post_init)
+    )
+    if not updater:
+        builder = builder.updater(None)
+    application = builder.build()
+    application.add_handler(TypeHandler(Update, claim_update), group=-1)
+    application.add_handler(ChatMemberHandler(on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
+    application.add_handler(CallbackQueryHandler(on_update))
+    application.add_handler(MessageHandler(filters.UpdateType.MESSAGES, on_update))
+    application.add_error_handler(on_error)
+    return application
