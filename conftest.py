@@ -3,6 +3,17 @@ from django.core.cache import cache
 
 
 @pytest.fixture(autouse=True)
+def _default_rows(request):
+    """Transactional tests flush the database between tests; give each the migrated defaults."""
+    marker = request.node.get_closest_marker("django_db")
+    if "transactional_db" in request.fixturenames or (marker and marker.kwargs.get("transaction")):
+        request.getfixturevalue("transactional_db")
+        from relove.testing.defaults import ensure_default_rows
+
+        ensure_default_rows()
+
+
+@pytest.fixture(autouse=True)
 def _clean_cache():
     """Each test starts with an empty cache (Redis in CI), so no state leaks between tests."""
     cache.clear()
@@ -33,3 +44,14 @@ def fake_llm(settings):
         settings.OPENAI_API_KEY = "test-key"
         settings.OPENAI_BASE_URL = llm.base_url
         yield llm
+
+
+@pytest.fixture
+def fake_telegram(settings):
+    """A real Bot API imitation on loopback; the product reaches it through python-telegram-bot."""
+    from relove.testing.fake_telegram import FakeTelegram
+
+    with FakeTelegram() as fake:
+        settings.TELEGRAM_BOT_TOKEN = fake.token
+        settings.TELEGRAM_API_BASE_URL = fake.base_url
+        yield fake

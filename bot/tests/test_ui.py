@@ -24,7 +24,7 @@ def test_visible_length_counts_entities_once_and_utf16():
 
 
 def test_split_respects_limit_and_prefers_paragraphs():
-    paragraphs = ["Абзац номер %d. " % i + "слово " * 150 for i in range(12)]
+    paragraphs = [f"Абзац номер {i}. " + "слово " * 150 for i in range(12)]
     text = "\n\n".join(paragraphs)
     parts = split_message(text)
     assert len(parts) > 1

@@ -114,3 +114,21 @@ class BroadcastDeliveryFactory(factory.django.DjangoModelFactory):
 
 def stage(order: int) -> JourneyStage:
     return JourneyStage.objects.get(order=order)
+
+
+class StreamEnrollmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "journeys.StreamEnrollment"
+
+    user = factory.SubFactory(TelegramUserFactory)
+    stream = factory.SubFactory(StreamFactory)
+
+
+class JourneyInsightFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "journeys.JourneyInsight"
+
+    user = factory.SubFactory(TelegramUserFactory)
+    kind = "insight"
+    text = "Замечает, что боится осуждения"
+    confidence = 0.8

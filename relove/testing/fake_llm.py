@@ -24,6 +24,7 @@ class FakeLLM:
     def __init__(self):
         self.requests: list[dict] = []
         self._script: deque = deque()
+        self.routes: list[tuple[str, object]] = []
         self.responder: Callable[[dict], object] | None = None
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -35,11 +36,21 @@ class FakeLLM:
         with self._lock:
             self._script.extend(items)
 
+    def route(self, marker: str, item) -> None:
+        """Answer every request whose messages contain ``marker`` with ``item`` (before the queue).
+
+        Lets a test give background calls (stage analysis, profiles) their own answers while
+        it scripts the conversation with ``enqueue``.
+        """
+        with self._lock:
+            self.routes.append((marker, item))
+
     def reset(self) -> None:
         with self._lock:
             self._script.clear()
             self.requests.clear()
             self.responder = None
+            self.routes.clear()
 
     @property
     def base_url(self) -> str:
@@ -65,10 +76,15 @@ class FakeLLM:
                     return self._send(404, {"error": {"message": "not found"}})
                 if not (self.headers.get("Authorization") or "").startswith("Bearer "):
                     return self._send(401, {"error": {"message": "no key"}})
+                text = "\n".join(str(m.get("content") or "") for m in body.get("messages", []))
                 with fake._lock:
                     fake.requests.append(body)
-                    item = fake._script.popleft() if fake._script else None
-                    responder = fake.responder
+                    routed = [item for marker, item in fake.routes if marker in text]
+                    if routed:
+                        item = routed[0]
+                    else:
+                        item = fake._script.popleft() if fake._script else None
+                    responder = None if routed else fake.responder
                 if item is None and responder is not None:
                     item = responder(body)
                 if isinstance(item, tuple) and item and item[0] == "sleep":
