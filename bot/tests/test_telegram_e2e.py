@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from django.db import connection
 
 from bot.models import CrisisAlert, OutboundMessage, ProcessedUpdate, UserSession
@@ -215,15 +216,20 @@ def test_webhook_conversation_and_duplicate_delivery(client, webhook, fake_teleg
     assert fake_telegram.sent_messages(CHAT)[-1]["text"]
 
 
-def test_webhook_update_that_fails_gets_an_apology_and_200(client, webhook, fake_telegram, fake_llm):
+def test_a_failing_update_gets_an_apology_and_the_bot_keeps_going(client, webhook, fake_telegram, fake_llm,
+                                                                   settings):
     post(client, webhook, fake_telegram.message_update(CHAT, "/start"))
     post(client, webhook, fake_telegram.callback_update(CHAT, "c:y"))
-    fake_llm.enqueue({"reply": "ok", "quick_replies": []})
-    # An update whose member cannot be stored (username longer than Telegram allows is fine,
-    # so break the database instead): drop the session table row lock by deleting the member
-    # mid-flight is not deterministic, so simulate a DB failure with a closed connection.
-    TelegramUser.objects.filter(telegram_id=CHAT).update(consent_at=None)
+    good_keys = settings.FIELD_ENCRYPTION_KEYS
+    # A genuine failure inside the turn: the stored conversation cannot be decrypted.
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     assert post(client, webhook, fake_telegram.message_update(CHAT, "привет")).status_code == 200
+    assert "сбилось" in fake_telegram.sent_messages(CHAT)[-1]["text"]
+    settings.FIELD_ENCRYPTION_KEYS = good_keys
+    post(client, webhook, fake_telegram.message_update(CHAT, "снова привет"))
+    assert "снова привет" in persona_prompts(fake_llm)[-1]
+    session = UserSession.objects.get(user__telegram_id=CHAT, status="active")
+    assert [t["content"] for t in session.conversation_history if t["role"] == "user"][-1] == "снова привет"
 
 
 # --- a real process, restarted -------------------------------------------------------------

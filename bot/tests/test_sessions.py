@@ -1,0 +1,121 @@
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from bot.models import CrisisAlert, UserSession
+from bot.services import natasha, sessions
+from bot.services.members import TelegramIdentity
+from bot.services.orchestrator import Incoming, Kind, handle
+from journeys.models import JourneyStage
+from profiles.models import TelegramUser
+from relove.testing.factories import TelegramUserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_history_survives_and_cache_is_only_a_cache():
+    member = TelegramUserFactory()
+    session = sessions.session_get_active(user=member)
+    sessions.session_append(session=session, turns=[sessions.Turn("user", "раз"), sessions.Turn("assistant", "два")])
+    again = sessions.session_get_active(user=member)  # served from the cache
+    assert [t["content"] for t in again.conversation_history] == ["раз", "два"]
+    from django.core.cache import cache
+
+    cache.clear()  # a restart with an empty cache: the database is the truth
+    fresh = sessions.session_get_active(user=member)
+    assert fresh.pk == session.pk
+    assert [t["content"] for t in fresh.conversation_history] == ["раз", "два"]
+
+
+def test_idle_sessions_end_and_update_the_member(settings):
+    settings.SESSION_IDLE_MINUTES = 30
+    member = TelegramUserFactory()
+    session = sessions.session_get_active(user=member)
+    sessions.session_append(session=session, turns=[sessions.Turn("user", "Я поняла, что боюсь перемен")])
+    UserSession.objects.filter(pk=session.pk).update(last_activity_at=timezone.now() - timedelta(minutes=31))
+    assert sessions.sessions_end_idle() == 1
+    assert sessions.sessions_end_idle() == 0  # idempotent
+    session.refresh_from_db()
+    member.refresh_from_db()
+    assert (session.status, session.end_reason) == ("ended", "idle")
+    assert "боюсь перемен" in member.last_summary
+    # The next message opens a new session whose prompt recalls the previous one.
+    new = sessions.session_get_active(user=member)
+    assert new.pk != session.pk
+    assert "боюсь перемен" in natasha.system_prompt(user=member, stage=JourneyStage.objects.get(order=1),
+                                                     history=[])
+
+
+def test_long_history_is_summarised_and_the_context_stays_in_budget(fake_llm, settings):
+    settings.CONTEXT_TOKEN_BUDGET = 1500
+    member = TelegramUserFactory()
+    session = sessions.session_get_active(user=member)
+    turns = []
+    for i in range(40):
+        turns += [sessions.Turn("user", f"Реплика участника номер {i}: " + "подробно " * 30),
+                  sessions.Turn("assistant", f"Ответ Наташи {i}?")]
+    session = sessions.session_append(session=session, turns=turns)
+    fake_llm.enqueue("Раньше участник рассказывал о работе и страхах.", {"reply": "Продолжим?", "quick_replies": []})
+    natasha.reply(user=member, session=session, stage=JourneyStage.objects.get(order=1))
+
+    summary_request, reply_request = fake_llm.requests[-2], fake_llm.requests[-1]
+    assert "Реплика участника номер 0:" in summary_request["messages"][-1]["content"]
+    prompt = "\n".join(m["content"] for m in reply_request["messages"])
+    assert "Раньше участник рассказывал о работе" in prompt
+    assert "Реплика участника номер 0:" not in prompt  # summarised, not verbatim
+    assert "Реплика участника номер 39:" in prompt  # recent turns verbatim
+    assert len(prompt) // natasha.CHARS_PER_TOKEN < settings.CONTEXT_TOKEN_BUDGET + 1000
+    session.refresh_from_db()
+    assert session.summarized_turns > 0
+
+
+def test_natasha_does_not_repeat_questions(fake_llm):
+    member = TelegramUserFactory()
+    session = sessions.session_get_active(user=member)
+    session = sessions.session_append(session=session, turns=[
+        sessions.Turn("assistant", "Что ты чувствуешь прямо сейчас?"), sessions.Turn("user", "Тревогу")])
+    natasha.reply(user=member, session=session, stage=JourneyStage.objects.get(order=1))
+    assert "не повторяй" in fake_llm.prompts()[-1] and "Что ты чувствуешь прямо сейчас?" in fake_llm.prompts()[-1]
+
+
+def test_templates_rotate_without_the_llm():
+    member = TelegramUserFactory()
+    stage = JourneyStage.objects.get(order=1)
+    session = sessions.session_get_active(user=member)
+    seen = []
+    for text in ["раз", "два", "три"]:
+        session = sessions.session_append(session=session, turns=[sessions.Turn("user", text)])
+        generated = natasha.reply(user=member, session=session, stage=stage)
+        session = sessions.session_append(session=session, turns=[sessions.Turn("assistant", generated.plain)])
+        seen.append(generated.plain)
+    assert seen[0] == stage.first_question
+    assert seen[1] != seen[2]  # never the same fallback twice in a row
+
+
+def test_staff_clear_the_crisis_flag_in_admin(client, superuser):
+    identity = TelegramIdentity(telegram_id=31337)
+    handle(Incoming(identity, Kind.COMMAND, command="start"))
+    handle(Incoming(identity, Kind.CALLBACK, callback_data="c:y"))
+    handle(Incoming(identity, Kind.TEXT, text="Не хочу жить"))
+    alert = CrisisAlert.objects.get()
+    client.force_login(superuser)
+    response = client.post(reverse("admin:bot_crisisalert_changelist"),
+                           {"action": "resolve_and_clear_flag", "_selected_action": [alert.pk]})
+    assert response.status_code == 302
+    assert not TelegramUser.objects.get(telegram_id=31337).crisis_flag
+    assert CrisisAlert.objects.get().resolved_by == superuser
+
+
+def test_terminal_chat_talks_through_the_same_orchestrator(monkeypatch, capsys):
+    answers = iter(["1", "Мне нужна смелость", "/progress", "/quit"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    call_command("chat")
+    out = capsys.readouterr().out
+    assert "согласие" in out and "1/12" in out
+    member = TelegramUser.objects.get(telegram_id=1)
+    assert member.consent_at is not None
+    session = UserSession.objects.get(user=member)
+    assert "Мне нужна смелость" in [t["content"] for t in session.conversation_history]
