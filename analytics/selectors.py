@@ -7,7 +7,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from broadcasts.models import BroadcastDelivery
-from journeys.models import JourneyStage
+from journeys.models import JourneyStage, Stream
 from profiles.models import TelegramUser, UserInteraction
 from triggers.models import ProactiveTrigger
 
@@ -66,6 +66,22 @@ def broadcast_delivery_stats(*, days: int = 30, now=None) -> dict:
             "click_rate": round(clicks / sent, 4) if sent else 0.0}
 
 
+def stream_attribution(*, days: int = 30, now=None) -> list[dict]:
+    """Clicks on stream links (ref-tracked) and enrolments per stream over the last ``days``."""
+    now = now or timezone.now()
+    rows = (UserInteraction.objects
+            .filter(kind__in=[UserInteraction.Kind.STREAM_CLICKED, UserInteraction.Kind.STREAM_ENROLLED],
+                    created_at__gte=now - timedelta(days=days))
+            .values_list("metadata__stream_id", "kind").annotate(n=Count("id")))
+    counts: dict[int, dict[str, int]] = {}
+    for stream_id, kind, n in rows:
+        if isinstance(stream_id, int):
+            counts.setdefault(stream_id, {})[kind] = n
+    titles = dict(Stream.objects.filter(pk__in=counts).values_list("id", "title"))
+    return [{"stream": sid, "title": titles.get(sid, ""), "clicks": c.get(UserInteraction.Kind.STREAM_CLICKED, 0),
+             "enrolled": c.get(UserInteraction.Kind.STREAM_ENROLLED, 0)} for sid, c in sorted(counts.items())]
+
+
 def summary(*, now=None) -> dict:
     now = now or timezone.now()
     return {
@@ -75,4 +91,32 @@ def summary(*, now=None) -> dict:
         "stages": stage_distribution(),
         "proactive": proactive_response_rate(now=now),
         "broadcasts": broadcast_delivery_stats(now=now),
+        "streams": stream_attribution(now=now),
+        "retention": retention_by_cohort(now=now),
     }
+
+
+def retention_by_cohort(*, weeks: int = 6, now=None) -> list[dict]:
+    """Weekly cohorts by first contact: the share of each cohort that wrote again in week N."""
+    now = now or timezone.now()
+    start = (now - timedelta(weeks=weeks)).replace(hour=0, minute=0, second=0, microsecond=0)
+    members = TelegramUser.objects.filter(created_at__gte=start).values_list("id", "created_at")
+    cohort_of = {pk: (created - start).days // 7 for pk, created in members}
+    if not cohort_of:
+        return []
+    active = (UserInteraction.objects.filter(kind=UserInteraction.Kind.MESSAGE_IN, user_id__in=cohort_of.keys())
+              .values_list("user_id", "created_at"))
+    seen: dict[tuple[int, int], set[int]] = {}
+    for user_id, at in active.iterator(chunk_size=5000):
+        offset = (at - start).days // 7 - cohort_of[user_id]
+        if offset >= 0:
+            seen.setdefault((cohort_of[user_id], offset), set()).add(user_id)
+    rows = []
+    for cohort in range(weeks + 1):
+        size = sum(1 for c in cohort_of.values() if c == cohort)
+        if not size:
+            continue
+        shares = [round(len(seen.get((cohort, w), ())) / size, 3) for w in range(weeks + 1 - cohort)]
+        rows.append({"week_start": (start + timedelta(weeks=cohort)).date().isoformat(), "members": size,
+                     "retention": shares})
+    return rows

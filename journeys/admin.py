@@ -1,10 +1,34 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from relove.core.admin_utils import PersonalDataAdminMixin, ReadOnlyAdmin
+from profiles.models import TelegramUser, UserInteraction
+from relove.core.admin_utils import PersonalDataAdminMixin, ReadOnlyAdmin, html_table
 
-from .models import JourneyInsight, JourneyProgress, JourneyStage, Stream, StreamEnrollment, StreamStep
+from .models import (
+    JourneyInsight,
+    JourneyProgress,
+    JourneyStage,
+    Stream,
+    StreamEnrollment,
+    StreamStep,
+    StreamStepDelivery,
+)
+from .recommendations import MAX_RECOMMENDATIONS, stream_scores
+from .services import REASON_MAX, journey_set_stage, stream_programme_sync
+from .tasks import analyse_member_later
+
+MEMBER_CHANGE_PERMISSION = "profiles.change_telegramuser"
+
+
+def _member_page(member: TelegramUser) -> str:
+    return reverse("admin:profiles_telegramuser_change", args=[member.pk])
 
 
 @admin.register(JourneyStage)
@@ -21,6 +45,12 @@ class JourneyStageAdmin(SimpleHistoryAdmin):
         return False
 
 
+class SetStageForm(forms.Form):
+    stage = forms.ModelChoiceField(label=_("Этап"), queryset=JourneyStage.objects.order_by("order"))
+    reason = forms.CharField(label=_("Причина"), max_length=REASON_MAX, widget=forms.Textarea(attrs={"rows": 3}),
+                             help_text=_("Обязательно: почему этап меняется вручную"))
+
+
 @admin.register(JourneyProgress)
 class JourneyProgressAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_display = ["user", "previous_stage", "stage", "confidence", "source", "changed_by", "created_at"]
@@ -29,6 +59,53 @@ class JourneyProgressAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_select_related = ["user", "stage", "previous_stage", "changed_by"]
     date_hierarchy = "created_at"
     personal_fields = ("evidence",)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("member/<int:user_id>/set-stage/", view(self.set_stage_view), name="journeys_member_set_stage"),
+            path("member/<int:user_id>/analyse/", view(self.analyse_view), name="journeys_member_analyse"),
+            *super().get_urls(),
+        ]
+
+    def _context(self, request, member, **extra):
+        return {**self.admin_site.each_context(request), "member": member, "member_url": _member_page(member),
+                **extra}
+
+    def set_stage_view(self, request, user_id: int):
+        """"Set stage by hand": a stage and a required reason; recorded with the staff member."""
+        if not request.user.has_perm(MEMBER_CHANGE_PERMISSION):
+            raise PermissionDenied
+        member = get_object_or_404(TelegramUser, pk=user_id)
+        form = SetStageForm(request.POST or None, initial={"stage": JourneyStage.objects.filter(
+            order=member.journey_stage or 1).first()})
+        if request.method == "POST" and form.is_valid():
+            progress = journey_set_stage(user=member, stage=form.cleaned_data["stage"], staff=request.user,
+                                         reason=form.cleaned_data["reason"])
+            if progress is None:
+                self.message_user(request, _("Участник уже на этом этапе."), messages.INFO)
+            else:
+                self.message_user(request, _("Этап изменён: %(stage)s") % {"stage": progress.stage}, messages.SUCCESS)
+            return redirect(_member_page(member))
+        return TemplateResponse(request, "admin/relove_member_action.html", self._context(
+            request, member, title=_("Задать этап вручную"), form=form, submit_label=_("Сохранить этап"),
+            description=_("Ручная смена этапа записывается в историю вместе с вами и причиной. "
+                          "Назад по пути участника переводит только сотрудник.")))
+
+    def analyse_view(self, request, user_id: int):
+        """"Re-analyse now": queue a stage analysis of the member's recent conversation."""
+        if not request.user.has_perm(MEMBER_CHANGE_PERMISSION):
+            raise PermissionDenied
+        member = get_object_or_404(TelegramUser, pk=user_id)
+        if request.method == "POST":
+            analyse_member_later(member.pk, force=True)
+            self.message_user(request, _("Анализ этапа поставлен в очередь."), messages.SUCCESS)
+            return redirect(_member_page(member))
+        return TemplateResponse(request, "admin/relove_member_action.html", self._context(
+            request, member, title=_("Переанализировать сейчас"), confirm_only=True,
+            submit_label=_("Запустить анализ"),
+            description=_("ИИ заново прочитает недавний разговор: новые наблюдения сохранятся, этап сменится "
+                          "только по обычным правилам (уверенность и повторные сигналы).")))
 
 
 @admin.register(JourneyInsight)
@@ -48,22 +125,93 @@ class StreamStepInline(admin.TabularInline):
 
 @admin.register(Stream)
 class StreamAdmin(admin.ModelAdmin):
-    list_display = ["title", "starts_at", "is_active", "step_count"]
+    list_display = ["title", "starts_at", "is_active", "step_count", "enrolled_count", "click_count"]
     list_filter = ["is_active", "suitable_stages", "starts_at"]
     search_fields = ["title", "description", "slug"]
     prepopulated_fields = {"slug": ["title"]}
     filter_horizontal = ["suitable_stages"]
     inlines = [StreamStepInline]
 
-    @admin.display(description=_("шагов"))
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            _steps=Count("steps", distinct=True), _enrolled=Count("enrollments", distinct=True))
+
+    @admin.display(description=_("шагов"), ordering="_steps")
     def step_count(self, obj):
-        return obj.steps.count()
+        return obj._steps
+
+    @admin.display(description=_("записались"), ordering="_enrolled")
+    def enrolled_count(self, obj):
+        return obj._enrolled
+
+    @admin.display(description=_("кликов"))
+    def click_count(self, obj):
+        return UserInteraction.objects.filter(kind=UserInteraction.Kind.STREAM_CLICKED,
+                                              metadata__stream_id=obj.pk).count()
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # Members already in the stream get new steps and re-dated ones.
+        stream_programme_sync(stream=form.instance)
+
+    def get_urls(self):
+        return [path("recommendations/<int:user_id>/", self.admin_site.admin_view(self.recommendations_view),
+                     name="journeys_stream_recommendations"), *super().get_urls()]
+
+    def recommendations_view(self, request, user_id: int):
+        """Why each open stream ranks where it does for this member (the score breakdown)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        member = get_object_or_404(TelegramUser, pk=user_id)
+        rows = [("★" if i < MAX_RECOMMENDATIONS else "", s.stream.title, s.total, s.parts["stage"], s.parts["topics"],
+                 s.parts["profile"], s.parts["start"], "; ".join(s.reasons))
+                for i, s in enumerate(stream_scores(user=member))]
+        table = html_table([_("показ"), _("поток"), _("итого"), _("этап"), _("темы"), _("профиль"), _("старт"),
+                            _("почему")], rows)
+        return TemplateResponse(request, "admin/relove_member_action.html", {
+            **self.admin_site.each_context(request), "member": member, "member_url": _member_page(member),
+            "title": _("Рекомендации потоков"), "table": table,
+            "description": _("Итог = этап (3 — этап потока, 1 — соседний, 0,5 — поток для всех) + совпавшие темы "
+                             "профиля (по 1, не больше 3) + поток назван в профиле (1) + близость старта (1 — "
+                             "сегодня, 0 — через 30 дней и позже, 0,2 — без даты). Участнику показываются "
+                             "два лучших (★)."),
+        })
+
+
+class StreamStepDeliveryInline(admin.TabularInline):
+    model = StreamStepDelivery
+    fields = ["step", "due_on", "delivered_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(StreamEnrollment)
 class StreamEnrollmentAdmin(admin.ModelAdmin):
-    list_display = ["user", "stream", "status", "ref_code", "enrolled_at"]
+    list_display = ["user", "stream", "status", "steps_sent", "ref_code", "enrolled_at"]
     list_filter = ["status", "stream"]
     search_fields = ["=user__telegram_id", "user__username", "stream__title"]
     list_select_related = ["user", "stream"]
     raw_id_fields = ["user"]
+    readonly_fields = ["ref_code", "enrolled_at"]
+    inlines = [StreamStepDeliveryInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            _steps=Count("step_deliveries"),
+            _sent=Count("step_deliveries", filter=Q(step_deliveries__delivered_at__isnull=False)))
+
+    @admin.display(description=_("шагов отправлено"))
+    def steps_sent(self, obj):
+        return f"{obj._sent}/{obj._steps}"
+
+
+@admin.register(StreamStepDelivery)
+class StreamStepDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["enrollment", "step", "due_on", "delivered_at"]
+    list_filter = [("delivered_at", admin.EmptyFieldListFilter), "due_on"]
+    list_select_related = ["enrollment__user", "enrollment__stream", "step__stream"]
+    date_hierarchy = "due_on"

@@ -100,6 +100,10 @@ class JourneyInsight(models.Model):
     kind = models.CharField(_("тип"), max_length=16, choices=Kind.choices)
     text = EncryptedTextField(_("текст"))
     confidence = models.FloatField(_("уверенность"), default=0.0)
+    analysed_log_id = models.BigIntegerField(
+        _("проанализирована реплика"), null=True, blank=True,
+        help_text=_("Id последней реплики участника в журнале, которую видел анализ"),
+    )
     created_at = models.DateTimeField(_("время"), auto_now_add=True)
 
     class Meta:
@@ -107,6 +111,11 @@ class JourneyInsight(models.Model):
         verbose_name = _("наблюдение")
         verbose_name_plural = _("наблюдения")
         indexes = [models.Index(fields=["user", "kind", "-created_at"], name="insight_user_kind_idx")]
+        constraints = [
+            # One stage analysis per member turn: a re-delivered or doubled task cannot count twice.
+            models.UniqueConstraint(fields=["user", "analysed_log_id"], condition=models.Q(kind="stage_signal"),
+                                    name="insight_one_signal_per_turn"),
+        ]
 
     def __str__(self):
         return f"{self.user} · {self.get_kind_display()}"
@@ -182,3 +191,34 @@ class StreamEnrollment(models.Model):
 
     def __str__(self):
         return f"{self.user} · {self.stream}"
+
+
+class StreamStepDelivery(models.Model):
+    """One exercise of a member's stream programme: the day it is due and whether it went out.
+
+    Written at enrolment for every step of the programme (the first one is sent at once and
+    written as delivered). The trigger engine sends the undelivered rows whose ``due_on`` has
+    come (``journeys.selectors.stream_steps_due``) and then calls
+    ``journeys.services.stream_step_mark_delivered``.
+    """
+
+    enrollment = models.ForeignKey(StreamEnrollment, on_delete=models.CASCADE, related_name="step_deliveries",
+                                   verbose_name=_("запись на поток"))
+    step = models.ForeignKey(StreamStep, on_delete=models.CASCADE, related_name="deliveries",
+                             verbose_name=_("шаг"))
+    due_on = models.DateField(_("в какой день"), help_text=_("Дата в часовом поясе участника"))
+    delivered_at = models.DateTimeField(_("отправлен"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["enrollment", "due_on", "step__order"]
+        verbose_name = _("шаг программы участника")
+        verbose_name_plural = _("шаги программы участников")
+        constraints = [
+            models.UniqueConstraint(fields=["enrollment", "step"], name="step_delivery_once"),
+        ]
+        indexes = [
+            models.Index(fields=["due_on"], name="step_delivery_due_idx", condition=models.Q(delivered_at=None)),
+        ]
+
+    def __str__(self):
+        return f"{self.enrollment} · {self.step}"

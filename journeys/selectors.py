@@ -1,13 +1,18 @@
-"""Reads over journeys and streams."""
+"""Reads over journeys and streams, for the bot, the admin, the API and the trigger engine."""
 
 from __future__ import annotations
 
-from django.db.models import Case, IntegerField, Q, Value, When
+from datetime import date, datetime
+
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from profiles.models import TelegramUser
 
-from .models import JourneyInsight, Stream, StreamStep
+from .models import JourneyInsight, JourneyProgress, Stream, StreamEnrollment, StreamStep, StreamStepDelivery
+from .recommendations import MAX_RECOMMENDATIONS, stream_recommendations
+
+STAGE_POINTS_FULL = 5  # insight = 1 point, breakthrough = 2; this many points fill a stage
 
 
 def streams_open(*, today=None):
@@ -15,23 +20,62 @@ def streams_open(*, today=None):
     return Stream.objects.filter(is_active=True).filter(Q(starts_at__isnull=True) | Q(starts_at__gte=today))
 
 
-def streams_for_member(*, user: TelegramUser, limit: int = 2) -> list[Stream]:
-    """Open streams, those suited to the member's stage first, then the soonest to start."""
-    stage = user.journey_stage or 1
-    return list(
-        streams_open()
-        .annotate(fits=Case(When(suitable_stages__order=stage, then=Value(1)), default=Value(0),
-                            output_field=IntegerField()))
-        .order_by("-fits", "starts_at", "id")
-        .distinct()[:limit]
-    )
+def streams_for_member(*, user: TelegramUser, limit: int = MAX_RECOMMENDATIONS) -> list[Stream]:
+    """The streams to recommend (at most two), ranked by ``journeys.recommendations``."""
+    return [score.stream for score in stream_recommendations(user=user, limit=limit)]
+
+
+def _stage_entered_at(user: TelegramUser) -> datetime | None:
+    return (JourneyProgress.objects.filter(user=user, stage__order=user.journey_stage or 1)
+            .order_by("-created_at").values_list("created_at", flat=True).first())
 
 
 def insights_on_stage(*, user: TelegramUser) -> int:
-    return JourneyInsight.objects.filter(
-        user=user, stage__order=user.journey_stage or 1,
-        kind__in=[JourneyInsight.Kind.INSIGHT, JourneyInsight.Kind.BREAKTHROUGH]).count()
+    """Insights and breakthroughs noted since the member entered their current stage."""
+    progress = stage_progress(user=user)
+    return progress["insights"] + progress["breakthroughs"]
+
+
+def stage_progress(*, user: TelegramUser) -> dict:
+    """Progress within the current stage, from insights (1 point) and breakthroughs (2 points)."""
+    rows = JourneyInsight.objects.filter(user=user, stage__order=user.journey_stage or 1,
+                                         kind__in=[JourneyInsight.Kind.INSIGHT, JourneyInsight.Kind.BREAKTHROUGH])
+    entered = _stage_entered_at(user)
+    if entered:
+        rows = rows.filter(created_at__gte=entered)
+    kinds = list(rows.values_list("kind", flat=True))
+    insights = kinds.count(JourneyInsight.Kind.INSIGHT)
+    breakthroughs = kinds.count(JourneyInsight.Kind.BREAKTHROUGH)
+    points = insights + 2 * breakthroughs
+    return {"stage": user.journey_stage, "insights": insights, "breakthroughs": breakthroughs,
+            "percent": min(100, round(100 * points / STAGE_POINTS_FULL))}
 
 
 def stream_first_step(*, stream: Stream) -> StreamStep | None:
-    return stream.steps.order_by("day_offset", "order").first()
+    return stream.steps.order_by("day_offset", "order", "id").first()
+
+
+# --- contracts with the trigger engine ---------------------------------------------------
+
+def stream_steps_due(*, on: date) -> QuerySet[StreamStepDelivery]:
+    """Programme steps not yet sent whose member-local due day is ``on`` or earlier.
+
+    Only active enrolments in active streams. The trigger engine calls this with the latest
+    local date among its members (e.g. UTC today + 1 day) and compares each row's
+    ``due_on`` with the member's own local date; after sending, it calls
+    ``services.stream_step_mark_delivered(delivery_id=…)``.
+    """
+    return (StreamStepDelivery.objects
+            .filter(delivered_at__isnull=True, due_on__lte=on,
+                    enrollment__status=StreamEnrollment.Status.ACTIVE, enrollment__stream__is_active=True)
+            .select_related("enrollment__user", "enrollment__stream", "step")
+            .order_by("due_on", "step__day_offset", "step__order", "id"))
+
+
+def stage_changes_since(*, since: datetime) -> QuerySet[JourneyProgress]:
+    """Forward stage changes (by the analysis or by staff) since ``since``: "stage completed" events."""
+    return (JourneyProgress.objects
+            .filter(created_at__gte=since, source__in=[JourneyProgress.Source.LLM, JourneyProgress.Source.STAFF],
+                    previous_stage__isnull=False, stage__order__gt=F("previous_stage__order"))
+            .select_related("user", "stage", "previous_stage")
+            .order_by("created_at", "id"))

@@ -1,12 +1,32 @@
-"""Journey writes: starting a member's path and moving them between stages."""
+"""Journey writes: starting a member's path, moving them between stages, streams and their programmes.
+
+Stage changes are recorded as ``JourneyProgress`` rows; a forward change with source ``llm``
+or ``staff`` is what the trigger engine turns into a "stage completed" message (see
+``selectors.stage_changes_since``). The LLM analysis that proposes changes is in
+``journeys.analysis``.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+import zoneinfo
+from datetime import datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
-from profiles.models import TelegramUser
+from profiles.models import TelegramUser, UserInteraction
 
-from .models import JourneyProgress, JourneyStage
+from .models import STAGE_COUNT, JourneyProgress, JourneyStage, Stream, StreamEnrollment, StreamStep, StreamStepDelivery
+
+logger = logging.getLogger(__name__)
+
+REASON_MAX = 500
+EVIDENCE_MAX = 300
 
 
 def stage_get(order: int | None) -> JourneyStage:
@@ -27,21 +47,240 @@ def journey_start(*, user: TelegramUser) -> JourneyStage:
     return first
 
 
-def stream_ref_code(*, user: TelegramUser, stream) -> str:
-    """A ref parameter that attributes a click or registration to this member and stream."""
-    return f"tg{user.pk}s{stream.pk}"
+def _record_change(*, user_id: int, stage: JourneyStage, previous: JourneyStage | None, source: str,
+                   confidence: float, evidence: str = "", staff=None, reason: str = "") -> JourneyProgress:
+    progress = JourneyProgress.objects.create(
+        user_id=user_id, stage=stage, previous_stage=previous, source=source, confidence=confidence,
+        evidence=evidence[:EVIDENCE_MAX], changed_by=staff, reason=reason[:REASON_MAX])
+    UserInteraction.objects.create(
+        user_id=user_id, kind=UserInteraction.Kind.STAGE_CHANGED, stage=stage.order,
+        metadata={"from": previous.order if previous else None, "to": stage.order, "source": source,
+                  "progress_id": progress.pk})
+    logger.info("journey: member %s moved %s -> %s (%s)", user_id, previous.order if previous else None,
+                stage.order, source)
+    return progress
 
 
 @transaction.atomic
-def stream_enroll(*, user: TelegramUser, stream) -> tuple[object, bool]:
-    """Enrol a member in a stream once; returns (enrollment, created)."""
-    from profiles.models import UserInteraction
+def journey_advance(*, user_id: int, from_order: int, confidence: float, evidence: str,
+                    reason: str) -> JourneyProgress | None:
+    """Move a member exactly one stage forward, from ``from_order``, on the analysis' word.
 
-    from .models import StreamEnrollment
+    A conditional UPDATE is the claim: if the member is no longer on ``from_order`` (staff or
+    a concurrent analysis moved them) nothing happens. Never moves backwards, never skips.
+    """
+    if from_order >= STAGE_COUNT:
+        return None
+    target = stage_get(from_order + 1)
+    moved = TelegramUser.objects.filter(pk=user_id, journey_stage=from_order).update(
+        journey_stage=target.order, updated_at=timezone.now())
+    if not moved:
+        return None
+    return _record_change(user_id=user_id, stage=target, previous=stage_get(from_order),
+                          source=JourneyProgress.Source.LLM, confidence=confidence, evidence=evidence,
+                          reason=reason)
 
+
+@transaction.atomic
+def journey_set_stage(*, user: TelegramUser, stage: JourneyStage | int, staff, reason: str) -> JourneyProgress | None:
+    """Staff put a member on any stage, in either direction; recorded with who and why.
+
+    Returns None when the member is already on that stage. ``reason`` is required.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("A reason is required to set a stage by hand.")
+    if staff is None or not getattr(staff, "is_staff", False):
+        raise PermissionError("Only staff can set a stage by hand.")
+    target = stage if isinstance(stage, JourneyStage) else stage_get(int(stage))
+    locked = TelegramUser.objects.select_for_update().get(pk=user.pk)
+    if locked.journey_stage == target.order:
+        return None
+    previous = stage_get(locked.journey_stage) if locked.journey_stage else None
+    TelegramUser.objects.filter(pk=user.pk).update(journey_stage=target.order, updated_at=timezone.now())
+    user.journey_stage = target.order
+    return _record_change(user_id=user.pk, stage=target, previous=previous, source=JourneyProgress.Source.STAFF,
+                          confidence=1.0, staff=staff, reason=reason)
+
+
+# --- streams -----------------------------------------------------------------------------
+
+_REF = re.compile(r"^tg(\d{1,10})s(\d{1,10})h([0-9a-f]{8})$")
+
+
+def _ref_signature(user_id: int, stream_id: int) -> str:
+    return salted_hmac("journeys.stream-ref", f"{user_id}:{stream_id}").hexdigest()[:8]
+
+
+def stream_ref_code(*, user: TelegramUser, stream) -> str:
+    """A ref parameter that attributes a click or registration to this member and stream.
+
+    Signed (8 hex characters of an HMAC with SECRET_KEY), so clicks cannot be forged for
+    another member; fits the 32 characters of ``StreamEnrollment.ref_code``.
+    """
+    return f"tg{user.pk}s{stream.pk}h{_ref_signature(user.pk, stream.pk)}"
+
+
+def stream_ref_parse(ref: str) -> tuple[int, int] | None:
+    """(member id, stream id) of a genuine ref code, else None."""
+    match = _REF.match(ref or "")
+    if not match:
+        return None
+    user_id, stream_id = int(match.group(1)), int(match.group(2))
+    if not constant_time_compare(match.group(3), _ref_signature(user_id, stream_id)):
+        return None
+    return user_id, stream_id
+
+
+def url_with_ref(url: str, ref: str) -> str:
+    """``url`` with ``ref=`` set (replacing one already there), keeping its other parameters."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "ref"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("ref", ref)])))
+
+
+def stream_link(*, user: TelegramUser, stream: Stream) -> str:
+    """The link a member gets for a stream.
+
+    With ``PUBLIC_BASE_URL`` set, it goes through our click-tracking redirect (``/r/s/<ref>/``),
+    which records the click and forwards to the stream page with ``?ref=``; without it, the
+    stream page with ``?ref=`` directly (registrations still attributable, clicks not counted).
+    """
+    ref = stream_ref_code(user=user, stream=stream)
+    base = getattr(settings, "PUBLIC_BASE_URL", "")
+    if base:
+        return f"{base.rstrip('/')}/r/s/{ref}/"
+    return url_with_ref(stream.url, ref)
+
+
+def stream_click_record(*, ref: str) -> str | None:
+    """Record a member's click on a stream link; returns the URL to send them on, or None.
+
+    Unknown or forged refs return None (the view answers 404). A member who has since erased
+    their data still gets redirected, but no click is recorded (nobody to attribute it to).
+    """
+    parsed = stream_ref_parse(ref)
+    if parsed is None:
+        return None
+    user_id, stream_id = parsed
+    stream = Stream.objects.filter(pk=stream_id).first()
+    if stream is None:
+        return None
+    user = TelegramUser.objects.filter(pk=user_id).only("id", "journey_stage").first()
+    if user is not None:
+        UserInteraction.objects.create(user=user, kind=UserInteraction.Kind.STREAM_CLICKED,
+                                       stage=user.journey_stage, metadata={"stream_id": stream.pk, "ref": ref})
+    return url_with_ref(stream.url, ref)
+
+
+def _member_zone(user: TelegramUser) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(user.timezone or settings.TIME_ZONE_DEFAULT)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo(settings.TIME_ZONE_DEFAULT)
+
+
+def _programme(stream: Stream) -> list[StreamStep]:
+    return list(stream.steps.order_by("day_offset", "order", "id"))
+
+
+def _due_on(enrollment: StreamEnrollment, step: StreamStep, *, enrolled_at: datetime | None = None):
+    """The member-local calendar day a step is due: enrolment day + ``day_offset``."""
+    start = timezone.localtime(enrolled_at or enrollment.enrolled_at, _member_zone(enrollment.user)).date()
+    return start + timedelta(days=step.day_offset)
+
+
+@transaction.atomic
+def stream_enroll(*, user: TelegramUser, stream, now: datetime | None = None) -> tuple[StreamEnrollment, bool]:
+    """Enrol a member in a stream once and lay out their programme; returns (enrollment, created).
+
+    The first step is written as delivered now (the caller sends it at once); every later
+    step gets a due day (enrolment day + ``day_offset``, member's time zone) for the trigger
+    engine. Enrolling twice changes nothing.
+    """
     enrollment, created = StreamEnrollment.objects.get_or_create(
         user=user, stream=stream, defaults={"ref_code": stream_ref_code(user=user, stream=stream)})
-    if created:
-        UserInteraction.objects.create(user=user, kind=UserInteraction.Kind.STREAM_ENROLLED,
-                                       stage=user.journey_stage, metadata={"stream_id": stream.pk})
-    return enrollment, created
+    if not created:
+        return enrollment, False
+    UserInteraction.objects.create(user=user, kind=UserInteraction.Kind.STREAM_ENROLLED,
+                                   stage=user.journey_stage, metadata={"stream_id": stream.pk})
+    now = now or timezone.now()
+    steps = _programme(stream)
+    StreamStepDelivery.objects.bulk_create([
+        StreamStepDelivery(enrollment=enrollment, step=step, due_on=_due_on(enrollment, step, enrolled_at=now),
+                           delivered_at=now if i == 0 else None)
+        for i, step in enumerate(steps)
+    ])
+    return enrollment, True
+
+
+@transaction.atomic
+def stream_programme_sync(*, stream: Stream) -> int:
+    """After staff edit a programme: give active members the new steps and re-date undelivered ones.
+
+    Returns the number of delivery rows created or re-dated. Delivered steps are history
+    and stay as they are; deleted steps take their undelivered rows with them (cascade).
+    """
+    changed = 0
+    steps = _programme(stream)
+    enrollments = stream.enrollments.filter(status=StreamEnrollment.Status.ACTIVE).select_related("user")
+    for enrollment in enrollments:
+        existing = {d.step_id: d for d in enrollment.step_deliveries.all()}
+        for step in steps:
+            due_on = _due_on(enrollment, step)
+            row = existing.get(step.pk)
+            if row is None:
+                StreamStepDelivery.objects.create(enrollment=enrollment, step=step, due_on=due_on)
+                changed += 1
+            elif row.delivered_at is None and row.due_on != due_on:
+                StreamStepDelivery.objects.filter(pk=row.pk).update(due_on=due_on)
+                changed += 1
+    return changed
+
+
+@transaction.atomic
+def stream_step_mark_delivered(*, delivery_id: int, now: datetime | None = None) -> bool:
+    """The trigger engine sent this step; returns False if it was already marked (idempotent).
+
+    When the last step of a programme goes out, the enrolment is completed.
+    """
+    now = now or timezone.now()
+    marked = StreamStepDelivery.objects.filter(pk=delivery_id, delivered_at__isnull=True).update(delivered_at=now)
+    if not marked:
+        return False
+    enrollment_id = StreamStepDelivery.objects.filter(pk=delivery_id).values_list("enrollment_id", flat=True).get()
+    if not StreamStepDelivery.objects.filter(enrollment_id=enrollment_id, delivered_at__isnull=True).exists():
+        StreamEnrollment.objects.filter(pk=enrollment_id, status=StreamEnrollment.Status.ACTIVE).update(
+            status=StreamEnrollment.Status.COMPLETED)
+    return True
+
+
+@transaction.atomic
+def stream_save(*, stream: Stream | None, fields: dict, stage_orders: list[int] | None = None,
+                steps: list[dict] | None = None) -> Stream:
+    """Create or update a stream, its suitable stages and (when given) its whole programme.
+
+    Steps are matched on (day_offset, order): matching ones are updated in place (so their
+    delivery history stays), new ones created, missing ones removed. Members already in the
+    stream get the changed programme (``stream_programme_sync``).
+    """
+    if stream is None:
+        stream = Stream.objects.create(**fields)
+    else:
+        for name, value in fields.items():
+            setattr(stream, name, value)
+        stream.save()
+    if stage_orders is not None:
+        stream.suitable_stages.set(JourneyStage.objects.filter(order__in=stage_orders))
+    if steps is not None:
+        existing = {(s.day_offset, s.order): s for s in stream.steps.all()}
+        keep = []
+        for item in steps:
+            key = (item["day_offset"], item.get("order", 0))
+            step = existing.get(key) or StreamStep(stream=stream, day_offset=key[0], order=key[1])
+            step.text, step.quick_replies = item["text"], item.get("quick_replies", [])
+            step.save()
+            keep.append(step.pk)
+        stream.steps.exclude(pk__in=keep).delete()
+        stream_programme_sync(stream=stream)
+    return stream

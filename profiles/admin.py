@@ -1,4 +1,13 @@
-from django.contrib import admin
+from itertools import pairwise
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Count, Min, Q
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
+from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from relove.core.admin_utils import (
@@ -10,6 +19,12 @@ from relove.core.admin_utils import (
 )
 
 from .models import MemberTag, PsychologicalProfile, TelegramUser, UserActivityLog, UserInteraction
+from .selectors import profile_diff
+from .tasks import rotate_member_profile
+
+PROFILE_FIELD_LABELS = {"summary": _("резюме"), "light_shadow_balance": _("свет/тень"), "traits": _("черты"),
+                        "interests": _("интересы"), "goals": _("цели"), "pains": _("боли"),
+                        "recommended_streams": _("потоки из профиля")}
 
 
 @admin.register(MemberTag)
@@ -32,13 +47,16 @@ class TelegramUserAdmin(admin.ModelAdmin):
                        "consent_at", "blocked_at", "crisis_flagged_at", "journey_stage", "messages_count",
                        "sessions_count", "unanswered_proactive", "last_activity_at",
                        "last_user_message_at", "created_at", "updated_at",
-                       "journey_timeline", "profile_versions", "conversation", "recent_triggers"]
+                       "journey_timeline", "journey_actions", "stream_enrollments", "profile_versions",
+                       "profile_changes", "conversation", "recent_triggers"]
+    actions = ["rotate_profile_now"]
     base_fieldsets = [
         (_("Участник"), {"fields": ["telegram_id", "username", "first_name", "last_name",
                                     "language_code", "timezone", "gender", "tags"]}),
         (_("Состояние"), {"fields": ["consent_at", "proactive_enabled", "is_paused", "is_blocked",
                                      "blocked_at", "crisis_flag", "crisis_flagged_at"]}),
-        (_("Путь и активность"), {"fields": ["journey_stage", "journey_timeline", "messages_count",
+        (_("Путь и активность"), {"fields": ["journey_stage", "journey_actions", "journey_timeline",
+                                             "stream_enrollments", "messages_count",
                                              "sessions_count", "unanswered_proactive", "recent_triggers",
                                              "last_activity_at", "last_user_message_at", "created_at",
                                              "updated_at"]}),
@@ -49,7 +67,7 @@ class TelegramUserAdmin(admin.ModelAdmin):
         if obj is None:
             return fieldsets
         if request.user.has_perm(PERSONAL_DATA_PERMISSION):
-            fieldsets.append((_("Профиль"), {"fields": ["profile_versions"]}))
+            fieldsets.append((_("Профиль"), {"fields": ["profile_versions", "profile_changes"]}))
         if request.user.has_perm(CONVERSATION_PERMISSION):
             fieldsets.append((_("Переписка"), {"fields": ["conversation"], "classes": ["collapse"]}))
         return fieldsets
@@ -69,6 +87,78 @@ class TelegramUserAdmin(admin.ModelAdmin):
         rows = [(p.version, p.generated_at.strftime("%Y-%m-%d %H:%M"), p.light_shadow_balance, p.summary)
                 for p in obj.profiles.all()[:10]]
         return html_table([_("версия"), _("создан"), _("свет/тень"), _("резюме")], rows)
+
+    @admin.display(description=_("изменения профиля"))
+    def profile_changes(self, obj):
+        versions = list(obj.profiles.order_by("-version")[:6])
+        rows = []
+        for new, old in pairwise(versions):
+            for field, before, after in profile_diff(old, new):
+                rows.append((f"v{old.version} → v{new.version}", PROFILE_FIELD_LABELS.get(field, field),
+                             before, after))
+        return html_table([_("версии"), _("поле"), _("было / убрано"), _("стало / добавлено")], rows)
+
+    @admin.display(description=_("потоки"))
+    def stream_enrollments(self, obj):
+        # Reverse relations only: profiles sits below journeys and does not import it.
+        undelivered = Q(step_deliveries__delivered_at__isnull=True)
+        enrollments = obj.enrollments.select_related("stream").annotate(
+            steps=Count("step_deliveries"),
+            sent=Count("step_deliveries", filter=Q(step_deliveries__delivered_at__isnull=False)),
+            next_due=Min("step_deliveries__due_on", filter=undelivered),
+        )
+        rows = [(e.stream.title, e.get_status_display(), e.enrolled_at.strftime("%Y-%m-%d %H:%M"),
+                 f"{e.sent}/{e.steps}", e.next_due.isoformat() if e.next_due else "—", e.ref_code)
+                for e in enrollments]
+        return html_table([_("поток"), _("статус"), _("записан"), _("шагов отправлено"), _("следующий шаг"),
+                           _("реф-код")], rows)
+
+    @admin.display(description=_("действия"))
+    def journey_actions(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        links = [(_("🔁 Пересобрать профиль сейчас"), reverse("admin:profiles_member_rotate", args=[obj.pk]))]
+        try:  # views of the journeys admin, found by name (no import upwards)
+            links += [
+                (_("✍️ Задать этап вручную"), reverse("admin:journeys_member_set_stage", args=[obj.pk])),
+                (_("🔍 Переанализировать сейчас"), reverse("admin:journeys_member_analyse", args=[obj.pk])),
+                (_("🔥 Рекомендации потоков"), reverse("admin:journeys_stream_recommendations", args=[obj.pk])),
+            ]
+        except NoReverseMatch:
+            pass
+        return format_html_join(" · ", '<a class="button" href="{}">{}</a>', ((url, label) for label, url in links))
+
+    @admin.action(description=_("Пересобрать профиль сейчас"), permissions=["change"])
+    def rotate_profile_now(self, request, queryset):
+        ids = list(queryset.filter(consent_at__isnull=False).values_list("pk", flat=True))
+        for user_id in ids:
+            transaction.on_commit(lambda user_id=user_id: rotate_member_profile.delay(user_id))
+        self.message_user(request, _("Профили поставлены в очередь на пересборку: %(n)d") % {"n": len(ids)},
+                          messages.SUCCESS)
+
+    def get_urls(self):
+        return [path("<int:user_id>/rotate-profile/", self.admin_site.admin_view(self.rotate_profile_view),
+                     name="profiles_member_rotate"), *super().get_urls()]
+
+    def rotate_profile_view(self, request, user_id: int):
+        """The "rotate profile now" button of the member page: confirm, then queue."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        member = get_object_or_404(TelegramUser, pk=user_id)
+        member_url = reverse("admin:profiles_telegramuser_change", args=[member.pk])
+        if request.method == "POST":
+            if member.consent_at is None:
+                self.message_user(request, _("Без согласия участника профиль не строится."), messages.WARNING)
+            else:
+                transaction.on_commit(lambda: rotate_member_profile.delay(member.pk))
+                self.message_user(request, _("Профиль поставлен в очередь на пересборку."), messages.SUCCESS)
+            return redirect(member_url)
+        return TemplateResponse(request, "admin/relove_member_action.html", {
+            **self.admin_site.each_context(request), "title": _("Пересобрать профиль сейчас"), "member": member,
+            "member_url": member_url, "submit_label": _("Пересобрать"), "confirm_only": True,
+            "description": _("Новая версия профиля будет собрана из прошлой версии и последних 50 записей "
+                             "журнала активности."),
+        })
 
     @admin.display(description=_("последняя сессия"))
     def conversation(self, obj):

@@ -1,9 +1,15 @@
 import zoneinfo
 
 import django_filters
+from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
-from .models import TelegramUser
+from relove.core.admin_utils import PERSONAL_DATA_PERMISSION
+
+from .models import PsychologicalProfile, TelegramUser
+from .selectors import profile_diff
 from .services import member_update_settings
 
 
@@ -42,3 +48,39 @@ class TelegramUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
     serializer_class = TelegramUserSerializer
     filterset_class = TelegramUserFilter
     http_method_names = ["get", "patch", "head", "options"]
+
+
+class PsychologicalProfileSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PsychologicalProfile
+        fields = ["id", "user", "version", "generated_at", "generated_by", "rotation_key", "light_shadow_balance",
+                  "source_log_count", "summary", "data"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if not (request and request.user.has_perm(PERSONAL_DATA_PERMISSION)):
+            data.pop("summary", None)
+            data.pop("data", None)
+        return data
+
+
+class PsychologicalProfileViewSet(viewsets.ReadOnlyModelViewSet):
+    """Profile versions per member (read-only); filter ``?user=``. Content needs the personal-data right."""
+
+    queryset = PsychologicalProfile.objects.order_by("user_id", "-version")
+    serializer_class = PsychologicalProfileSerializer
+    filterset_fields = ["user", "generated_by"]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["get"])
+    def diff(self, request, pk=None):
+        """What changed from the member's previous version to this one."""
+        if not request.user.has_perm(PERSONAL_DATA_PERMISSION):
+            return Response({"detail": "The personal-data permission is required."}, status=403)
+        profile = self.get_object()
+        previous = (PsychologicalProfile.objects.filter(user=profile.user_id, version__lt=profile.version)
+                    .order_by("-version").first())
+        rows = profile_diff(previous, profile) if previous else []
+        return Response({"version": profile.version, "previous_version": previous.version if previous else None,
+                         "changes": [{"field": f, "before": b, "after": a} for f, b, a in rows]})

@@ -78,6 +78,10 @@ class TelegramUser(models.Model):
 
     last_activity_at = models.DateTimeField(_("последняя активность"), null=True, blank=True)
     last_user_message_at = models.DateTimeField(_("последнее сообщение участника"), null=True, blank=True)
+    # Set by a conditional UPDATE while one process rebuilds this member's profile, so two
+    # rotations of one member never overlap; a claim older than the TTL is a crashed run.
+    profile_rotation_claimed_at = models.DateTimeField(_("профиль пересобирается с"), null=True, blank=True,
+                                                       editable=False)
     created_at = models.DateTimeField(_("создан"), auto_now_add=True)
     updated_at = models.DateTimeField(_("обновлён"), auto_now=True)
 
@@ -135,7 +139,12 @@ class PsychologicalProfile(models.Model):
         _("баланс света и тени"), default=5, validators=[MinValueValidator(0), MaxValueValidator(10)]
     )
     source_log_count = models.PositiveIntegerField(_("записей журнала на входе"), default=0)
-    generated_by = models.CharField(_("источник"), max_length=16, default="llm")
+    generated_by = models.CharField(_("источник"), max_length=16, default="llm",
+                                    help_text=_("llm — построен ИИ; template — собран без ИИ по журналу"))
+    rotation_key = models.CharField(
+        _("плановая ротация"), max_length=32, blank=True, default="",
+        help_text=_("Ключ плановой ротации (дата); пусто — пересобран вручную"),
+    )
     generated_at = models.DateTimeField(_("создан"), auto_now_add=True, db_index=True)
 
     class Meta:
@@ -144,6 +153,9 @@ class PsychologicalProfile(models.Model):
         verbose_name_plural = _("психологические профили")
         constraints = [
             models.UniqueConstraint(fields=["user", "version"], name="profile_unique_version"),
+            # A scheduled run rotates a member at most once, even when it is re-run after a crash.
+            models.UniqueConstraint(fields=["user", "rotation_key"], condition=~models.Q(rotation_key=""),
+                                    name="profile_once_per_rotation"),
         ]
 
     def __str__(self):

@@ -9,3 +9,11 @@ def rotate_profiles() -> dict:
     from .rotation import profiles_rotate
 
     return profiles_rotate()
+
+
+@shared_task(name="profiles.tasks.rotate_member_profile")
+def rotate_member_profile(user_id: int) -> str:
+    """Staff asked for a fresh profile of one member now ("rotate profile now")."""
+    from .rotation import profile_rotate_member
+
+    return profile_rotate_member(user_id=user_id, force=True)

@@ -10,9 +10,15 @@ router = DefaultRouter()
 
 def register_viewsets():
     from analytics.api import AnalyticsSummaryView
-    from profiles.api import TelegramUserViewSet
+    from journeys.api import JourneyMemberViewSet, JourneyProgressViewSet, JourneyStageViewSet, StreamViewSet
+    from profiles.api import PsychologicalProfileViewSet, TelegramUserViewSet
 
     router.register("users", TelegramUserViewSet, basename="user")
+    router.register("journeys/stages", JourneyStageViewSet, basename="journey-stage")
+    router.register("journeys/progress", JourneyProgressViewSet, basename="journey-progress")
+    router.register("journeys/members", JourneyMemberViewSet, basename="journey-member")
+    router.register("profiles", PsychologicalProfileViewSet, basename="profile")
+    router.register("streams", StreamViewSet, basename="stream")
     return [path("analytics/summary/", AnalyticsSummaryView.as_view(), name="analytics-summary")]
 
 

@@ -224,6 +224,14 @@ FLOOD_MAX_PER_MINUTE = env.int("FLOOD_MAX_PER_MINUTE", default=20)
 ACTIVITY_LOG_RETENTION_DAYS = env.int("ACTIVITY_LOG_RETENTION_DAYS", default=90)
 ARCHIVE_DIR = env("ARCHIVE_DIR", default=str(VAR_DIR / "archive"))
 
+# --- Journeys and profiles ---------------------------------------------------------------
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")  # enables click-tracked stream links (/r/s/<ref>/)
+JOURNEY_ANALYSIS_ENABLED = env.bool("JOURNEY_ANALYSIS_ENABLED", default=True)
+JOURNEY_STAGE_AGREEING_ANALYSES = env.int("JOURNEY_STAGE_AGREEING_ANALYSES", default=2)
+PROFILE_ROTATION_BATCH_SIZE = env.int("PROFILE_ROTATION_BATCH_SIZE", default=10)
+PROFILE_ROTATION_PAUSE_SECONDS = env.float("PROFILE_ROTATION_PAUSE_SECONDS", default=5.0)
+PROFILE_ROTATION_CLAIM_TTL = env.int("PROFILE_ROTATION_CLAIM_TTL", default=600)
+
 # --- API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

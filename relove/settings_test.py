@@ -26,6 +26,7 @@ STORAGES = {
 CELERY_TASK_ALWAYS_EAGER = True
 ARCHIVE_DIR = str(BASE_DIR / "var" / "test-archive")
 LLM_TOTAL_BUDGET = 3.0
+PROFILE_ROTATION_PAUSE_SECONDS = 0
 LLM_TIMEOUT = 2.0
 # TEST_DB_SUFFIX lets several test runs share one server (one developer per suffix).
 _suffix = os.environ.get("TEST_DB_SUFFIX", "")

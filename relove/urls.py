@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from analytics.views import dashboard, dashboard_data
 from bot.views import telegram_webhook
 from relove.core.health import healthz
 
@@ -12,5 +13,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("telegram/webhook/", telegram_webhook, name="telegram-webhook"),
     path("api/", include("relove.api")),
+    path("admin/analytics/", dashboard, name="analytics-dashboard"),
+    path("admin/analytics/data.json", dashboard_data, name="analytics-dashboard-data"),
     path("admin/", admin.site.urls),
+    path("", include("journeys.urls")),
 ]

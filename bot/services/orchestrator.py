@@ -34,7 +34,8 @@ from bot.ui import (
 )
 from journeys import selectors as journey_selectors
 from journeys.models import Stream
-from journeys.services import stage_get, stream_enroll, stream_ref_code
+from journeys.services import stage_get, stream_enroll, stream_link
+from journeys.tasks import analyse_member_later
 from profiles.models import PsychologicalProfile, TelegramUser, UserActivityLog, UserInteraction
 
 from . import members, natasha, safety, sessions
@@ -124,7 +125,9 @@ def converse(user: TelegramUser, text: str) -> list[OutgoingMessage]:
         return _crisis_reply(user, session, text, detected)
     stage = stage_get(user.journey_stage)
     generated = natasha.reply(user=user, session=session, stage=stage)
-    return _answer(user, session, generated)
+    answer = _answer(user, session, generated)
+    analyse_member_later(user.pk)  # stage analysis via Celery on commit, off the reply path
+    return answer
 
 
 def _answer(user: TelegramUser, session: UserSession, generated: Generated) -> list[OutgoingMessage]:
@@ -200,11 +203,12 @@ def _help(user):
 
 def _progress(user: TelegramUser) -> list[OutgoingMessage]:
     stage = stage_get(user.journey_stage)
-    insights = journey_selectors.insights_on_stage(user=user)
+    within = journey_selectors.stage_progress(user=user)
     html = (f"<b>Твой путь героя</b>\n{progress_bar(stage.order)}\n\n"
-            f"Сейчас: <b>{escape(stage.name)}</b>\n{escape(stage.description)}")
-    if insights:
-        html += f"\n\nИнсайтов на этом этапе: {insights} ✨"
+            f"Сейчас: <b>{escape(stage.name)}</b>\n{escape(stage.description)}\n\n"
+            f"Пройдено на этапе: {within['percent']}%")
+    if within["insights"] or within["breakthroughs"]:
+        html += f" (инсайтов: {within['insights']}, прорывов: {within['breakthroughs']}) ✨"
     return [_msg(html)]
 
 
@@ -215,7 +219,7 @@ def _streams(user: TelegramUser) -> list[OutgoingMessage]:
     out = [_msg(template_html("streams_header"))]
     for stream in streams:
         when = f"\nСтарт: {stream.starts_at:%d.%m.%Y}" if stream.starts_at else ""
-        link = f"{stream.url}{'&' if '?' in stream.url else '?'}ref={stream_ref_code(user=user, stream=stream)}"
+        link = stream_link(user=user, stream=stream)
         out.append(_msg(f"<b>{escape(stream.title)}</b>\n{escape(stream.description)}{escape(when)}",
                         buttons=[[Button("🔥 Начать поток", callback_data=callback("st", stream.pk))],
                                  [Button("Подробнее на relove.ru", url=link)]]))

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from bot.models import UserSession
+from journeys.tasks import analyse_member_later
 from profiles.models import TelegramUser, UserInteraction
 
 logger = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ def session_end(*, session: UserSession, reason: str, now=None) -> bool:
                                    metadata={"session_id": session.pk, "turns": session.message_count,
                                              "reason": reason})
     cache.delete(_cache_key(user.pk))
+    analyse_member_later(user.pk)  # a last stage analysis once the session row is committed
     return True
 
 

@@ -132,3 +132,16 @@ class JourneyInsightFactory(factory.django.DjangoModelFactory):
     kind = "insight"
     text = "Замечает, что боится осуждения"
     confidence = 0.8
+
+
+class JourneyProgressFactory(factory.django.DjangoModelFactory):
+    """A stage change; by default the analysis moving a member from stage 1 to 2."""
+
+    class Meta:
+        model = "journeys.JourneyProgress"
+
+    user = factory.SubFactory(TelegramUserFactory, journey_stage=2)
+    stage = factory.LazyFunction(lambda: stage(2))
+    previous_stage = factory.LazyFunction(lambda: stage(1))
+    source = "llm"
+    confidence = 0.9

@@ -1,0 +1,117 @@
+"""Admin: the member page (timeline, profile diff, enrolments, actions) and the stream programme editor."""
+
+import pytest
+from django.urls import reverse
+
+from journeys.models import JourneyInsight, JourneyProgress, StreamStepDelivery
+from journeys.services import journey_start, stream_enroll
+from profiles.models import PsychologicalProfile
+from relove.testing.factories import (
+    ActivityLogFactory,
+    ProfileFactory,
+    StaffFactory,
+    StreamFactory,
+    StreamStepFactory,
+    TelegramUserFactory,
+    stage,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def member(db):
+    user = TelegramUserFactory(journey_stage=None)
+    journey_start(user=user)
+    ProfileFactory(user=user, version=1, summary="Боится перемен", data={"interests": ["карьера"]})
+    ProfileFactory(user=user, version=2, summary="Решается на перемены", data={"interests": ["карьера", "смелость"]})
+    stream = StreamFactory(title="Смелость")
+    StreamStepFactory(stream=stream, day_offset=0)
+    StreamStepFactory(stream=stream, day_offset=2)
+    stream_enroll(user=user, stream=stream)
+    return user
+
+
+def test_member_page_shows_timeline_profile_diff_enrolments_and_actions(client, superuser, member):
+    client.force_login(superuser)
+    page = client.get(reverse("admin:profiles_telegramuser_change", args=[member.pk])).content.decode()
+    assert "начало пути" in page  # the journey timeline
+    assert "v1 → v2" in page and "+ смелость" in page and "Решается на перемены" in page  # profile diff
+    assert "Смелость" in page and "1/2" in page  # enrolment with steps sent
+    for name in ("profiles_member_rotate", "journeys_member_set_stage", "journeys_member_analyse",
+                 "journeys_stream_recommendations"):
+        assert reverse(f"admin:{name}", args=[member.pk]) in page
+
+
+def test_staff_without_personal_data_right_do_not_see_the_profile_diff(client, member):
+    from django.contrib.auth.models import Permission
+
+    staff = StaffFactory()
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_telegramuser", "change_telegramuser"]))
+    client.force_login(staff)
+    page = client.get(reverse("admin:profiles_telegramuser_change", args=[member.pk])).content.decode()
+    assert "Решается на перемены" not in page
+
+
+def test_set_stage_by_hand_records_who_and_why(client, superuser, member):
+    client.force_login(superuser)
+    url = reverse("admin:journeys_member_set_stage", args=[member.pk])
+    assert client.get(url).status_code == 200
+    assert client.post(url, {"stage": stage(5).pk, "reason": ""}).status_code == 200  # the form again: reason needed
+    response = client.post(url, {"stage": stage(5).pk, "reason": "Созвон с куратором"})
+    assert response.status_code == 302
+    change = JourneyProgress.objects.get(user=member, source="staff")
+    assert (change.stage.order, change.changed_by, change.reason) == (5, superuser, "Созвон с куратором")
+
+
+def test_set_stage_needs_the_right_to_change_members(client, member):
+    client.force_login(StaffFactory())
+    assert client.post(reverse("admin:journeys_member_set_stage", args=[member.pk]),
+                       {"stage": stage(5).pk, "reason": "x"}).status_code == 403
+
+
+def test_reanalyse_now_runs_the_analysis(client, superuser, member, fake_llm, django_capture_on_commit_callbacks):
+    ActivityLogFactory(user=member, content="Я решилась")
+    fake_llm.enqueue({"stage": 2, "confidence": 0.9, "evidence": "Я решилась", "insights": ["Решилась"]})
+    client.force_login(superuser)
+    url = reverse("admin:journeys_member_analyse", args=[member.pk])
+    assert client.get(url).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(url).status_code == 302
+    assert JourneyInsight.objects.filter(user=member, kind="insight").count() == 1
+
+
+def test_rotate_profile_now_button_and_action(client, superuser, member, django_capture_on_commit_callbacks):
+    client.force_login(superuser)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(reverse("admin:profiles_member_rotate", args=[member.pk])).status_code == 302
+    assert PsychologicalProfile.objects.filter(user=member).count() == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("admin:profiles_telegramuser_changelist"),
+                    {"action": "rotate_profile_now", "_selected_action": [member.pk]})
+    assert PsychologicalProfile.objects.filter(user=member).count() == 4
+
+
+def test_recommendations_page_shows_the_score_breakdown(client, superuser, member):
+    StreamFactory(title="Поток для всех", starts_at=None)
+    client.force_login(superuser)
+    page = client.get(reverse("admin:journeys_stream_recommendations", args=[member.pk])).content.decode()
+    assert "Поток для всех" in page and "подходит на любом этапе" in page and "★" in page
+
+
+def test_programme_editor_inline_reaches_enrolled_members(client, superuser, member):
+    stream = member.enrollments.get().stream
+    steps = list(stream.steps.order_by("day_offset"))
+    client.force_login(superuser)
+    data = {"title": stream.title, "slug": stream.slug, "description": stream.description, "url": stream.url,
+            "tags": "[]", "is_active": "on",
+            "steps-TOTAL_FORMS": "3", "steps-INITIAL_FORMS": "2", "steps-MIN_NUM_FORMS": "0",
+            "steps-MAX_NUM_FORMS": "1000"}
+    for i, step in enumerate(steps):
+        data.update({f"steps-{i}-id": step.pk, f"steps-{i}-stream": stream.pk, f"steps-{i}-day_offset": step.day_offset,
+                     f"steps-{i}-order": step.order, f"steps-{i}-text": step.text, f"steps-{i}-quick_replies": "[]"})
+    data.update({"steps-2-stream": stream.pk, "steps-2-day_offset": 9, "steps-2-order": 0,
+                 "steps-2-text": "Новый шаг", "steps-2-quick_replies": "[]"})
+    response = client.post(reverse("admin:journeys_stream_change", args=[stream.pk]), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert StreamStepDelivery.objects.filter(enrollment__user=member, step__day_offset=9).count() == 1
