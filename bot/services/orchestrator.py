@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.db.models import F
 from django.utils import timezone
 
 from bot.models import UserSession
@@ -117,7 +118,7 @@ def converse(user: TelegramUser, text: str) -> list[OutgoingMessage]:
     session = sessions.session_append(session=session, turns=[sessions.Turn("user", text)])
     members.member_log(user=user, kind=UserActivityLog.Kind.MESSAGE_IN, content=text,
                        interaction=UserInteraction.Kind.MESSAGE_IN, metadata={"session_id": session.pk})
-    TelegramUser.objects.filter(pk=user.pk).update(last_user_message_at=now, messages_count=user.messages_count + 1)
+    TelegramUser.objects.filter(pk=user.pk).update(last_user_message_at=now, messages_count=F("messages_count") + 1)
     member_message_received.send(sender=TelegramUser, user=user, at=now)
 
     detected = safety.detect_crisis(text)

@@ -14,6 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from bot.models import UserSession
@@ -71,7 +72,7 @@ def session_get_active(*, user: TelegramUser, now=None) -> UserSession:
             with transaction.atomic():
                 session = UserSession.objects.create(user=user, stage_at_start=user.journey_stage,
                                                      stage_snapshot=user.journey_stage)
-                TelegramUser.objects.filter(pk=user.pk).update(sessions_count=user.sessions_count + 1)
+                TelegramUser.objects.filter(pk=user.pk).update(sessions_count=F("sessions_count") + 1)
                 UserInteraction.objects.create(user=user, kind=UserInteraction.Kind.SESSION_STARTED,
                                                stage=user.journey_stage)
         except IntegrityError:
