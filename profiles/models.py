@@ -93,6 +93,18 @@ class TelegramUser(models.Model):
             models.Index(fields=["last_activity_at"], name="member_last_activity_idx"),
             models.Index(fields=["journey_stage", "last_activity_at"], name="member_stage_idx"),
             # Trigger scans look only at members who may receive proactive messages.
+            # The top-of-hour morning check-in selects members by zone among the same set.
+            models.Index(
+                fields=["timezone", "last_user_message_at"],
+                name="member_proactive_tz_idx",
+                condition=models.Q(
+                    proactive_enabled=True,
+                    is_paused=False,
+                    is_blocked=False,
+                    crisis_flag=False,
+                    consent_at__isnull=False,
+                ),
+            ),
             models.Index(
                 fields=["last_user_message_at"],
                 name="member_proactive_idx",

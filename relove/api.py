@@ -12,6 +12,7 @@ def register_viewsets():
     from analytics.api import AnalyticsSummaryView
     from journeys.api import JourneyMemberViewSet, JourneyProgressViewSet, JourneyStageViewSet, StreamViewSet
     from profiles.api import PsychologicalProfileViewSet, TelegramUserViewSet
+    from triggers.api import ProactiveTriggerViewSet, ProactivityConfigView
 
     router.register("users", TelegramUserViewSet, basename="user")
     router.register("journeys/stages", JourneyStageViewSet, basename="journey-stage")
@@ -19,7 +20,9 @@ def register_viewsets():
     router.register("journeys/members", JourneyMemberViewSet, basename="journey-member")
     router.register("profiles", PsychologicalProfileViewSet, basename="profile")
     router.register("streams", StreamViewSet, basename="stream")
-    return [path("analytics/summary/", AnalyticsSummaryView.as_view(), name="analytics-summary")]
+    router.register("triggers", ProactiveTriggerViewSet, basename="trigger")
+    return [path("analytics/summary/", AnalyticsSummaryView.as_view(), name="analytics-summary"),
+            path("proactivity-config/", ProactivityConfigView.as_view(), name="proactivity-config")]
 
 
 extra = register_viewsets()

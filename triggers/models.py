@@ -5,6 +5,7 @@ from datetime import time, timedelta
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -36,6 +37,12 @@ class ProactivityConfig(models.Model):
         _("во сколько раз реже после усталости"), default=2, validators=[MinValueValidator(1)])
     max_attempts = models.PositiveSmallIntegerField(_("попыток доставки"), default=5,
                                                     validators=[MinValueValidator(1)])
+    min_interval = models.DurationField(
+        _("не чаще одного сообщения в"), default=timedelta(hours=3),
+        help_text=_("Минимальный промежуток между двумя проактивными сообщениями участнику"))
+    active_days = models.PositiveSmallIntegerField(
+        _("путь активен, если писал(а) за дней"), default=14, validators=[MinValueValidator(1)],
+        help_text=_("Неактивность, утренний чек-ин и приглашения — только тем, кто писал за это время"))
 
     inactivity_enabled = models.BooleanField(_("неактивность"), default=True)
     stage_completed_enabled = models.BooleanField(_("завершён этап"), default=True)
@@ -88,6 +95,9 @@ class ProactiveTrigger(models.Model):
         MORNING_CHECKIN = "morning_checkin", _("утренний чек-ин")
         STREAM_STEP = "stream_step", _("упражнение потока")
         STREAM_INVITE = "stream_invite", _("приглашение на поток")
+        # Not a reason to write: a broadcast that counts against the member's daily budget
+        # holds its slot here (``triggers.budget.claim_daily_slot``).
+        BROADCAST = "broadcast", _("рассылка (учёт в дневном лимите)")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("ожидает")
@@ -113,7 +123,9 @@ class ProactiveTrigger(models.Model):
     answered_at = models.DateTimeField(_("получен ответ"), null=True, blank=True)
     telegram_message_id = models.BigIntegerField(_("id сообщения"), null=True, blank=True)
     last_error = models.CharField(_("ошибка"), max_length=255, blank=True)
-    created_at = models.DateTimeField(_("создано"), auto_now_add=True)
+    # Set by the engine to the scan's clock (not auto_now_add), so a scan is a function of
+    # the database and its ``now``: "the last nudge was P ago" means the same in tests.
+    created_at = models.DateTimeField(_("создано"), default=timezone.now)
 
     class Meta:
         ordering = ["-scheduled_for"]
@@ -142,7 +154,31 @@ class ProactiveTrigger(models.Model):
                          condition=models.Q(status="sending")),
             models.Index(fields=["user", "status", "-sent_at"], name="trigger_user_status_idx"),
             models.Index(fields=["kind", "status"], name="trigger_kind_status_idx"),
+            # Incremental detection: "the last inactivity nudge was P ago" is a range on this index.
+            models.Index(fields=["kind", "created_at"], name="trigger_kind_created_idx"),
         ]
 
     def __str__(self):
         return f"{self.get_kind_display()} → {self.user}"
+
+
+class ScanState(models.Model):
+    """Where the last detection stopped, so the next one looks only at what became due since.
+
+    Only an optimisation: detection is idempotent (dedupe keys), so losing or resetting this
+    row costs one full scan, never a duplicate or a missed reason.
+    """
+
+    detected_at = models.DateTimeField(_("поиск выполнен на момент"), null=True, blank=True)
+    config_version = models.DateTimeField(_("версия настроек"), null=True, blank=True)
+    reconciled_at = models.DateTimeField(_("полный поиск"), null=True, blank=True)
+    event_marks = models.JSONField(_("отметки событий"), default=list, blank=True,
+                                   help_text=_("[время, последний id смены этапа, последний id наблюдения]"))
+
+    class Meta:
+        verbose_name = _("состояние поиска триггеров")
+        verbose_name_plural = _("состояние поиска триггеров")
+        constraints = [models.CheckConstraint(condition=models.Q(pk=1), name="scan_state_singleton")]
+
+    def __str__(self):
+        return str(_("Состояние поиска триггеров"))

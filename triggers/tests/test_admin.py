@@ -1,0 +1,94 @@
+"""Admin: the rules edited in place, the queue with its filters and actions, the preview."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+from django.utils import timezone
+
+from journeys.models import JourneyInsight
+from relove.testing.factories import JourneyInsightFactory, StaffFactory, TelegramUserFactory, TriggerFactory
+from triggers.models import ProactiveTrigger, ProactivityConfig
+
+pytestmark = pytest.mark.django_db
+CHANGELIST = reverse("admin:triggers_proactivetrigger_changelist")
+
+
+@pytest.fixture
+def admin_client(client, superuser):
+    client.force_login(superuser)
+    return client
+
+
+def test_the_config_form_saves_the_new_rules(admin_client):
+    url = reverse("admin:triggers_proactivityconfig_change", args=[1])
+    form = admin_client.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    data = {k: ("on" if v is True else v) for k, v in data.items() if v not in (False, None)}
+    data.update(max_per_day="3", window_start="09:00", min_interval="02:00:00")
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    config = ProactivityConfig.load()
+    assert (config.max_per_day, str(config.window_start), config.min_interval) == (3, "09:00:00",
+                                                                                  timedelta(hours=2))
+
+
+def test_the_queue_filters_by_member_kind_and_status(admin_client):
+    member, other = TelegramUserFactory(), TelegramUserFactory()
+    mine = TriggerFactory(user=member, kind="avoidance")
+    TriggerFactory(user=other)
+    by_member = admin_client.get(CHANGELIST, {"member": member.telegram_id})
+    assert list(by_member.context["cl"].queryset) == [mine]
+    assert list(admin_client.get(CHANGELIST, {"member": member.pk}).context["cl"].queryset) == [mine]
+    assert admin_client.get(CHANGELIST, {"kind__exact": "avoidance", "status__exact": "pending"}).context[
+        "cl"].result_count == 1
+    assert b'name="member"' in by_member.content
+
+
+def test_cancel_and_send_now_actions(admin_client, tg):
+    # The actions run on the real clock: open the window round the clock for this test.
+    ProactivityConfig.objects.filter(pk=1).update(window_start="00:00", window_end="23:59")
+    now = timezone.now()
+    member = TelegramUserFactory(last_user_message_at=now - timedelta(hours=30))
+    tomorrow = now + timedelta(days=1)
+    to_cancel = TriggerFactory(user=member, scheduled_for=tomorrow)
+    to_send = TriggerFactory(user=member, kind="morning_checkin", scheduled_for=tomorrow)
+    admin_client.post(CHANGELIST, {"action": "cancel_selected", "_selected_action": [to_cancel.pk]})
+    to_cancel.refresh_from_db()
+    assert to_cancel.status == "cancelled"
+    response = admin_client.post(CHANGELIST, {"action": "send_now", "_selected_action": [to_send.pk]}, follow=True)
+    to_send.refresh_from_db()
+    assert to_send.status == "sent"
+    assert len(tg.sent_messages(member.telegram_id)) == 1
+    assert "Отправлено: 1" in response.content.decode()
+    again = admin_client.post(CHANGELIST, {"action": "send_now", "_selected_action": [to_send.pk]}, follow=True)
+    assert "Отправлено: 0" in again.content.decode()
+    assert len(tg.sent_messages(member.telegram_id)) == 1
+
+
+def test_preview_renders_the_message_without_sending_or_storing(admin_client, tg):
+    member = TelegramUserFactory()
+    insight = JourneyInsightFactory(user=member, kind=JourneyInsight.Kind.AVOIDANCE, text="обходишь <тему> денег")
+    trigger = TriggerFactory(user=member, kind="avoidance", payload={"insight_id": insight.pk})
+    response = admin_client.get(reverse("admin:triggers_proactivetrigger_preview", args=[trigger.pk]))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "обходишь &lt;тему&gt; денег" in page
+    assert "Ты права" in page  # the template's quick replies
+    assert tg.sent_messages() == []
+    assert not member.sessions.exists()
+    trigger.refresh_from_db()
+    assert trigger.status == "pending"
+    listing = admin_client.post(CHANGELIST, {"action": "preview_selected", "_selected_action": [trigger.pk]})
+    assert "обходишь &lt;тему&gt; денег" in listing.content.decode()
+
+
+def test_preview_needs_the_personal_data_permission(client):
+    staff = StaffFactory()
+    staff.user_permissions.add(Permission.objects.get(codename="view_proactivetrigger"))
+    client.force_login(staff)
+    trigger = TriggerFactory()
+    assert client.get(CHANGELIST).status_code == 200
+    assert client.get(reverse("admin:triggers_proactivetrigger_preview", args=[trigger.pk])).status_code == 403
+    assert ProactiveTrigger.objects.count() == 1

@@ -1,0 +1,63 @@
+"""Real concurrency on PostgreSQL: scanners in threads, each with its own connection."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+
+from relove.testing.factories import TriggerFactory
+from triggers.models import ProactiveTrigger, ProactivityConfig
+from triggers.services import triggers_run_scan
+
+from .helpers import local, silent_member
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+NOON_MSK = local("Europe/Moscow", 2026, 11, 26, 12, 0)
+
+
+def _in_threads(count, work):
+    barrier, results, errors = threading.Barrier(count), [], []
+
+    def run():
+        try:
+            barrier.wait()
+            results.append(work())
+        except Exception as exc:  # noqa: BLE001 — re-raised in the test thread below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    return results
+
+
+def test_two_scanners_send_every_trigger_exactly_once(tg):
+    members = [silent_member(now=NOON_MSK, silent_for=timedelta(minutes=30)) for _ in range(24)]
+    for member in members:
+        TriggerFactory(user=member, kind=ProactiveTrigger.Kind.MORNING_CHECKIN, created_at=NOON_MSK,
+                       scheduled_for=NOON_MSK - timedelta(minutes=1))
+    results = _in_threads(2, lambda: triggers_run_scan(now=NOON_MSK))
+    assert sum(r.get("sent", 0) for r in results) == 24
+    for member in members:
+        assert len(tg.sent_messages(member.telegram_id)) == 1
+    assert ProactiveTrigger.objects.filter(status="sent").count() == 24
+    assert len(tg.calls_to("sendMessage")) == 24
+
+
+def test_concurrent_claims_for_one_member_never_exceed_the_daily_budget(tg):
+    ProactivityConfig.objects.filter(pk=1).update(min_interval=timedelta(0), max_per_day=2)
+    member = silent_member(now=NOON_MSK, silent_for=timedelta(minutes=30))
+    for _ in range(6):
+        TriggerFactory(user=member, kind=ProactiveTrigger.Kind.MORNING_CHECKIN, created_at=NOON_MSK,
+                       scheduled_for=NOON_MSK - timedelta(minutes=1))
+    _in_threads(3, lambda: triggers_run_scan(now=NOON_MSK))
+    assert len(tg.sent_messages(member.telegram_id)) == 2
+    sent = ProactiveTrigger.objects.filter(user=member, status="sent")
+    assert sorted(sent.values_list("slot", flat=True)) == [1, 2]
+    assert ProactiveTrigger.objects.filter(user=member, status="pending").count() == 4
