@@ -200,6 +200,9 @@ FIELD_ENCRYPTION_KEYS = [
 ]
 
 # --- Telegram ----------------------------------------------------------------------------
+# Opt into python-telegram-bot's coming behaviour: durations (RetryAfter.retry_after) are
+# timedeltas. bot/outbound.py reads either form.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 TELEGRAM_BOT_TOKEN = env("TELEGRAM_BOT_TOKEN", default="")
 TELEGRAM_API_BASE_URL = env("TELEGRAM_API_BASE_URL", default="https://api.telegram.org/bot")
 TELEGRAM_WEBHOOK_URL = env("TELEGRAM_WEBHOOK_URL", default="")
