@@ -110,7 +110,8 @@ TEMPLATES = [
 # SQLite runs in WAL mode with a busy timeout and IMMEDIATE transactions so that the web,
 # bot and worker processes can share one file without "database is locked".
 SQLITE_PATH = VAR_DIR / "relove.sqlite3"
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}")}
+# An empty DATABASE_URL (e.g. copied blank from .env.example) means "not set".
+DATABASES = {"default": environ.Env.db_url_config(env("DATABASE_URL", default="") or f"sqlite:///{SQLITE_PATH}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {

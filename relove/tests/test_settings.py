@@ -41,6 +41,15 @@ def test_nothing_set_falls_back_to_the_embedded_default(tmp_path):
     assert (data["lang"], data["tz"], data["keys"]) == ("ru", "Europe/Moscow", 1)
 
 
+def test_blank_variables_count_as_unset(tmp_path):
+    import json
+
+    out = run_settings({"DATABASE_URL": "", "REDIS_URL": "", "OPENAI_API_KEY": ""}, tmp_path)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert (data["db"], data["broker"], data["llm"]) == ("django.db.backends.sqlite3", "filesystem://", False)
+
+
 def test_services_are_used_when_configured(tmp_path):
     import json
 
