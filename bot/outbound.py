@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import httpx
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -39,6 +41,12 @@ class Delivery(enum.StrEnum):
     PERMANENT = "permanent"  # the chat is gone or the message itself is invalid
     RETRY_AFTER = "retry_after"  # 429: everyone waits retry_after seconds
     TRANSIENT = "transient"  # network trouble or a 5xx: try again later
+    NOT_SENT = "not_sent"  # the caller's ``should_send`` said no before the request was made
+
+
+# Errors raised after the request may have reached Telegram (no answer read): retrying could
+# deliver the message twice. Connect errors and pool timeouts happen before anything is sent.
+_MAYBE_DELIVERED = (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError)
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,8 @@ class Outcome:
     message_id: int | None = None
     retry_after: float | None = None
     error: str = ""
+    maybe_delivered: bool = False  # a transient error after the request left: sent or not, nobody knows
+    photo_file_id: str | None = None  # Telegram's id of an uploaded photo, to reuse instead of re-uploading
 
     @property
     def ok(self) -> bool:
@@ -63,7 +73,8 @@ def classify(exc: Exception) -> Outcome:
     if isinstance(exc, BadRequest):
         return Outcome(Delivery.PERMANENT, error=str(exc)[:255])
     if isinstance(exc, TimedOut | NetworkError):
-        return Outcome(Delivery.TRANSIENT, error=f"{type(exc).__name__}: {exc}"[:255])
+        return Outcome(Delivery.TRANSIENT, error=f"{type(exc).__name__}: {exc}"[:255],
+                       maybe_delivered=isinstance(exc.__cause__, _MAYBE_DELIVERED))
     if isinstance(exc, TelegramError):
         return Outcome(Delivery.TRANSIENT, error=str(exc)[:255])
     return Outcome(Delivery.TRANSIENT, error=type(exc).__name__)
@@ -80,8 +91,24 @@ def reply_markup(message: OutgoingMessage):
     return None
 
 
+@dataclass
+class OutgoingPhoto(OutgoingMessage):
+    """A photo with ``text`` as its caption (≤ 1024 characters) and optional inline buttons.
+
+    ``photo`` is ``(filename, content)`` to upload or a Telegram ``file_id`` to reuse.
+    """
+
+    photo: tuple[str, bytes] | str | None = None
+
+
 async def send_message(bot: Bot, chat_id: int, message: OutgoingMessage):
     """One Bot API call for one message (no rate limiting: callers wrap this)."""
+    if isinstance(message, OutgoingPhoto) and message.photo:
+        photo = message.photo
+        if isinstance(photo, tuple):
+            photo = InputFile(photo[1], filename=photo[0])
+        return await bot.send_photo(chat_id, photo, caption=message.text or None, parse_mode=ParseMode.HTML,
+                                    reply_markup=reply_markup(message))
     if message.document:
         filename, content = message.document
         return await bot.send_document(chat_id, InputFile(content, filename=filename),
@@ -97,16 +124,66 @@ def build_bot() -> Bot:
     return Bot(settings.TELEGRAM_BOT_TOKEN, base_url=settings.TELEGRAM_API_BASE_URL, request=request)
 
 
-async def send_limited(bot: Bot, limiter: RateLimiter, chat_id: int, parts: list[OutgoingMessage]) -> Outcome:
+# A sender that fires later than its slot squeezes the gap to the next sender, who is on
+# time; in a strict sliding window (Telegram counts about 30 sends per second) that is a 429.
+# Late by more than this (a slow Redis answer, a busy event loop or GIL), it takes a fresh slot.
+# It must stay under the slack the configured rate leaves (29.4/s: 30 slots span 1.020 s).
+LATE_TOLERANCE = 0.014
+MAX_LATE_RETRIES = 3
+# The 429 pause is looked up this long before the slot, so that lookup never delays the send.
+PAUSE_CHECK_LEAD = 0.005
+
+
+async def _wait_for_slot(limiter: RateLimiter, chat_id: int) -> None:
+    """Sleep until this sender's reserved slot; honour a 429 pause ordered meanwhile."""
+    loop = asyncio.get_running_loop()
+    late_retries = 0
+    while True:
+        asked = loop.time()
+        wait, reserved = limiter.try_reserve(chat_id, chat_held=late_retries > 0)
+        answered = loop.time()
+        if not reserved:  # this chat's previous message was under a second ago
+            await asyncio.sleep(wait)
+            continue
+        slot = answered + max(wait, 0.0)
+        if wait > PAUSE_CHECK_LEAD:
+            await asyncio.sleep(wait - PAUSE_CHECK_LEAD)
+            # The slot was reserved before we slept; if another sender got a 429 meanwhile,
+            # honour the pause and take a fresh slot after it instead of firing into it.
+            paused = limiter.pause_remaining()
+            if paused > 0:
+                await asyncio.sleep(paused)
+                continue
+        if slot > loop.time():
+            await asyncio.sleep(slot - loop.time())
+        late = (loop.time() - slot) + (answered - asked)
+        if late <= LATE_TOLERANCE or late_retries >= MAX_LATE_RETRIES:
+            return  # persistently late means an overloaded host: send rather than starve
+        late_retries += 1
+
+
+def _photo_file_id(sent) -> str | None:
+    photos = getattr(sent, "photo", None) or ()
+    return photos[-1].file_id if photos else None
+
+
+async def send_limited(bot: Bot, limiter: RateLimiter, chat_id: int, parts: list[OutgoingMessage], *,
+                       should_send: Callable[[], bool] | None = None) -> Outcome:
     """Send the parts of one logical message in order under the shared rate limit.
 
-    Stops at the first failure. A 429 pauses every sender sharing the limiter.
+    Stops at the first failure. A 429 pauses every sender sharing the limiter. When given,
+    ``should_send`` is asked right before each request (after waiting for the slot); if it
+    says no, nothing more is sent and the outcome is ``NOT_SENT`` (or ``SENT`` if an earlier
+    part already went out).
     """
     message_id = None
+    photo_file_id = None
     for part in parts:
-        wait = limiter.reserve(chat_id)
-        if wait > 0:
-            await asyncio.sleep(wait)
+        await _wait_for_slot(limiter, chat_id)
+        if should_send is not None and not should_send():
+            if message_id is not None:
+                return Outcome(Delivery.SENT, message_id=message_id, photo_file_id=photo_file_id)
+            return Outcome(Delivery.NOT_SENT)
         try:
             sent = await send_message(bot, chat_id, part)
         except Exception as exc:  # noqa: BLE001 — classified, never raised to the caller
@@ -116,7 +193,8 @@ async def send_limited(bot: Bot, limiter: RateLimiter, chat_id: int, parts: list
             logger.info("send to chat failed: %s", outcome.status)
             return outcome
         message_id = message_id or sent.message_id
-    return Outcome(Delivery.SENT, message_id=message_id)
+        photo_file_id = photo_file_id or _photo_file_id(sent)
+    return Outcome(Delivery.SENT, message_id=message_id, photo_file_id=photo_file_id)
 
 
 def send(chat_id: int, parts: list[OutgoingMessage], *, limiter: RateLimiter | None = None) -> Outcome:
