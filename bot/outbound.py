@@ -117,10 +117,13 @@ async def send_message(bot: Bot, chat_id: int, message: OutgoingMessage):
                                   reply_markup=reply_markup(message), disable_web_page_preview=True)
 
 
-def build_bot() -> Bot:
+def build_bot(*, connection_pool_size: int = 64) -> Bot:
+    """A Bot client; a sender with ``n`` requests in flight needs about ``n`` connections
+    (httpcore scans its whole pool for every request, so a bigger pool only costs CPU)."""
     if not settings.TELEGRAM_BOT_TOKEN:
         raise RuntimeError("TELEGRAM_BOT_TOKEN is not set: the bot cannot send messages.")
-    request = HTTPXRequest(connection_pool_size=64, connect_timeout=5, read_timeout=15, write_timeout=15)
+    request = HTTPXRequest(connection_pool_size=connection_pool_size, connect_timeout=5, read_timeout=15,
+                           write_timeout=15)
     return Bot(settings.TELEGRAM_BOT_TOKEN, base_url=settings.TELEGRAM_API_BASE_URL, request=request)
 
 

@@ -5,3 +5,11 @@ from django.utils.translation import gettext_lazy as _
 class BroadcastsConfig(AppConfig):
     name = "broadcasts"
     verbose_name = _("Рассылки")
+
+    def ready(self):
+        from bot.services.orchestrator import register_quick_reply_source
+
+        from .rendering import CALLBACK_PREFIX
+        from .services.buttons import broadcast_button_pressed
+
+        register_quick_reply_source(CALLBACK_PREFIX, broadcast_button_pressed)

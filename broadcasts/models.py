@@ -23,6 +23,9 @@ class Broadcast(models.Model):
         help_text=_('Список {"text": "…", "url": "https://…"} или {"text": "…", "reply": "…"}'),
     )
     photo = models.FileField(_("фото"), upload_to="broadcasts/", blank=True)
+    photo_file_id = models.CharField(
+        _("file_id фото в Telegram"), max_length=255, blank=True, editable=False,
+        help_text=_("Запоминается после первой загрузки, чтобы не загружать фото для каждого получателя"))
     status = models.CharField(_("статус"), max_length=10, choices=Status.choices, default=Status.DRAFT)
     scheduled_at = models.DateTimeField(_("отправить в"), null=True, blank=True)
     counts_against_budget = models.BooleanField(
@@ -67,6 +70,7 @@ class BroadcastDelivery(models.Model):
         BLOCKED = "blocked", _("заблокирован")
         UNKNOWN = "unknown", _("неизвестно")
         CANCELLED = "cancelled", _("отменено")
+        SKIPPED = "skipped", _("пропущено")
 
     broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="deliveries",
                                   verbose_name=_("рассылка"))
@@ -80,6 +84,10 @@ class BroadcastDelivery(models.Model):
     sent_at = models.DateTimeField(_("отправлено"), null=True, blank=True)
     telegram_message_id = models.BigIntegerField(_("id сообщения"), null=True, blank=True)
     last_error = models.CharField(_("ошибка"), max_length=255, blank=True)
+    budget_date = models.DateField(
+        _("день дневного лимита"), null=True, blank=True,
+        help_text=_("Местная дата, за которую сообщение учтено в дневном лимите проактивных"))
+    budget_slot = models.PositiveSmallIntegerField(_("слот дневного лимита"), null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -92,7 +100,29 @@ class BroadcastDelivery(models.Model):
             models.Index(fields=["broadcast", "status"], name="delivery_broadcast_status_idx"),
             models.Index(fields=["claimed_at"], name="delivery_sending_idx",
                          condition=models.Q(status="sending")),
+            # The claim query walks a broadcast's pending rows in id order.
+            models.Index(fields=["broadcast", "id"], name="delivery_pending_idx",
+                         condition=models.Q(status="pending")),
         ]
 
     def __str__(self):
         return f"{self.broadcast} → {self.user}"
+
+
+class StaffTelegramAccount(models.Model):
+    """The Telegram id a staff member receives test sends on."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="telegram_account",
+                                verbose_name=_("сотрудник"))
+    telegram_id = models.BigIntegerField(
+        _("Telegram ID"),
+        help_text=_("Числовой id вашего аккаунта (узнать: @userinfobot). "
+                    "Сначала напишите боту /start, иначе Telegram не даст ему написать вам."))
+    updated_at = models.DateTimeField(_("обновлён"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("Telegram сотрудника")
+        verbose_name_plural = _("Telegram сотрудников")
+
+    def __str__(self):
+        return f"{self.user} → {self.telegram_id}"

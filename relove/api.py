@@ -10,6 +10,7 @@ router = DefaultRouter()
 
 def register_viewsets():
     from analytics.api import AnalyticsSummaryView
+    from broadcasts.api import BroadcastViewSet
     from journeys.api import JourneyMemberViewSet, JourneyProgressViewSet, JourneyStageViewSet, StreamViewSet
     from profiles.api import PsychologicalProfileViewSet, TelegramUserViewSet
     from triggers.api import ProactiveTriggerViewSet, ProactivityConfigView
@@ -21,6 +22,7 @@ def register_viewsets():
     router.register("profiles", PsychologicalProfileViewSet, basename="profile")
     router.register("streams", StreamViewSet, basename="stream")
     router.register("triggers", ProactiveTriggerViewSet, basename="trigger")
+    router.register("broadcasts", BroadcastViewSet, basename="broadcast")
     return [path("analytics/summary/", AnalyticsSummaryView.as_view(), name="analytics-summary"),
             path("proactivity-config/", ProactivityConfigView.as_view(), name="proactivity-config")]
 

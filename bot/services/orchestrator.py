@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -317,6 +318,16 @@ def _set_timezone(user: TelegramUser, text: str) -> list[OutgoingMessage]:
 
 # --- buttons -----------------------------------------------------------------------------
 
+# Apps above the bot (broadcasts) put quick-reply buttons under their own messages. They
+# register a resolver for their callback prefix here (from AppConfig.ready), so the bot
+# never imports them: resolver(user=..., data=...) returns the text the button stands for.
+QUICK_REPLY_SOURCES: dict[str, Callable[..., str | None]] = {}
+
+
+def register_quick_reply_source(prefix: str, resolver: Callable[..., str | None]) -> None:
+    QUICK_REPLY_SOURCES[prefix] = resolver
+
+
 def _handle_callback(user: TelegramUser, data: str) -> list[OutgoingMessage]:
     parts = (data or "").split(":")
     head, args = parts[0], parts[1:]
@@ -342,6 +353,10 @@ def _handle_callback(user: TelegramUser, data: str) -> list[OutgoingMessage]:
     elif head == "set" and len(args) == 2 and args[0] == "pro" and args[1] in ("0", "1"):
         members.member_set_proactive(user=user, enabled=args[1] == "1")
         return [_msg(template_html("proactive_on" if args[1] == "1" else "proactive_off"))]
+    elif head in QUICK_REPLY_SOURCES:
+        text = QUICK_REPLY_SOURCES[head](user=user, data=data)
+        if text:
+            return converse(user, text)
     elif head == "fg" and args in (["y"], ["n"]):
         if args == ["y"]:
             members.member_forget(user=user)

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from bot.models import UserSession
-from broadcasts.models import Broadcast, BroadcastDelivery
+from broadcasts.models import Broadcast, BroadcastDelivery, StaffTelegramAccount
 from journeys.models import JourneyStage, Stream, StreamStep
 from profiles.models import PsychologicalProfile, TelegramUser, UserActivityLog
 from triggers.models import ProactiveTrigger
@@ -102,6 +102,14 @@ class BroadcastFactory(factory.django.DjangoModelFactory):
 
     title = factory.Sequence(lambda n: f"Рассылка {n}")
     text = "<b>Новый поток</b> стартует в понедельник"
+
+
+class StaffTelegramAccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StaffTelegramAccount
+
+    user = factory.SubFactory(StaffFactory)
+    telegram_id = factory.Sequence(lambda n: 900_000 + n)
 
 
 class BroadcastDeliveryFactory(factory.django.DjangoModelFactory):

@@ -1,0 +1,140 @@
+import pytest
+from django.urls import reverse
+
+from broadcasts.models import Broadcast, BroadcastDelivery, StaffTelegramAccount
+from broadcasts.services import broadcast_create, broadcast_send_now
+from relove.testing.factories import (
+    StaffFactory,
+    StaffTelegramAccountFactory,
+    TelegramUserFactory,
+    stage,
+)
+
+pytestmark = pytest.mark.django_db
+
+ADD = reverse("admin:broadcasts_broadcast_add")
+
+
+def change_url(broadcast):
+    return reverse("admin:broadcasts_broadcast_change", args=[broadcast.pk])
+
+
+def form_data(**overrides):
+    data = {"title": "Новый поток", "text": "<b>Старт</b> в понедельник", "buttons": "Хочу\nСайт | https://relove.ru",
+            "segment_gender": "", "segment_language": "", "segment_active_within_days": "",
+            "segment_consented_only": "on", "scheduled_at_0": "", "scheduled_at_1": ""}
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def staff_client(client, superuser):
+    client.force_login(superuser)
+    return client
+
+
+def test_compose_validates_html_and_buttons_before_saving(staff_client):
+    response = staff_client.post(ADD, form_data(text="<b>не закрыт", buttons="Плохая | ftp://x"))
+    assert response.status_code == 200
+    errors = str(response.context["adminform"].form.errors)
+    assert "не закрыт" in errors and "ссылка" in errors
+    assert not Broadcast.objects.exists()
+
+    response = staff_client.post(ADD, form_data())
+    assert response.status_code == 302
+    broadcast = Broadcast.objects.get()
+    assert broadcast.buttons == [{"text": "Хочу", "reply": "Хочу"}, {"text": "Сайт", "url": "https://relove.ru"}]
+    assert broadcast.status == Broadcast.Status.DRAFT and broadcast.created_by.username == "root"
+
+
+def test_the_change_page_shows_preview_audience_and_buttons(staff_client):
+    TelegramUserFactory.create_batch(3)
+    broadcast = broadcast_create(title="Поток", text="<b>Жирный</b> <i>курсив</i>",
+                                 buttons=[{"text": "Сайт", "url": "https://relove.ru"}])
+    page = staff_client.get(change_url(broadcast)).content.decode()
+    assert '<div class="tg-text"><b>Жирный</b> <i>курсив</i></div>' in page
+    assert 'id="bc-audience"' in page and ">3</span>" in page
+    assert 'name="_send_now"' in page and 'name="_test_send"' in page
+    assert "укажите свой Telegram ID" in page
+
+
+def test_live_audience_count_follows_the_form(staff_client):
+    TelegramUserFactory(journey_stage=2, language_code="ru")
+    TelegramUserFactory(journey_stage=3, language_code="en")
+    TelegramUserFactory(journey_stage=3, consent_at=None)
+    url = reverse("admin:broadcasts_broadcast_audience")
+    assert staff_client.get(url, {"segment_consented_only": "on"}).json() == {"count": 2}
+    assert staff_client.get(url).json() == {"count": 3}
+    query = {"segment_stages": [stage(3).pk], "segment_consented_only": "on"}
+    assert staff_client.get(url, query).json() == {"count": 1}
+    assert staff_client.get(url, {"segment_language": "ru", "segment_consented_only": "on"}).json() == {"count": 1}
+
+
+def test_preview_endpoint_renders_and_reports_problems(staff_client):
+    url = reverse("admin:broadcasts_broadcast_preview")
+    data = staff_client.post(url, {"text": "<b>ok</b> <script>x</script>", "buttons": "Да"}).json()
+    assert "<b>ok</b>" in data["html"] and "<script" not in data["html"]
+    assert any("script" in e for e in data["errors"])
+    assert staff_client.post(url, {"text": "я" * 1100, "has_photo": "1"}).json()["errors"]
+
+
+def test_test_send_goes_to_the_staff_members_own_telegram(staff_client, superuser, fake_telegram):
+    broadcast = broadcast_create(title="Поток", text="<b>Тест</b>")
+    response = staff_client.post(change_url(broadcast), form_data(text="<b>Тест</b>", _test_send="1"), follow=True)
+    assert "Telegram ID" in response.content.decode()  # asked to set it first
+    assert fake_telegram.sent_messages() == []
+
+    StaffTelegramAccountFactory(user=superuser, telegram_id=777)
+    response = staff_client.post(change_url(broadcast), form_data(text="<b>Тест</b>", _test_send="1"), follow=True)
+    assert "Тест отправлен" in response.content.decode()
+    assert [m["text"] for m in fake_telegram.sent_messages(777)] == ["<b>Тест</b>"]
+    assert not BroadcastDelivery.objects.exists()
+
+
+def test_send_now_schedule_and_cancel_buttons(staff_client, django_capture_on_commit_callbacks):
+    TelegramUserFactory.create_batch(2)
+    broadcast = broadcast_create(title="Поток", text="Привет")
+    with django_capture_on_commit_callbacks() as callbacks:
+        staff_client.post(change_url(broadcast), form_data(text="Привет", _send_now="1"))
+    broadcast.refresh_from_db()
+    assert broadcast.status == Broadcast.Status.SENDING and len(callbacks) == 1  # a worker is enqueued
+    assert BroadcastDelivery.objects.filter(broadcast=broadcast).count() == 2
+
+    page = staff_client.get(change_url(broadcast)).content.decode()
+    assert 'id="bc-progress"' in page and 'name="_send_now"' not in page
+    progress = staff_client.get(reverse("admin:broadcasts_broadcast_progress", args=[broadcast.pk])).json()
+    assert progress["counts"]["pending"] == 2 and progress["status"] == "sending"
+
+    staff_client.post(change_url(broadcast), {"_cancel": "1"})
+    broadcast.refresh_from_db()
+    assert broadcast.status == Broadcast.Status.CANCELLED
+    assert set(BroadcastDelivery.objects.values_list("status", flat=True)) == {"cancelled"}
+
+    later = broadcast_create(title="Позже", text="Привет")
+    staff_client.post(change_url(later), form_data(text="Привет", scheduled_at_0="2099-01-01",
+                                                  scheduled_at_1="10:00:00", _schedule="1"))
+    later.refresh_from_db()
+    assert later.status == Broadcast.Status.SCHEDULED and later.scheduled_at.year == 2099
+
+
+def test_a_started_broadcast_cannot_be_edited(staff_client):
+    TelegramUserFactory()
+    broadcast = broadcast_create(title="Поток", text="Привет")
+    broadcast_send_now(broadcast_id=broadcast.pk, enqueue=False)
+    staff_client.post(change_url(broadcast), form_data(text="Изменено"))
+    broadcast.refresh_from_db()
+    assert broadcast.text == "Привет"
+
+
+def test_staff_see_only_their_own_telegram_account(client):
+    me, other = StaffFactory(), StaffFactory()
+    mine = StaffTelegramAccountFactory(user=me)
+    theirs = StaffTelegramAccountFactory(user=other)
+    client.force_login(me)
+    listing = client.get(reverse("admin:broadcasts_stafftelegramaccount_changelist")).content.decode()
+    assert str(mine.telegram_id) in listing and str(theirs.telegram_id) not in listing
+    url = reverse("admin:broadcasts_stafftelegramaccount_change", args=[theirs.pk])
+    assert client.get(url).status_code in (302, 403)
+    client.post(reverse("admin:broadcasts_stafftelegramaccount_change", args=[mine.pk]),
+                {"telegram_id": "4242"})
+    assert StaffTelegramAccount.objects.get(pk=mine.pk).telegram_id == 4242
