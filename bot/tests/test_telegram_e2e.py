@@ -285,3 +285,59 @@ def test_restarted_bot_process_continues_the_conversation(fake_telegram, fake_ll
     prompt = persona_prompts(fake_llm)[-1]
     assert "Моя цель — открыть студию" in prompt and "Запомнила. Что дальше?" in prompt
     assert UserSession.objects.filter(user__telegram_id=CHAT).count() == 1
+
+
+# --- the webhook behind a real ASGI server ------------------------------------------------
+
+def test_webhook_served_by_uvicorn(fake_telegram, fake_llm):
+    """The production path: uvicorn → Django ASGI → lazily initialised bot application."""
+    import socket
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = _bot_env(fake_telegram, fake_llm)
+    env["BOT_DB_NAME"] = connection.settings_dict["NAME"]
+    code = ("import os, sys, uvicorn; os.environ['DJANGO_SETTINGS_MODULE']='relove.settings_test'; import django; "
+            "from django.conf import settings; django.setup(); "
+            "settings.TELEGRAM_BOT_TOKEN=os.environ['FAKE_TG_TOKEN']; "
+            "settings.TELEGRAM_API_BASE_URL=os.environ['FAKE_TG_URL']; settings.TELEGRAM_WEBHOOK_SECRET='uv-secret'; "
+            "settings.OPENAI_API_KEY='test-key'; settings.OPENAI_BASE_URL=os.environ['FAKE_LLM_URL']; "
+            "settings.DATABASES['default']['NAME']=os.environ['BOT_DB_NAME']; "
+            "from relove.asgi import application; "
+            f"uvicorn.run(application, host='127.0.0.1', port={port}, lifespan='off', log_level='warning')")
+    server = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+
+    def call(update, secret="uv-secret"):
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/telegram/webhook/", method="POST",
+                                         data=json.dumps(update).encode(),
+                                         headers={"Content-Type": "application/json",
+                                                  "X-Telegram-Bot-Api-Secret-Token": secret})
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, server.stdout.read()
+                time.sleep(0.1)
+        assert call(fake_telegram.message_update(CHAT, "/start"), secret="wrong") == 403
+        assert call(fake_telegram.message_update(CHAT, "/start")) == 200
+        assert call(fake_telegram.callback_update(CHAT, "c:y")) == 200
+        assert call(fake_telegram.message_update(CHAT, "Через настоящий сервер")) == 200
+    finally:
+        server.terminate()
+        server.communicate(timeout=20)
+    assert "Через настоящий сервер" in persona_prompts(fake_llm)[-1]
+    assert fake_telegram.sent_messages(CHAT)[0]["text"].startswith("Привет")
+    assert rejected(fake_telegram) == []
