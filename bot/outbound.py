@@ -200,17 +200,47 @@ async def send_limited(bot: Bot, limiter: RateLimiter, chat_id: int, parts: list
     return Outcome(Delivery.SENT, message_id=message_id, photo_file_id=photo_file_id)
 
 
+class BotSession:
+    """A synchronous sender that keeps one Bot client and event loop for many sends.
+
+    ``with BotSession() as sender: sender.send(chat_id, parts)``; one per thread. Building a
+    client costs ~50 ms (getMe and two HTTP pools), so a delivery pass of hundreds of
+    messages keeps one per worker thread. Sending itself is ``send_limited``.
+    """
+
+    def __init__(self, *, limiter: RateLimiter | None = None):
+        self.limiter = limiter or RateLimiter()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._bot: Bot | None = None
+
+    def __enter__(self) -> BotSession:
+        self._loop = asyncio.new_event_loop()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._bot is not None:
+            try:
+                self._loop.run_until_complete(self._bot.shutdown())
+            except Exception:  # noqa: BLE001, S110 — closing a connection pool; nothing to save
+                pass
+        self._loop.close()
+
+    def send(self, chat_id: int, parts: list[OutgoingMessage]) -> Outcome:
+        """Send one logical message (its parts in order); never raises, see ``classify``."""
+        try:
+            if self._bot is None:
+                bot = build_bot()
+                self._loop.run_until_complete(bot.initialize())
+                self._bot = bot
+            return self._loop.run_until_complete(send_limited(self._bot, self.limiter, chat_id, parts))
+        except Exception as exc:  # noqa: BLE001 — e.g. the API is unreachable during initialize()
+            return classify(exc)
+
+
 def send(chat_id: int, parts: list[OutgoingMessage], *, limiter: RateLimiter | None = None) -> Outcome:
-    """Synchronous send for workers and commands (one short-lived client per call)."""
-
-    async def run() -> Outcome:
-        async with build_bot() as bot:
-            return await send_limited(bot, limiter or RateLimiter(), chat_id, parts)
-
-    try:
-        return asyncio.run(run())
-    except Exception as exc:  # noqa: BLE001 — e.g. the API is unreachable during initialize()
-        return classify(exc)
+    """One-off synchronous send (staff alerts, test sends): a session of one message."""
+    with BotSession(limiter=limiter) as session:
+        return session.send(chat_id, parts)
 
 
 def claim_row(model: type[models.Model], pk: int, *, from_status: str = "pending", to_status: str = "sending",

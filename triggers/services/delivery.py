@@ -40,7 +40,6 @@ from ..budget import member_zone, take_slot
 from ..models import ProactiveTrigger, ProactivityConfig
 from ..selectors import budget_usage, triggers_due
 from .rules import Rules, plan_send
-from .sending import BotSession
 from .windows import local_date, next_day_window_start
 
 logger = logging.getLogger(__name__)
@@ -174,7 +173,7 @@ def _send_all(sendable: list[ProactiveTrigger], *, config: ProactivityConfig, ru
 
     def work(close_connection: bool) -> None:
         try:
-            with BotSession(limiter=limiter) as sender:
+            with outbound.BotSession(limiter=limiter) as sender:
                 while monotonic_time.monotonic() <= deadline:
                     try:
                         trigger = jobs.get_nowait()
@@ -268,7 +267,7 @@ def _claim(*, trigger: ProactiveTrigger, config: ProactivityConfig, rules: Rules
 
 
 def trigger_deliver(*, trigger: ProactiveTrigger, config: ProactivityConfig, rules: Rules, now: datetime,
-                    sender: BotSession | None = None) -> str:
+                    sender: outbound.BotSession | None = None) -> str:
     """Claim one due trigger and send it; returns what happened ("sent", "deferred", "retry", …).
 
     Never sends twice: only the worker whose conditional UPDATE claimed the row sends, and a
