@@ -30,9 +30,13 @@ def escape(text: str) -> str:
     return html.escape(text or "", quote=False)
 
 
-def render(template: str, **values) -> str:
-    """Fill a staff-written HTML template; every value is escaped, unknown keys stay as they are."""
-    safe = {k: escape(str(v)) for k, v in values.items()}
+def render(template: str, *, trusted: dict[str, str] | None = None, **values) -> str:
+    """Fill a staff-written HTML template; unknown keys stay as they are.
+
+    Every value is escaped, except those in ``trusted``: HTML that staff wrote themselves
+    (e.g. the crisis contacts), never member or LLM text.
+    """
+    safe = {k: escape(str(v)) for k, v in values.items()} | dict(trusted or {})
     return re.sub(r"\{(\w+)\}", lambda m: safe.get(m.group(1), m.group(0)), template)
 
 

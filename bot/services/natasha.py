@@ -55,15 +55,16 @@ def template(key: str, *, stage: JourneyStage | None = None, avoid: str | None =
     return random.choice(rows) if rows else None
 
 
-def template_html(key: str, *, for_stage: JourneyStage | None = None, **values) -> str:
+def template_html(key: str, *, for_stage: JourneyStage | None = None, trusted: dict[str, str] | None = None,
+                  **values) -> str:
     """A template rendered with escaped ``values``; the shipped default if staff removed every variant."""
     row = template(key, stage=for_stage)
     if row is not None:
-        return render(row.text, **values)
+        return render(row.text, trusted=trusted, **values)
     from bot.defaults import TEMPLATES
 
     default = next((text for k, text, _replies in TEMPLATES if k == key), "…")
-    return render(default, **values)
+    return render(default, trusted=trusted, **values)
 
 
 def prompt_text(key: str) -> str:

@@ -153,9 +153,7 @@ def decorate(generated: Generated, *, turn_index: int) -> list[OutgoingMessage]:
 
 def _crisis_reply(user, session, text: str, detected: str) -> list[OutgoingMessage]:
     safety.crisis_register(user=user, text=text, detected_by=detected)
-    html = template_html("crisis_support", contacts=safety.contacts_text())
-    # contacts_text is staff-written HTML: fill it in without escaping.
-    html = html.replace(escape(safety.contacts_text()), safety.contacts_text())
+    html = template_html("crisis_support", trusted={"contacts": safety.contacts_text()})
     generated = Generated(html=html, plain=html, source="safety")
     return _answer(user, session, generated)
 

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from bot.models import CrisisAlert, CrisisContact
-from bot.ui import render
+from bot.ui import escape, render
 from profiles.models import TelegramUser, UserInteraction
 from relove import llm
 
@@ -75,7 +75,9 @@ def _safety_prompt() -> str:
 
 
 def contacts_text() -> str:
-    return "\n".join(f"• {c.name}: <b>{c.phone}</b>" + (f" — {c.description}" if c.description else "")
+    """The active helplines as Telegram HTML (the plain-text fields are escaped)."""
+    return "\n".join(f"• {escape(c.name)}: <b>{escape(c.phone)}</b>"
+                     + (f" — {escape(c.description)}" if c.description else "")
                      for c in CrisisContact.objects.filter(is_active=True))
 
 
