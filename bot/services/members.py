@@ -122,10 +122,23 @@ def member_forget(*, user: TelegramUser) -> None:
     TelegramUser.objects.filter(pk=user.pk).delete()
 
 
+def members_mark_blocked(*, user_ids=None, telegram_ids=None, now=None) -> int:
+    """Telegram said 403 or the member left: no more proactive messages or broadcasts.
+
+    Takes member ids or Telegram ids (a broadcast batch marks many at once); returns how many
+    were newly marked.
+    """
+    now = now or timezone.now()
+    members = TelegramUser.objects.filter(is_blocked=False)
+    if user_ids is not None:
+        members = members.filter(pk__in=user_ids)
+    if telegram_ids is not None:
+        members = members.filter(telegram_id__in=telegram_ids)
+    return members.update(is_blocked=True, blocked_at=now, updated_at=now)
+
+
 def member_mark_blocked(*, telegram_id: int) -> bool:
-    """Telegram said 403 or the member left: no more proactive messages or broadcasts."""
-    return bool(TelegramUser.objects.filter(telegram_id=telegram_id, is_blocked=False).update(
-        is_blocked=True, blocked_at=timezone.now()))
+    return bool(members_mark_blocked(telegram_ids=[telegram_id]))
 
 
 def member_mark_unblocked(*, telegram_id: int) -> bool:

@@ -35,6 +35,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from bot.outbound import Delivery, Outcome, OutgoingPhoto, build_bot, send_limited
+from bot.services.members import members_mark_blocked
 from bot.ui import OutgoingMessage
 from profiles.models import TelegramUser, UserInteraction
 from relove.core.ratelimit import RateLimiter
@@ -372,8 +373,7 @@ class _Run:
         with transaction.atomic():
             BroadcastDelivery.objects.bulk_update(rows, RECORDED_FIELDS)
             if blocked_users:
-                TelegramUser.objects.filter(pk__in=blocked_users, is_blocked=False).update(
-                    is_blocked=True, blocked_at=now, updated_at=now)
+                members_mark_blocked(user_ids=blocked_users, now=now)
             if interactions:
                 UserInteraction.objects.bulk_create(interactions)
             self._release_budget(undelivered)
