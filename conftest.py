@@ -1,5 +1,21 @@
 import pytest
+import time_machine
 from django.core.cache import cache
+
+
+@pytest.fixture(autouse=True)
+def _clock(request):
+    """``@pytest.mark.clock(moment)`` runs the test with the wall clock starting at ``moment``.
+
+    Tests that fix a "now" must fix it for everything, factory defaults included, or they rot
+    as the calendar moves on. The clock keeps ticking (threads and timeouts behave as usual).
+    """
+    marker = request.node.get_closest_marker("clock")
+    if marker is None:
+        yield None
+        return
+    with time_machine.travel(marker.args[0], tick=True) as traveller:
+        yield traveller
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,8 @@ from triggers.services import triggers_run_scan
 
 from .helpers import local, silent_member
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 NOON_MSK = local("Europe/Moscow", 2026, 11, 26, 12, 0)
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.clock(NOON_MSK)]
 
 
 def _in_threads(count, work):

@@ -23,9 +23,9 @@ from triggers.services import proactive_reply_record, triggers_run_scan, trigger
 
 from .helpers import local, silent_member
 
-pytestmark = pytest.mark.django_db
 Kind, Status = ProactiveTrigger.Kind, ProactiveTrigger.Status
 NOON_MSK = local("Europe/Moscow", 2026, 11, 26, 12, 0)
+pytestmark = [pytest.mark.django_db, pytest.mark.clock(NOON_MSK)]
 
 
 def texts(tg, member):
@@ -195,7 +195,8 @@ def test_a_stream_invitation_carries_a_start_button_and_a_step_is_marked_deliver
 
 def test_paused_members_get_nothing_and_their_due_triggers_are_skipped(tg, config):
     member = silent_member(now=NOON_MSK)
-    TriggerFactory(user=member, kind=Kind.AVOIDANCE, payload={"insight_id": 1})
+    TriggerFactory(user=member, kind=Kind.AVOIDANCE, payload={"insight_id": 1},
+                   scheduled_for=NOON_MSK - timedelta(minutes=1))
     TelegramUser.objects.filter(pk=member.pk).update(is_paused=True)
     triggers_run_scan(now=NOON_MSK)
     assert tg.sent_messages() == []

@@ -21,9 +21,9 @@ from triggers.services.scan import RECONCILE_EVERY
 
 from .helpers import local, silent_member
 
-pytestmark = pytest.mark.django_db
 Kind = ProactiveTrigger.Kind
 NOW = local("Europe/Moscow", 2026, 11, 26, 12, 0)  # noon in Moscow: no morning anywhere near
+pytestmark = [pytest.mark.django_db, pytest.mark.clock(NOW)]
 
 
 def detect(config, now=NOW):
