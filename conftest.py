@@ -24,7 +24,7 @@ def _default_rows(request):
     marker = request.node.get_closest_marker("django_db")
     if "transactional_db" in request.fixturenames or (marker and marker.kwargs.get("transaction")):
         request.getfixturevalue("transactional_db")
-        from relove.testing.defaults import ensure_default_rows
+        from testkit.defaults import ensure_default_rows
 
         ensure_default_rows()
 
@@ -39,14 +39,14 @@ def _clean_cache():
 
 @pytest.fixture
 def superuser(db):
-    from relove.testing.factories import SuperuserFactory
+    from testkit.factories import SuperuserFactory
 
     return SuperuserFactory(username="root")
 
 
 @pytest.fixture
 def member(db):
-    from relove.testing.factories import TelegramUserFactory
+    from testkit.factories import TelegramUserFactory
 
     return TelegramUserFactory()
 
@@ -54,7 +54,7 @@ def member(db):
 @pytest.fixture
 def fake_llm(settings):
     """A real OpenAI-compatible server on loopback; the product talks to it through `openai`."""
-    from relove.testing.fake_llm import FakeLLM
+    from testkit.fake_llm import FakeLLM
 
     with FakeLLM() as llm:
         settings.OPENAI_API_KEY = "test-key"
@@ -65,7 +65,7 @@ def fake_llm(settings):
 @pytest.fixture
 def fake_telegram(settings):
     """A real Bot API imitation on loopback; the product reaches it through python-telegram-bot."""
-    from relove.testing.fake_telegram import FakeTelegram
+    from testkit.fake_telegram import FakeTelegram
 
     with FakeTelegram() as fake:
         settings.TELEGRAM_BOT_TOKEN = fake.token

@@ -129,7 +129,7 @@ class ExternalFake:
 
     def __init__(self, *, global_rate: int | None, per_chat_rate: int | None = None, port: int = 0):
         self.port = port or _free_port()
-        command = [sys.executable, "-m", "relove.testing.fake_telegram", "--port", str(self.port)]
+        command = [sys.executable, "-m", "testkit.fake_telegram", "--port", str(self.port)]
         if global_rate:
             command += ["--global-rate", str(global_rate)]
         if per_chat_rate:

@@ -266,7 +266,7 @@ def deliver(count: int) -> dict:
     from django.utils import timezone
 
     from profiles.models import TelegramUser
-    from relove.testing.fake_telegram import FakeTelegram
+    from testkit.fake_telegram import FakeTelegram
     from triggers.models import ProactiveTrigger, ProactivityConfig, ScanState
     from triggers.services import triggers_deliver_due
 

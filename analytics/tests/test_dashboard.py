@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from analytics import selectors
 from profiles.models import UserInteraction
-from relove.testing.factories import StaffFactory, TelegramUserFactory, TriggerFactory
+from testkit.factories import StaffFactory, TelegramUserFactory, TriggerFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,7 @@ import pytest
 
 from analytics.selectors import stream_attribution, summary
 from journeys.services import stream_click_record, stream_enroll, stream_ref_code
-from relove.testing.factories import StreamFactory, TelegramUserFactory
+from testkit.factories import StreamFactory, TelegramUserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from bot.services.orchestrator import Incoming, Kind, handle
 from bot.ui import MENU_PAUSE, MENU_SESSION, visible_length
 from journeys.models import JourneyProgress
 from profiles.models import TelegramUser, UserActivityLog, UserInteraction
-from relove.testing.factories import StreamStepFactory
+from testkit.factories import StreamStepFactory
 
 pytestmark = pytest.mark.django_db
 

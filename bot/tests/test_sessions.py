@@ -11,7 +11,7 @@ from bot.services.members import TelegramIdentity
 from bot.services.orchestrator import Incoming, Kind, handle
 from journeys.models import JourneyStage
 from profiles.models import TelegramUser
-from relove.testing.factories import TelegramUserFactory
+from testkit.factories import TelegramUserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from django.db import connection
 
 from bot.models import CrisisAlert, OutboundMessage, ProcessedUpdate, UserSession
 from profiles.models import TelegramUser
-from relove.testing.bot_runner import PollingBot
+from testkit.bot_runner import PollingBot
 
 # Transactional: the bot works in other threads and processes, which must see committed data.
 pytestmark = pytest.mark.django_db(transaction=True)

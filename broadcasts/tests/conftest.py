@@ -1,7 +1,7 @@
 import pytest
 from django.db import connection
 
-from relove.testing.fake_telegram import FakeTelegram
+from testkit.fake_telegram import FakeTelegram
 
 
 @pytest.fixture

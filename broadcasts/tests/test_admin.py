@@ -3,7 +3,7 @@ from django.urls import reverse
 
 from broadcasts.models import Broadcast, BroadcastDelivery, StaffTelegramAccount
 from broadcasts.services import broadcast_create, broadcast_send_now
-from relove.testing.factories import (
+from testkit.factories import (
     StaffFactory,
     StaffTelegramAccountFactory,
     TelegramUserFactory,

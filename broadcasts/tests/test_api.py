@@ -5,7 +5,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from broadcasts.models import Broadcast
-from relove.testing.factories import StaffFactory, TelegramUserFactory
+from testkit.factories import StaffFactory, TelegramUserFactory
 
 pytestmark = pytest.mark.django_db
 

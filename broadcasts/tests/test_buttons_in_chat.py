@@ -7,7 +7,7 @@ from bot.services.members import TelegramIdentity
 from bot.services.orchestrator import Incoming, Kind, handle
 from broadcasts.rendering import button_callback
 from profiles.models import UserInteraction
-from relove.testing.factories import BroadcastFactory
+from testkit.factories import BroadcastFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -15,8 +15,8 @@ from django.db import connection
 
 from broadcasts.models import Broadcast, BroadcastDelivery
 from broadcasts.services import broadcast_create
-from relove.testing.factories import TelegramUserFactory
-from relove.testing.fake_telegram import FakeTelegram
+from testkit.factories import TelegramUserFactory
+from testkit.fake_telegram import FakeTelegram
 
 D = BroadcastDelivery.Status
 

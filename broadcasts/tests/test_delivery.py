@@ -20,8 +20,8 @@ from broadcasts.services import (
     deliveries_recover_stuck,
 )
 from profiles.models import MemberTag, TelegramUser, UserInteraction
-from relove.testing.factories import TelegramUserFactory, TriggerFactory
-from relove.testing.fake_telegram import FakeTelegram
+from testkit.factories import TelegramUserFactory, TriggerFactory
+from testkit.fake_telegram import FakeTelegram
 from triggers.models import ProactiveTrigger, ProactivityConfig
 
 D = BroadcastDelivery.Status

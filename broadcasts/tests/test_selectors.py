@@ -7,7 +7,7 @@ from broadcasts.models import BroadcastDelivery
 from broadcasts.selectors import Segment, audience, audience_count, broadcast_progress, delivery_counts
 from journeys.models import StreamEnrollment
 from profiles.models import MemberTag
-from relove.testing.factories import (
+from testkit.factories import (
     BroadcastDeliveryFactory,
     BroadcastFactory,
     StreamFactory,

@@ -6,7 +6,7 @@ from django.urls import reverse
 from journeys.models import JourneyInsight, JourneyProgress, StreamStepDelivery
 from journeys.services import journey_start, stream_enroll
 from profiles.models import PsychologicalProfile
-from relove.testing.factories import (
+from testkit.factories import (
     ActivityLogFactory,
     ProfileFactory,
     StaffFactory,

@@ -10,7 +10,7 @@ from journeys.models import JourneyInsight, JourneyProgress
 from journeys.selectors import insights_on_stage, stage_changes_since, stage_progress
 from journeys.services import journey_set_stage, journey_start
 from profiles.models import TelegramUser, UserInteraction
-from relove.testing.factories import ActivityLogFactory, StaffFactory, TelegramUserFactory
+from testkit.factories import ActivityLogFactory, StaffFactory, TelegramUserFactory
 
 pytestmark = pytest.mark.django_db
 

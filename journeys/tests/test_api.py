@@ -5,7 +5,7 @@ from django.contrib.auth.models import Permission
 
 from journeys.models import JourneyProgress, Stream, StreamStepDelivery
 from journeys.services import journey_start, stream_enroll
-from relove.testing.factories import ProfileFactory, StaffFactory, StreamFactory, TelegramUserFactory
+from testkit.factories import ProfileFactory, StaffFactory, StreamFactory, TelegramUserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("journeys.tests.urls")]
 

@@ -11,7 +11,7 @@ from bot.services.sessions import session_end_for
 from journeys.models import JourneyInsight, JourneyStage
 from journeys.services import journey_start
 from journeys.tasks import analyse_member_later
-from relove.testing.factories import TelegramUserFactory
+from testkit.factories import TelegramUserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import pytest
 
 from journeys.recommendations import stream_recommendations, stream_scores, topic_match
 from journeys.selectors import streams_for_member
-from relove.testing.factories import (
+from testkit.factories import (
     ProfileFactory,
     StreamEnrollmentFactory,
     StreamFactory,

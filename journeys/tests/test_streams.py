@@ -19,7 +19,7 @@ from journeys.services import (
     url_with_ref,
 )
 from profiles.models import UserInteraction
-from relove.testing.factories import StreamFactory, StreamStepFactory, TelegramUserFactory
+from testkit.factories import StreamFactory, StreamStepFactory, TelegramUserFactory
 
 pytestmark = pytest.mark.django_db
 

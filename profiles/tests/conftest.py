@@ -1,6 +1,6 @@
 import pytest
 
-from relove.testing.fake_llm import FakeLLM
+from testkit.fake_llm import FakeLLM
 
 
 @pytest.fixture(scope="module")

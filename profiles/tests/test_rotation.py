@@ -13,7 +13,7 @@ from django.utils import timezone
 from profiles.models import PsychologicalProfile, TelegramUser, UserActivityLog
 from profiles.rotation import profile_rotate_member, profiles_rotate
 from profiles.selectors import profiles_due
-from relove.testing.factories import ActivityLogFactory, ProfileFactory, TelegramUserFactory
+from testkit.factories import ActivityLogFactory, ProfileFactory, TelegramUserFactory
 
 pytestmark = pytest.mark.django_db
 

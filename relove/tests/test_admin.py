@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from relove.testing.factories import (
+from testkit.factories import (
     ActivityLogFactory,
     BroadcastDeliveryFactory,
     ProfileFactory,

@@ -2,7 +2,7 @@ import pytest
 from django.test import override_settings
 from django.urls import reverse
 
-from relove.testing.factories import StaffFactory, TelegramUserFactory
+from testkit.factories import StaffFactory, TelegramUserFactory
 
 
 @pytest.mark.django_db

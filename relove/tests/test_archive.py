@@ -8,7 +8,7 @@ from django.utils import timezone
 from bot.models import ProcessedUpdate
 from profiles.models import UserActivityLog
 from profiles.services import read_archive
-from relove.testing.factories import ActivityLogFactory
+from testkit.factories import ActivityLogFactory
 
 
 @pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.test import override_settings
 from bot.models import UserSession
 from profiles.models import UserActivityLog
 from relove.core.crypto import DecryptionError, verify_keys
-from relove.testing.factories import ActivityLogFactory, TelegramUserFactory, UserSessionFactory
+from testkit.factories import ActivityLogFactory, TelegramUserFactory, UserSessionFactory
 
 SECRET = "Я боюсь уйти с работы"
 

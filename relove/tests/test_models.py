@@ -5,7 +5,7 @@ from django.db import IntegrityError, connection, transaction
 
 from bot.models import MessageTemplate, PersonaPrompt, UserSession
 from journeys.models import JourneyStage
-from relove.testing.factories import (
+from testkit.factories import (
     BroadcastDeliveryFactory,
     TelegramUserFactory,
     TriggerFactory,

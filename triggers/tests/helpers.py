@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from relove.testing.factories import TelegramUserFactory
+from testkit.factories import TelegramUserFactory
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 

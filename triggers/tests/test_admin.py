@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from journeys.models import JourneyInsight
-from relove.testing.factories import JourneyInsightFactory, StaffFactory, TelegramUserFactory, TriggerFactory
+from testkit.factories import JourneyInsightFactory, StaffFactory, TelegramUserFactory, TriggerFactory
 from triggers.models import ProactiveTrigger, ProactivityConfig
 
 pytestmark = pytest.mark.django_db

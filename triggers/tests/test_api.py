@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from relove.testing.factories import StaffFactory, TelegramUserFactory, TriggerFactory
+from testkit.factories import StaffFactory, TelegramUserFactory, TriggerFactory
 from triggers.models import ProactivityConfig
 
 from .helpers import local, silent_member

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
-from relove.testing.factories import TriggerFactory
+from testkit.factories import TriggerFactory
 from triggers.models import ProactiveTrigger, ProactivityConfig
 from triggers.services import triggers_run_scan
 

@@ -11,7 +11,7 @@ from bot.services.members import TelegramIdentity
 from journeys.models import JourneyInsight, StreamStep
 from journeys.services import stream_enroll
 from profiles.models import TelegramUser, UserActivityLog, UserInteraction
-from relove.testing.factories import (
+from testkit.factories import (
     JourneyInsightFactory,
     JourneyProgressFactory,
     StreamFactory,

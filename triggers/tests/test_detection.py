@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from journeys.models import JourneyInsight, StreamStep
 from journeys.services import stream_enroll
-from relove.testing.factories import (
+from testkit.factories import (
     JourneyInsightFactory,
     JourneyProgressFactory,
     StreamFactory,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relove.testing.factories import TriggerFactory
+from testkit.factories import TriggerFactory
 from triggers.models import ProactiveTrigger
 from triggers.services import triggers_run_scan
 from triggers.services.windows import as_zone, is_allowed, local_date

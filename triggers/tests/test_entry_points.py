@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from relove.testing.factories import TelegramUserFactory, TriggerFactory
+from testkit.factories import TelegramUserFactory, TriggerFactory
 from triggers.budget import claim_daily_slot, release_daily_slot
 from triggers.models import ProactiveTrigger, ProactivityConfig
 from triggers.tasks import scan_triggers

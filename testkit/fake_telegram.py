@@ -22,7 +22,7 @@ and accepts ``application/json`` bodies and query strings as other clients send 
 
 Run it on its own for benchmarks with several processes::
 
-    python -m relove.testing.fake_telegram --port 8081 --global-rate 30 --per-chat-rate 1
+    python -m testkit.fake_telegram --port 8081 --global-rate 30 --per-chat-rate 1
 
 and read what it recorded from ``GET /_fake/stats``, ``/_fake/sent``, ``/_fake/calls``.
 """

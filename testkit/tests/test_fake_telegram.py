@@ -16,7 +16,7 @@ import telegram
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.ext import Application, MessageHandler, filters
 
-from relove.testing.fake_telegram import FakeTelegram, parse_html, utf16_len
+from testkit.fake_telegram import FakeTelegram, parse_html, utf16_len
 
 # RetryAfter.retry_after warns about becoming a timedelta; `seconds()` below copes with both.
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
