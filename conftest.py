@@ -3,6 +3,18 @@ import time_machine
 from django.core.cache import cache
 
 
+def pytest_collection_modifyitems(config, items):
+    """``@pytest.mark.postgres`` tests need row locks and real concurrency: skip them on SQLite."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _clock(request):
     """``@pytest.mark.clock(moment)`` runs the test with the wall clock starting at ``moment``.

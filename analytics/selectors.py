@@ -48,8 +48,7 @@ def stage_distribution() -> list[dict]:
 
 def proactive_response_rate(*, days: int = 30, now=None) -> dict:
     now = now or timezone.now()
-    # Broadcast budget rows (kind "broadcast") hold daily slots; they are not proactive messages.
-    sent = ProactiveTrigger.objects.exclude(kind="broadcast").filter(status=ProactiveTrigger.Status.SENT,
+    sent = ProactiveTrigger.objects.filter(status=ProactiveTrigger.Status.SENT,
                                            sent_at__gte=now - timedelta(days=days))
     totals = sent.aggregate(sent=Count("id"), answered=Count("id", filter=Q(answered_at__isnull=False)))
     rate = totals["answered"] / totals["sent"] if totals["sent"] else 0.0

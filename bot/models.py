@@ -1,7 +1,8 @@
-"""Conversations, Natasha's editable words, safety records and the outbound log."""
+"""Conversations, Natasha's editable words, safety records, the outbound log and the daily budget."""
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -180,6 +181,7 @@ class OutboundMessage(models.Model):
     status = models.CharField(_("статус"), max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(_("попыток"), default=0)
     last_error = models.CharField(_("ошибка"), max_length=255, blank=True)
+    next_attempt_at = models.DateTimeField(_("следующая попытка"), null=True, blank=True)
     claimed_at = models.DateTimeField(_("взято в работу"), null=True, blank=True)
     sent_at = models.DateTimeField(_("отправлено в"), null=True, blank=True)
     created_at = models.DateTimeField(_("создано"), auto_now_add=True)
@@ -192,3 +194,41 @@ class OutboundMessage(models.Model):
 
     def __str__(self):
         return f"{self.kind} → {self.chat_id}"
+
+
+# The highest daily budget staff can set (ProactivityConfig.max_per_day is validated against it).
+MAX_SLOTS_PER_DAY = 10
+
+
+class DailyMessageSlot(models.Model):
+    """One message the bot wrote first to a member on their local day: the daily budget's ledger.
+
+    Proactive messages and broadcasts that count against the budget each hold one row while
+    they are being sent and after they were delivered (or may have been); an undelivered one
+    gives its row back. ``(member, local_date, slot)`` is unique and ``slot`` is 1..max, so
+    the database itself refuses one message too many, whatever the number of workers.
+    """
+
+    class Source(models.TextChoices):
+        PROACTIVE = "proactive", _("проактивное сообщение")
+        BROADCAST = "broadcast", _("рассылка")
+
+    user = models.ForeignKey(TelegramUser, on_delete=models.CASCADE, related_name="daily_slots",
+                             verbose_name=_("участник"))
+    local_date = models.DateField(_("местная дата"))
+    slot = models.PositiveSmallIntegerField(_("номер за день"))
+    source = models.CharField(_("источник"), max_length=10, choices=Source.choices)
+    taken_at = models.DateTimeField(_("занят в"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-local_date", "slot"]
+        verbose_name = _("сообщение в дневном лимите")
+        verbose_name_plural = _("дневной лимит сообщений")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "local_date", "slot"], name="daily_slot_unique"),
+            models.CheckConstraint(condition=models.Q(slot__gte=1, slot__lte=MAX_SLOTS_PER_DAY),
+                                   name="daily_slot_range"),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id} · {self.local_date} · {self.slot}"

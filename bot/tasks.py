@@ -21,12 +21,18 @@ def end_idle_sessions() -> int:
     return sessions_end_idle()
 
 
-@shared_task(name="bot.tasks.deliver_outbound", bind=True, max_retries=5)
-def deliver_outbound(self, outbound_id: int) -> str:
-    """Deliver one staff alert or test message; retried with backoff while it stays pending."""
+@shared_task(name="bot.tasks.deliver_outbound")
+def deliver_outbound(outbound_id: int) -> str:
+    """Deliver one staff alert or test message; a retry is enqueued by the service with its backoff."""
     from .services.notify import outbound_deliver
 
-    status = outbound_deliver(outbound_id=outbound_id)
-    if status == "pending":
-        raise self.retry(countdown=2 ** (self.request.retries + 1))
-    return status
+    step = outbound_deliver(outbound_id=outbound_id)
+    return step.next if step else "not-claimed"
+
+
+@shared_task(name="bot.tasks.sweep_outbound")
+def sweep_outbound() -> dict:
+    """Repair staff alerts a dead worker left behind; re-enqueue those whose task was lost."""
+    from .services.notify import outbound_sweep
+
+    return outbound_sweep()

@@ -7,9 +7,9 @@ class BroadcastsConfig(AppConfig):
     verbose_name = _("Рассылки")
 
     def ready(self):
-        from bot.services.orchestrator import register_quick_reply_source
+        from bot import hooks
 
         from .rendering import CALLBACK_PREFIX
         from .services.buttons import broadcast_button_pressed
 
-        register_quick_reply_source(CALLBACK_PREFIX, broadcast_button_pressed)
+        hooks.register_quick_reply_source(CALLBACK_PREFIX, broadcast_button_pressed)

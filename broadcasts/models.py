@@ -84,10 +84,10 @@ class BroadcastDelivery(models.Model):
     sent_at = models.DateTimeField(_("отправлено"), null=True, blank=True)
     telegram_message_id = models.BigIntegerField(_("id сообщения"), null=True, blank=True)
     last_error = models.CharField(_("ошибка"), max_length=255, blank=True)
-    budget_date = models.DateField(
-        _("день дневного лимита"), null=True, blank=True,
-        help_text=_("Местная дата, за которую сообщение учтено в дневном лимите проактивных"))
-    budget_slot = models.PositiveSmallIntegerField(_("слот дневного лимита"), null=True, blank=True)
+    daily_slot = models.OneToOneField(
+        "bot.DailyMessageSlot", on_delete=models.SET_NULL, null=True, blank=True, related_name="broadcast_delivery",
+        verbose_name=_("место в дневном лимите"),
+        help_text=_("Сообщение учтено в дневном лимите проактивных (если рассылка так настроена)"))
 
     class Meta:
         ordering = ["id"]

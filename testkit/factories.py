@@ -4,7 +4,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from bot.models import UserSession
+from bot.models import DailyMessageSlot, UserSession
 from broadcasts.models import Broadcast, BroadcastDelivery, StaffTelegramAccount
 from journeys.models import JourneyStage, Stream, StreamStep
 from profiles.models import PsychologicalProfile, TelegramUser, UserActivityLog
@@ -94,6 +94,19 @@ class TriggerFactory(factory.django.DjangoModelFactory):
     kind = ProactiveTrigger.Kind.INACTIVITY
     dedupe_key = factory.Sequence(lambda n: f"test:{n}")
     scheduled_for = factory.LazyFunction(timezone.now)
+
+
+class DailySlotFactory(factory.django.DjangoModelFactory):
+    """One message of a member's daily budget already used (by default a proactive one, today)."""
+
+    class Meta:
+        model = DailyMessageSlot
+
+    user = factory.SubFactory(TelegramUserFactory)
+    local_date = factory.LazyFunction(timezone.localdate)
+    slot = 1
+    source = DailyMessageSlot.Source.PROACTIVE
+    taken_at = factory.LazyFunction(timezone.now)
 
 
 class BroadcastFactory(factory.django.DjangoModelFactory):

@@ -110,7 +110,7 @@ class ProactiveTriggerAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     raw_id_fields = ["user"]
     date_hierarchy = "scheduled_for"
-    readonly_fields = ["status", "attempts", "local_date", "slot", "claimed_at", "sent_at", "answered_at",
+    readonly_fields = ["status", "attempts", "daily_slot", "claimed_at", "sent_at", "answered_at",
                        "telegram_message_id", "last_error", "created_at"]
     actions = ["cancel_selected", "send_now", "preview_selected"]
 

@@ -7,8 +7,10 @@ class TriggersConfig(AppConfig):
     verbose_name = _("Проактивность")
 
     def ready(self):
-        from bot.signals import member_message_received
+        from bot import hooks
 
+        from .budget import daily_budget_policy
         from .services.attribution import on_member_message
 
-        member_message_received.connect(on_member_message, dispatch_uid="triggers.attribution")
+        hooks.register_message_listener("triggers.attribution", on_member_message)
+        hooks.register_daily_budget(daily_budget_policy)

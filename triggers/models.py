@@ -9,9 +9,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
+from bot.models import MAX_SLOTS_PER_DAY, DailyMessageSlot
 from profiles.models import TelegramUser, validate_timezone
-
-MAX_SLOTS_PER_DAY = 10
 
 
 class ProactivityConfig(models.Model):
@@ -84,8 +83,8 @@ class ProactivityConfig(models.Model):
 class ProactiveTrigger(models.Model):
     """A reason to write to a member first, and its delivery state.
 
-    A sent trigger holds a ``(user, local_date, slot)`` triple that is unique, with
-    ``slot`` in 1..max_per_day: the database itself refuses a third message on a local day.
+    A trigger being sent or sent holds one of the member's ``DailyMessageSlot`` rows: the
+    database itself refuses a third message on a local day.
     """
 
     class Kind(models.TextChoices):
@@ -95,9 +94,6 @@ class ProactiveTrigger(models.Model):
         MORNING_CHECKIN = "morning_checkin", _("утренний чек-ин")
         STREAM_STEP = "stream_step", _("упражнение потока")
         STREAM_INVITE = "stream_invite", _("приглашение на поток")
-        # Not a reason to write: a broadcast that counts against the member's daily budget
-        # holds its slot here (``triggers.budget.claim_daily_slot``).
-        BROADCAST = "broadcast", _("рассылка (учёт в дневном лимите)")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("ожидает")
@@ -116,8 +112,8 @@ class ProactiveTrigger(models.Model):
     scheduled_for = models.DateTimeField(_("запланировано на"))
     attempts = models.PositiveSmallIntegerField(_("попыток"), default=0)
     payload = models.JSONField(_("данные"), default=dict, blank=True)
-    local_date = models.DateField(_("местная дата отправки"), null=True, blank=True)
-    slot = models.PositiveSmallIntegerField(_("номер за день"), null=True, blank=True)
+    daily_slot = models.OneToOneField(DailyMessageSlot, on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="trigger", verbose_name=_("место в дневном лимите"))
     claimed_at = models.DateTimeField(_("взято в работу"), null=True, blank=True)
     sent_at = models.DateTimeField(_("отправлено"), null=True, blank=True)
     answered_at = models.DateTimeField(_("получен ответ"), null=True, blank=True)
@@ -132,15 +128,6 @@ class ProactiveTrigger(models.Model):
         verbose_name = _("проактивный триггер")
         verbose_name_plural = _("проактивные триггеры")
         constraints = [
-            models.UniqueConstraint(
-                fields=["user", "local_date", "slot"],
-                condition=models.Q(slot__isnull=False),
-                name="trigger_daily_slot_unique",
-            ),
-            models.CheckConstraint(
-                condition=models.Q(slot__isnull=True) | models.Q(slot__gte=1, slot__lte=MAX_SLOTS_PER_DAY),
-                name="trigger_slot_range",
-            ),
             models.UniqueConstraint(
                 fields=["user", "dedupe_key"],
                 condition=models.Q(status__in=["pending", "sending"]),

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import date, datetime
+from datetime import datetime
 
 from django.db.models import QuerySet
-from django.db.models.functions import Coalesce
 
 from profiles.models import TelegramUser
 
@@ -44,17 +42,3 @@ def triggers_due(*, now: datetime, limit: int, ids: list[int] | None = None) -> 
     if ids is not None:
         rows = rows.filter(pk__in=ids)
     return list(rows.select_related("user").order_by("scheduled_for", "id")[:limit])
-
-
-def budget_usage(*, user_ids: list[int], since_day: date) -> tuple[Counter, dict[int, datetime]]:
-    """Slots in use per ``(member, local day)`` from ``since_day`` on, and each member's last message time."""
-    per_day: Counter = Counter()
-    last: dict[int, datetime] = {}
-    rows = (ProactiveTrigger.objects.filter(user_id__in=user_ids, local_date__gte=since_day, slot__isnull=False)
-            .annotate(at=Coalesce("sent_at", "claimed_at", "scheduled_for"))
-            .values_list("user_id", "local_date", "at"))
-    for user_id, day, at in rows:
-        per_day[(user_id, day)] += 1
-        if at is not None and (user_id not in last or at > last[user_id]):
-            last[user_id] = at
-    return per_day, last

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 
+from bot import hooks
 from bot.models import UserSession
-from bot.signals import member_message_received
 from bot.timezones import parse_timezone
 from bot.ui import (
     MENU_PAUSE,
@@ -120,7 +119,7 @@ def converse(user: TelegramUser, text: str) -> list[OutgoingMessage]:
     members.member_log(user=user, kind=UserActivityLog.Kind.MESSAGE_IN, content=text,
                        interaction=UserInteraction.Kind.MESSAGE_IN, metadata={"session_id": session.pk})
     TelegramUser.objects.filter(pk=user.pk).update(last_user_message_at=now, messages_count=F("messages_count") + 1)
-    member_message_received.send(sender=TelegramUser, user=user, at=now)
+    hooks.member_message_stored(user=user, at=now)
 
     detected = safety.detect_crisis(text)
     if detected:
@@ -316,16 +315,6 @@ def _set_timezone(user: TelegramUser, text: str) -> list[OutgoingMessage]:
 
 # --- buttons -----------------------------------------------------------------------------
 
-# Apps above the bot (broadcasts) put quick-reply buttons under their own messages. They
-# register a resolver for their callback prefix here (from AppConfig.ready), so the bot
-# never imports them: resolver(user=..., data=...) returns the text the button stands for.
-QUICK_REPLY_SOURCES: dict[str, Callable[..., str | None]] = {}
-
-
-def register_quick_reply_source(prefix: str, resolver: Callable[..., str | None]) -> None:
-    QUICK_REPLY_SOURCES[prefix] = resolver
-
-
 def _handle_callback(user: TelegramUser, data: str) -> list[OutgoingMessage]:
     parts = (data or "").split(":")
     head, args = parts[0], parts[1:]
@@ -351,8 +340,8 @@ def _handle_callback(user: TelegramUser, data: str) -> list[OutgoingMessage]:
     elif head == "set" and len(args) == 2 and args[0] == "pro" and args[1] in ("0", "1"):
         members.member_set_proactive(user=user, enabled=args[1] == "1")
         return [_msg(template_html("proactive_on" if args[1] == "1" else "proactive_off"))]
-    elif head in QUICK_REPLY_SOURCES:
-        text = QUICK_REPLY_SOURCES[head](user=user, data=data)
+    elif resolver := hooks.quick_reply_source(head):
+        text = resolver(user=user, data=data)
         if text:
             return converse(user, text)
     elif head == "fg" and args in (["y"], ["n"]):

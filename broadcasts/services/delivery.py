@@ -19,7 +19,6 @@ import dataclasses
 import logging
 import os
 import queue
-import random
 import socket
 import sys
 import threading
@@ -34,7 +33,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from bot.outbound import Delivery, Outcome, OutgoingPhoto, build_bot, send_limited
+from bot import outbound
+from bot.outbound import Delivery, Next, Outcome, OutgoingPhoto, build_bot, send_limited
+from bot.services.budget import Source, daily_slot_release, daily_slot_take
 from bot.services.members import members_mark_blocked
 from bot.ui import OutgoingMessage
 from profiles.models import TelegramUser, UserInteraction
@@ -75,10 +76,9 @@ def worker_name() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def retry_delay(attempts: int) -> float:
-    """Exponential backoff with full jitter, capped."""
-    base = conf.get("BROADCAST_RETRY_BASE_SECONDS") * 2 ** max(0, attempts - 1)
-    return random.uniform(0.5, 1.0) * min(base, conf.get("BROADCAST_RETRY_MAX_SECONDS"))
+def backoff() -> outbound.Backoff:
+    return outbound.Backoff(base=timedelta(seconds=conf.get("BROADCAST_RETRY_BASE_SECONDS")),
+                            cap=timedelta(seconds=conf.get("BROADCAST_RETRY_MAX_SECONDS")))
 
 
 class Sender:
@@ -285,7 +285,7 @@ class _Run:
                 BroadcastDelivery.objects.filter(due, broadcast_id=self.broadcast.pk, status=Row.PENDING)
                 .order_by("id")
                 .select_for_update(skip_locked=True, of=("self",))
-                .values_list("id", "user_id", "attempts", "budget_date", "user__telegram_id",
+                .values_list("id", "user_id", "attempts", "daily_slot_id", "user__telegram_id",
                              "user__is_blocked", "user__crisis_flag", "user__journey_stage")[: self.batch_size]
             )
             if not rows:
@@ -296,8 +296,8 @@ class _Run:
             self._finalize_unsent(blocked, Row.BLOCKED, "участник заблокировал бота")
             self._finalize_unsent(crisis, Row.SKIPPED, "кризисный флаг: рассылки не отправляются")
             ids = [r[0] for r in sendable]
-            claimed = BroadcastDelivery.objects.filter(pk__in=ids, status=Row.PENDING).update(
-                status=Row.SENDING, claimed_at=now, claimed_by=self.worker, attempts=F("attempts") + 1)
+            claimed = outbound.claim(BroadcastDelivery.objects.filter(pk__in=ids), now=now, claimed_by=self.worker,
+                                     attempts=F("attempts") + 1)
             if claimed != len(ids):  # cannot happen under the row lock; if it ever does, send only ours
                 mine = set(BroadcastDelivery.objects.filter(pk__in=ids, status=Row.SENDING, claimed_by=self.worker,
                                                             claimed_at=now).values_list("id", flat=True))
@@ -319,33 +319,26 @@ class _Run:
         A retried row keeps the slot its first attempt took; a message that ends undelivered
         gives its slot back (``_release_budget``).
         """
-        from triggers.budget import claim_daily_slot
-
         users = TelegramUser.objects.in_bulk([j.user_id for j in jobs if j.delivery_id not in already_charged])
         kept, over_budget = [], []
         for job in jobs:
             if job.delivery_id in already_charged:
                 kept.append(job)
                 continue
-            taken = claim_daily_slot(user=users[job.user_id], at=now)
-            if taken is None:
+            slot = daily_slot_take(user=users[job.user_id], at=now, source=Source.BROADCAST)
+            if slot is None:
                 over_budget.append(job.delivery_id)
                 continue
-            BroadcastDelivery.objects.filter(pk=job.delivery_id).update(budget_date=taken[0], budget_slot=taken[1])
+            BroadcastDelivery.objects.filter(pk=job.delivery_id).update(daily_slot=slot)
             kept.append(job)
         self._finalize_unsent(over_budget, Row.SKIPPED, "дневной лимит проактивных сообщений исчерпан")
         return kept
 
     def _release_budget(self, delivery_ids: list[int]) -> None:
         """Give back the daily slots of messages that were certainly not delivered."""
-        if not (self.broadcast.counts_against_budget and delivery_ids):
-            return
-        from triggers.budget import release_daily_slot
-
-        charged = BroadcastDelivery.objects.filter(pk__in=delivery_ids, budget_slot__isnull=False)
-        for row in charged.select_related("user"):
-            release_daily_slot(user=row.user, local_date=row.budget_date, slot=row.budget_slot)
-        charged.update(budget_date=None, budget_slot=None)
+        if self.broadcast.counts_against_budget and delivery_ids:
+            daily_slot_release(slot_ids=list(BroadcastDelivery.objects.filter(
+                pk__in=delivery_ids, daily_slot__isnull=False).values_list("daily_slot_id", flat=True)))
 
     # --- recording ---------------------------------------------------------------------------
     def _record(self, results: list[tuple[Job, Outcome]]) -> None:
@@ -380,29 +373,22 @@ class _Run:
         self._progress(final)
 
     def _next_status(self, job: Job, outcome: Outcome, row: BroadcastDelivery, now: datetime) -> str:
-        match outcome.status:
-            case Delivery.SENT:
-                return Row.SENT
-            case Delivery.BLOCKED:
-                return Row.BLOCKED
-            case Delivery.PERMANENT:
-                return Row.FAILED
-            case Delivery.RETRY_AFTER:
-                # Telegram's flood control, not the member's fault: it does not use up an attempt.
-                row.attempts = job.attempts - 1
-                row.next_attempt_at = now + timedelta(seconds=outcome.retry_after or 1.0)
+        """This table's spelling of ``outbound.next_step``; fills the retry fields of ``row``."""
+        step = outbound.next_step(outcome, attempts=job.attempts, max_attempts=self.max_attempts, now=now,
+                                  backoff=backoff())
+        if not step.attempt_used:
+            row.attempts = job.attempts - 1
+        match step.next:
+            case Next.RETRY:
+                row.next_attempt_at = step.at
                 return Row.PENDING
-            case Delivery.NOT_SENT:
-                row.attempts = job.attempts - 1
+            case Next.UNSENT:
                 row.last_error = ""
                 return Row.CANCELLED if self.cancelled else Row.PENDING
-            case _ if outcome.maybe_delivered:
-                return Row.UNKNOWN  # the request left; sending again could make a duplicate
-            case _ if job.attempts < self.max_attempts:
-                row.next_attempt_at = now + timedelta(seconds=retry_delay(job.attempts))
-                return Row.PENDING
-            case _:
+            case Next.FAILED:
+                row.last_error = step.reason[:255]
                 return Row.FAILED
+        return {Next.SENT: Row.SENT, Next.BLOCKED: Row.BLOCKED, Next.UNKNOWN: Row.UNKNOWN}[step.next]
 
     def _remember_photo(self, file_id: str) -> None:
         """Keep Telegram's file_id of the uploaded photo for other workers and later runs."""

@@ -13,6 +13,8 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from bot import outbound
+
 from .. import conf
 from ..models import Broadcast, BroadcastDelivery
 from ..selectors import audience, segment_of
@@ -130,8 +132,9 @@ def deliveries_recover_stuck(*, older_than: timedelta | None = None, broadcast_i
         stuck = stuck.filter(broadcast_id=broadcast_id)
     report: dict[int, int] = {}
     for bid in stuck.values_list("broadcast_id", flat=True).distinct().order_by():
-        marked = stuck.filter(broadcast_id=bid).update(
-            status=Row.UNKNOWN, last_error="воркер остановился во время отправки: доставка неизвестна")
+        _requeued, marked = outbound.sweep_stuck(
+            BroadcastDelivery.objects.filter(broadcast_id=bid), now=now, older_than=older_than,
+            unknown={"status": Row.UNKNOWN, "last_error": "воркер остановился во время отправки: доставка неизвестна"})
         if marked:
             report[bid] = marked
             logger.warning("broadcast %s: %d deliveries of a stopped worker marked unknown", bid, marked)

@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.utils import timezone
 
+from bot.models import DailyMessageSlot
 from broadcasts.models import Broadcast, BroadcastDelivery
 from broadcasts.services import (
     broadcast_cancel,
@@ -20,7 +21,7 @@ from broadcasts.services import (
     deliveries_recover_stuck,
 )
 from profiles.models import MemberTag, TelegramUser, UserInteraction
-from testkit.factories import TelegramUserFactory, TriggerFactory
+from testkit.factories import DailySlotFactory, TelegramUserFactory
 from testkit.fake_telegram import FakeTelegram
 from triggers.models import ProactiveTrigger, ProactivityConfig
 
@@ -168,17 +169,18 @@ def test_broadcasts_count_against_the_daily_proactive_budget_when_asked(fake_tel
     config.save()
     broadcast, (fresh, busy, blocked) = start(3, counts_against_budget=True)
     for slot in (1, 2):
-        TriggerFactory(user=busy, status="sent", local_date=timezone.localdate(), slot=slot)
+        DailySlotFactory(user=busy, local_date=timezone.localdate(), slot=slot)
     fake_telegram.block(blocked.telegram_id)
     broadcast_deliver(broadcast_id=broadcast.pk)
 
     rows = {r.user_id: r for r in BroadcastDelivery.objects.filter(broadcast=broadcast)}
-    assert rows[fresh.pk].status == D.SENT and rows[fresh.pk].budget_slot == 1
+    assert rows[fresh.pk].status == D.SENT and rows[fresh.pk].daily_slot.slot == 1
     assert rows[busy.pk].status == D.SKIPPED
-    assert rows[blocked.pk].status == D.BLOCKED and rows[blocked.pk].budget_slot is None
+    assert rows[blocked.pk].status == D.BLOCKED and rows[blocked.pk].daily_slot is None
     assert per_chat(fake_telegram) == {fresh.telegram_id: 1}
-    held = ProactiveTrigger.objects.filter(kind="broadcast")
+    held = DailyMessageSlot.objects.filter(source="broadcast")
     assert list(held.values_list("user_id", "slot")) == [(fresh.pk, 1)]  # the blocked one's slot was given back
+    assert not ProactiveTrigger.objects.exists()  # the budget is not stored as fake proactive messages
 
 
 @pytest.mark.django_db

@@ -3,7 +3,7 @@
 import asyncio
 import time
 
-from bot.outbound import _wait_for_slot
+from bot.outbound.transport import _wait_for_slot
 from relove.core.ratelimit import RateLimiter
 
 

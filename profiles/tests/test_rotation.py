@@ -2,17 +2,16 @@
 
 import json
 import os
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 
 from profiles.models import PsychologicalProfile, TelegramUser, UserActivityLog
 from profiles.rotation import profile_rotate_member, profiles_rotate
 from profiles.selectors import profiles_due
+from testkit.concurrency import in_threads
 from testkit.factories import ActivityLogFactory, ProfileFactory, TelegramUserFactory
 
 pytestmark = pytest.mark.django_db
@@ -213,19 +212,7 @@ def test_the_celery_task_runs_the_daily_rotation(settings, population):
 def test_two_concurrent_rotations_of_one_member_make_one_version(fake_llm):
     member = TelegramUserFactory()
     fake_llm.enqueue(("sleep", 0.5))  # the first rotation holds its claim while the other one tries
-    outcomes = []
-
-    def rotate():
-        try:
-            outcomes.append(profile_rotate_member(user_id=member.pk, force=True))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=rotate) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = in_threads(2, lambda: profile_rotate_member(user_id=member.pk, force=True))
     assert sorted(outcomes) == ["busy", "rotated"]
     assert PsychologicalProfile.objects.filter(user=member).count() == 1
     assert len(fake_llm.requests) == 1

@@ -14,19 +14,9 @@ import time
 
 from django.conf import settings
 
-_RESERVE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local g = tonumber(redis.call('GET', KEYS[1]) or '0')
-local c = tonumber(redis.call('GET', KEYS[2]) or '0')
-local start = math.max(now, g, c)
-redis.call('SET', KEYS[1], string.format('%.6f', start + tonumber(ARGV[1])), 'PX', 120000)
-redis.call('SET', KEYS[2], string.format('%.6f', start + tonumber(ARGV[2])), 'PX', 120000)
-return string.format('%.6f', start - now)
-"""
-
-# Like _RESERVE, but when the chat's own interval is what holds the sender back, nothing is
-# reserved: the caller waits for the chat and asks again. Reserving the global slot that far
+# Reserve the next free instant of the global stream and of the chat, atomically. When the
+# chat's own interval is what holds the sender back, nothing is reserved: the caller waits
+# for the chat and asks again. Reserving the global slot that far
 # ahead would hold back every other chat too (one member's multi-part reply would stall
 # everyone for a second). ARGV[3] = '1' means the caller already holds the chat's turn (it
 # reserved before and is only re-taking a global slot), so the chat interval is not checked.
@@ -77,7 +67,7 @@ def _redis():
 
 
 class RateLimiter:
-    """``wait = limiter.reserve(chat_id)``, sleep ``wait``, then send."""
+    """``wait, reserved = limiter.try_reserve(chat_id)``; if reserved, sleep ``wait`` and send."""
 
     def __init__(self, *, rate: float | None = None, per_chat_interval: float | None = None,
                  namespace: str = "tg"):
@@ -86,7 +76,6 @@ class RateLimiter:
                               else settings.TELEGRAM_PER_CHAT_INTERVAL)
         self.namespace = namespace
         self._conn = _redis()
-        self._reserve = self._conn.register_script(_RESERVE) if self._conn else None
         self._try_reserve = self._conn.register_script(_TRY_RESERVE) if self._conn else None
         self._pause = self._conn.register_script(_PAUSE) if self._conn else None
         self._pause_remaining = self._conn.register_script(_PAUSE_REMAINING) if self._conn else None
@@ -95,18 +84,6 @@ class RateLimiter:
 
     def _keys(self, chat_id) -> list[str]:
         return [f"{self.namespace}:rate:global", f"{self.namespace}:rate:chat:{chat_id}"]
-
-    def reserve(self, chat_id) -> float:
-        """Reserve a send slot; returns the seconds to wait before sending."""
-        keys = self._keys(chat_id)
-        if self._reserve is not None:
-            return float(self._reserve(keys=keys, args=[self.interval, self.chat_interval]))
-        with self._lock:
-            now = time.time()
-            start = max(now, self._local.get(keys[0], 0.0), self._local.get(keys[1], 0.0))
-            self._local[keys[0]] = start + self.interval
-            self._local[keys[1]] = start + self.chat_interval
-            return start - now
 
     def try_reserve(self, chat_id, *, chat_held: bool = False) -> tuple[float, bool]:
         """``(wait, reserved)``: a slot ``wait`` seconds from now, or, when only the chat's own

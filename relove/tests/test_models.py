@@ -7,6 +7,7 @@ from bot.models import MessageTemplate, PersonaPrompt, UserSession
 from journeys.models import JourneyStage
 from testkit.factories import (
     BroadcastDeliveryFactory,
+    DailySlotFactory,
     TelegramUserFactory,
     TriggerFactory,
     UserSessionFactory,
@@ -44,13 +45,13 @@ def test_config_is_a_singleton():
 def test_daily_cap_is_enforced_by_the_database():
     member = TelegramUserFactory()
     day = date(2026, 11, 25)
-    TriggerFactory(user=member, local_date=day, slot=1, status="sent")
-    TriggerFactory(user=member, local_date=day, slot=2, status="sent")
+    DailySlotFactory(user=member, local_date=day, slot=1)
+    DailySlotFactory(user=member, local_date=day, slot=2, source="broadcast")
     with pytest.raises(IntegrityError), transaction.atomic():
-        TriggerFactory(user=member, local_date=day, slot=2, status="sent")
+        DailySlotFactory(user=member, local_date=day, slot=2)
     with pytest.raises(IntegrityError), transaction.atomic():
-        TriggerFactory(user=member, local_date=day, slot=11, status="sent")  # outside 1..10
-    TriggerFactory(user=member, local_date=date(2026, 11, 26), slot=1, status="sent")
+        DailySlotFactory(user=member, local_date=day, slot=11)  # outside 1..10
+    DailySlotFactory(user=member, local_date=date(2026, 11, 26), slot=1)
 
 
 @pytest.mark.django_db

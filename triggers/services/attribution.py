@@ -33,7 +33,7 @@ def proactive_reply_record(*, user: TelegramUser, at: datetime) -> ProactiveTrig
     ProactiveTrigger.objects.filter(user=user, status=Status.PENDING, kind__in=MOOT_WHEN_MEMBER_WRITES).update(
         status=Status.SKIPPED, last_error="участник написал сам")
     latest = (ProactiveTrigger.objects.filter(user=user, status=Status.SENT, sent_at__isnull=False)
-              .exclude(kind=Kind.BROADCAST).order_by("-sent_at").first())
+              .order_by("-sent_at").first())
     if latest is None or latest.answered_at is not None or not latest.sent_at <= at <= latest.sent_at + REPLY_WINDOW:
         return None
     if not ProactiveTrigger.objects.filter(pk=latest.pk, answered_at__isnull=True).update(answered_at=at):
@@ -46,9 +46,6 @@ def proactive_reply_record(*, user: TelegramUser, at: datetime) -> ProactiveTrig
     return latest
 
 
-def on_member_message(sender, *, user: TelegramUser, at: datetime, **kwargs) -> None:
-    """Receiver of ``bot.signals.member_message_received``: never breaks the member's turn."""
-    try:
-        proactive_reply_record(user=user, at=at)
-    except Exception:  # analytics must not cost the member their answer
-        logger.exception("proactive attribution failed for member %s", user.pk)
+def on_member_message(*, user: TelegramUser, at: datetime) -> None:
+    """Registered with ``bot.hooks`` as a message listener (which logs its failures)."""
+    proactive_reply_record(user=user, at=at)

@@ -1,19 +1,18 @@
 """Delivery: due triggers go out through the one outbound path, each at most once.
 
 The life of a trigger: ``pending`` → (rules say "not now": still ``pending``, later
-``scheduled_for``) → claimed ``sending`` with a conditional UPDATE, holding a daily budget
-slot → Natasha's text stored in the member's conversation → one Bot API call →
-``sent`` / ``failed`` / back to ``pending`` with backoff. A claim is taken under a lock on
-the member row, so two scanners never send one trigger twice and never put two messages to
-one member closer than ``min_interval``; the unique ``(member, local_date, slot)``
-constraint is the last guard of the daily budget.
+``scheduled_for``) → claimed ``sending`` (``outbound.claim``), holding a ``DailyMessageSlot``
+→ Natasha's text stored in the member's conversation → one Bot API call → what
+``outbound.next_step`` says: ``sent`` / ``failed`` / back to ``pending`` at a later time.
+A claim is taken under a lock on the member row, so two scanners never send one trigger
+twice and never put two messages to one member closer than ``min_interval``; the unique
+daily slot is the last guard of the daily budget.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import random
 import threading
 import time as monotonic_time
 from collections import Counter, defaultdict
@@ -22,12 +21,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from bot import outbound
 from bot.services import members, natasha, sessions
+from bot.services.budget import Source, daily_budget_usage, daily_slot_release, daily_slot_take
 from bot.services.natasha import Generated
 from bot.services.orchestrator import decorate
 from bot.ui import Button, callback, escape
@@ -36,9 +36,9 @@ from journeys.services import stream_step_mark_delivered
 from profiles.models import TelegramUser, UserActivityLog, UserInteraction
 from relove.core.ratelimit import RateLimiter
 
-from ..budget import member_zone, take_slot
+from ..budget import member_zone
 from ..models import ProactiveTrigger, ProactivityConfig
-from ..selectors import budget_usage, triggers_due
+from ..selectors import triggers_due
 from .rules import Rules, plan_send
 from .windows import local_date, next_day_window_start
 
@@ -48,8 +48,7 @@ Kind, Status = ProactiveTrigger.Kind, ProactiveTrigger.Status
 DELIVERY_BATCH = 500
 MAX_BATCHES = 50  # a guard: each batch leaves nothing of itself due, so the loop ends anyway
 STUCK_AFTER = timedelta(minutes=10)
-BACKOFF_BASE = timedelta(minutes=1)
-BACKOFF_MAX = timedelta(hours=1)
+BACKOFF = outbound.Backoff(base=timedelta(minutes=1), cap=timedelta(hours=1))
 # When several reasons are due for one member, the most personal goes first; the rest wait
 # for ``min_interval`` (or the next day).
 KIND_PRIORITY = {Kind.STREAM_STEP: 0, Kind.STAGE_COMPLETED: 1, Kind.AVOIDANCE: 2, Kind.MORNING_CHECKIN: 3,
@@ -210,7 +209,8 @@ def _plan_batch(due: list[ProactiveTrigger], *, config: ProactivityConfig, rules
                 counts: Counter) -> list[ProactiveTrigger]:
     """Decide every due trigger of a batch; apply deferrals and drops; return those to send now."""
     due.sort(key=lambda t: (KIND_PRIORITY.get(t.kind, 9), t.scheduled_for, t.pk))
-    per_day, last_sent = budget_usage(user_ids=[t.user_id for t in due], since_day=(now - timedelta(days=2)).date())
+    per_day, last_sent = daily_budget_usage(user_ids=[t.user_id for t in due],
+                                            since_day=(now - timedelta(days=2)).date())
     sendable, deferred, dropped = [], defaultdict(list), defaultdict(list)
     for trigger in due:
         today = local_date(now, member_zone(trigger.user, config))
@@ -245,24 +245,23 @@ def _claim(*, trigger: ProactiveTrigger, config: ProactivityConfig, rules: Rules
     today = local_date(now, zone)
     with transaction.atomic():
         list(TelegramUser.objects.select_for_update().filter(pk=trigger.user_id).values_list("pk"))
-        per_day, last_sent = budget_usage(user_ids=[trigger.user_id], since_day=today - timedelta(days=1))
+        per_day, last_sent = daily_budget_usage(user_ids=[trigger.user_id], since_day=today - timedelta(days=1))
         at = plan_send(now=now, zone=zone, rules=rules, sent_today=per_day[(trigger.user_id, today)],
                        last_sent_at=last_sent.get(trigger.user_id))
         if at is not None:
             return "deferred" if _defer([trigger.pk], at) else "lost"
-        claimed = ProactiveTrigger.objects.filter(pk=trigger.pk, status=Status.PENDING, scheduled_for__lte=now).update(
-            status=Status.SENDING, claimed_at=now)
-        if not claimed:
+        if not outbound.claim(ProactiveTrigger.objects.filter(pk=trigger.pk, scheduled_for__lte=now), now=now):
             return "lost"
-        row = ProactiveTrigger.objects.filter(pk=trigger.pk)
-        slot = take_slot(user_id=trigger.user_id, day=today, max_per_day=rules.max_per_day,
-                         write=lambda s: row.update(local_date=today, slot=s))
+        slot = daily_slot_take(user=trigger.user, at=now, day=today, max_per_day=rules.max_per_day,
+                               source=Source.PROACTIVE)
         if slot is None:  # a broadcast spent the budget meanwhile: the first moment of tomorrow
             ProactiveTrigger.objects.filter(pk=trigger.pk).update(
                 status=Status.PENDING, claimed_at=None,
                 scheduled_for=next_day_window_start(now, zone, rules.window_start, rules.window_end))
             return "deferred"
-    trigger.status, trigger.claimed_at, trigger.local_date, trigger.slot = Status.SENDING, now, today, slot
+        ProactiveTrigger.objects.filter(pk=trigger.pk).update(daily_slot=slot)
+    trigger.status, trigger.claimed_at, trigger.daily_slot = Status.SENDING, now, slot
+    return "claimed"
     return "claimed"
 
 
@@ -385,55 +384,60 @@ def _settled_payload(trigger: ProactiveTrigger) -> dict:
 
 def _finish(trigger: ProactiveTrigger, status: str, reason: str, *, release: bool) -> None:
     """End a claimed trigger; ``release`` gives its budget slot back (nothing was delivered)."""
-    fields = {"status": status, "last_error": reason[:255], "payload": _settled_payload(trigger)}
-    if release:
-        fields.update(local_date=None, slot=None)
-    ProactiveTrigger.objects.filter(pk=trigger.pk, status=Status.SENDING).update(**fields)
+    with transaction.atomic():
+        if ProactiveTrigger.objects.filter(pk=trigger.pk, status=Status.SENDING).update(
+                status=status, last_error=reason[:255], payload=_settled_payload(trigger)) and release:
+            daily_slot_release(slot_ids=[trigger.daily_slot_id])
 
 
-def _backoff(attempts: int) -> timedelta:
-    delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, attempts - 1))
-    return delay * (1 + random.random() / 10)  # jitter: retries of many members do not bunch up
-
-
-def _reschedule(trigger: ProactiveTrigger, at: datetime, reason: str) -> None:
-    ProactiveTrigger.objects.filter(pk=trigger.pk, status=Status.SENDING).update(
-        status=Status.PENDING, scheduled_for=at, claimed_at=None, local_date=None, slot=None,
-        last_error=reason[:255], payload=_settled_payload(trigger))
+def _reschedule(trigger: ProactiveTrigger, at: datetime, reason: str, *, attempt_used: bool = True) -> None:
+    """Back to ``pending`` at ``at``; the slot is given back (it is taken again when sent)."""
+    fields = {} if attempt_used else {"attempts": F("attempts") - 1}
+    with transaction.atomic():
+        if ProactiveTrigger.objects.filter(pk=trigger.pk, status=Status.SENDING).update(
+                status=Status.PENDING, scheduled_for=at, claimed_at=None, last_error=reason[:255],
+                payload=_settled_payload(trigger), **fields):
+            daily_slot_release(slot_ids=[trigger.daily_slot_id])
 
 
 def _retry_or_fail(trigger: ProactiveTrigger, config: ProactivityConfig, now: datetime, reason: str) -> str:
-    if trigger.attempts >= config.max_attempts:
-        _finish(trigger, Status.FAILED, f"{trigger.attempts} попыток, последняя: {reason}", release=True)
+    """Preparing the message failed (nothing was sent): the same policy as a transient send error."""
+    return _apply(trigger, outbound.next_step(outbound.Outcome(outbound.Delivery.TRANSIENT, error=reason),
+                                              attempts=trigger.attempts, max_attempts=config.max_attempts,
+                                              now=now, backoff=BACKOFF))
+
+
+def _apply(trigger: ProactiveTrigger, step: outbound.Step) -> str:
+    """Write what the outbound policy decided for an attempt that did not end in "sent"."""
+    Next = outbound.Next
+    if step.next is Next.RETRY:
+        _reschedule(trigger, step.at, step.reason or "повтор", attempt_used=step.attempt_used)
+        return "retry"
+    if step.next is Next.UNSENT:
+        _reschedule(trigger, timezone.now(), "отправка прервана", attempt_used=False)
+        return "retry"
+    if step.next is Next.UNKNOWN:
+        # The request may have reached Telegram: sending again could deliver it twice.
+        _finish(trigger, Status.FAILED, f"неизвестно, доставлено ли: {step.reason}", release=False)
         return Status.FAILED
-    _reschedule(trigger, now + _backoff(max(1, trigger.attempts)), reason)
-    return "retry"
+    _finish(trigger, Status.FAILED, step.reason or "ошибка Telegram", release=True)
+    return Status.FAILED
 
 
 def _record_outcome(*, trigger: ProactiveTrigger, user: TelegramUser, config: ProactivityConfig,
                     outcome: outbound.Outcome, generated: Generated, now: datetime) -> str:
-    status = outcome.status
-    if status is outbound.Delivery.SENT:
+    step = outbound.next_step(outcome, attempts=trigger.attempts, max_attempts=config.max_attempts, now=now,
+                              backoff=BACKOFF)
+    if step.next is outbound.Next.SENT:
         _record_sent(trigger=trigger, user=user, outcome=outcome, generated=generated, now=now)
         return Status.SENT
-    logger.info("trigger %s (%s) not delivered: %s", trigger.pk, trigger.kind, status)
-    if status is outbound.Delivery.BLOCKED:
+    logger.info("trigger %s (%s) not delivered: %s", trigger.pk, trigger.kind, step.next)
+    if step.next is outbound.Next.BLOCKED:
         members.member_mark_blocked(telegram_id=user.telegram_id)
         _finish(trigger, Status.FAILED, f"403: {REASON_BLOCKED}", release=True)
         triggers_cancel_for_member(user_id=user.pk, reason=REASON_BLOCKED)
         return "blocked"
-    if status is outbound.Delivery.PERMANENT:
-        _finish(trigger, Status.FAILED, outcome.error or "ошибка Telegram", release=True)
-        return Status.FAILED
-    if status is outbound.Delivery.RETRY_AFTER:
-        # The sender already paused every sender for retry_after; this one waits as long.
-        _reschedule(trigger, now + timedelta(seconds=outcome.retry_after or 1), "429: Telegram просит подождать")
-        return "retry"
-    if outcome.maybe_delivered:
-        # The request may have reached Telegram: sending again could deliver it twice.
-        _finish(trigger, Status.FAILED, f"неизвестно, доставлено ли: {outcome.error}", release=False)
-        return Status.FAILED
-    return _retry_or_fail(trigger, config, now, outcome.error or str(status))
+    return _apply(trigger, step)
 
 
 def _record_sent(*, trigger: ProactiveTrigger, user: TelegramUser, outcome: outbound.Outcome,
@@ -479,16 +483,19 @@ def triggers_send_now(*, trigger_ids: list[int], now: datetime | None = None) ->
 
 
 def triggers_sweep_stuck(*, now: datetime, older_than: timedelta = STUCK_AFTER) -> dict[str, int]:
-    """Repair rows left in ``sending`` by a crashed worker.
+    """Repair rows left in ``sending`` by a crashed worker (``outbound.sweep_stuck``).
 
-    If the crash came before the Bot API call the trigger goes back to ``pending`` (nothing
-    was sent); if the call may have happened (``in_flight``), it is ``failed`` as "unknown",
-    never sent again. Safe to run concurrently (conditional UPDATEs).
+    If the crash came before the Bot API call the trigger goes back to ``pending`` and gives
+    its slot back (nothing was sent); if the call may have happened (``in_flight``), it is
+    ``failed`` as "unknown", never sent again. Safe to run concurrently.
     """
     stuck = ProactiveTrigger.objects.filter(status=Status.SENDING, claimed_at__lt=now - older_than)
-    unknown = stuck.filter(payload__has_key="in_flight").update(
-        status=Status.FAILED, last_error="прервано во время отправки: доставка неизвестна")
-    requeued = stuck.update(status=Status.PENDING, scheduled_for=now, claimed_at=None, local_date=None, slot=None)
-    if unknown or requeued:
-        logger.warning("triggers sweeper: %d requeued, %d marked unknown", requeued, unknown)
+    unsent_slots = list(stuck.exclude(payload__has_key="in_flight").values_list("daily_slot_id", flat=True))
+    requeued, unknown = outbound.sweep_stuck(
+        ProactiveTrigger.objects.all(), now=now, older_than=older_than, maybe_sent=Q(payload__has_key="in_flight"),
+        unknown={"status": Status.FAILED, "last_error": "прервано во время отправки: доставка неизвестна"},
+        requeue={"status": Status.PENDING, "scheduled_for": now, "claimed_at": None})
+    daily_slot_release(slot_ids=list(ProactiveTrigger.objects.filter(
+        daily_slot_id__in=[pk for pk in unsent_slots if pk], status=Status.PENDING).values_list("daily_slot_id",
+                                                                                            flat=True)))
     return {"swept_requeued": requeued, "swept_unknown": unknown}

@@ -14,16 +14,3 @@ def tg(fake_telegram, settings):
 @pytest.fixture
 def config(db):
     return ProactivityConfig.load()
-
-
-def pytest_collection_modifyitems(config, items):
-    """``@pytest.mark.postgres`` tests need row locks and real concurrency: skip on SQLite."""
-    from django.conf import settings
-
-    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        return
-    skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
-    here = __file__.rsplit("/", 1)[0]
-    for item in items:
-        if "postgres" in item.keywords and str(item.path).startswith(here):
-            item.add_marker(skip)

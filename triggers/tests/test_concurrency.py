@@ -1,11 +1,10 @@
 """Real concurrency on PostgreSQL: scanners in threads, each with its own connection."""
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 
+from testkit.concurrency import in_threads
 from testkit.factories import TriggerFactory
 from triggers.models import ProactiveTrigger, ProactivityConfig
 from triggers.services import triggers_run_scan
@@ -16,33 +15,12 @@ NOON_MSK = local("Europe/Moscow", 2026, 11, 26, 12, 0)
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.clock(NOON_MSK)]
 
 
-def _in_threads(count, work):
-    barrier, results, errors = threading.Barrier(count), [], []
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(work())
-        except Exception as exc:  # noqa: BLE001 — re-raised in the test thread below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-    return results
-
-
 def test_two_scanners_send_every_trigger_exactly_once(tg):
     members = [silent_member(now=NOON_MSK, silent_for=timedelta(minutes=30)) for _ in range(24)]
     for member in members:
         TriggerFactory(user=member, kind=ProactiveTrigger.Kind.MORNING_CHECKIN, created_at=NOON_MSK,
                        scheduled_for=NOON_MSK - timedelta(minutes=1))
-    results = _in_threads(2, lambda: triggers_run_scan(now=NOON_MSK))
+    results = in_threads(2, lambda: triggers_run_scan(now=NOON_MSK))
     assert sum(r.get("sent", 0) for r in results) == 24
     for member in members:
         assert len(tg.sent_messages(member.telegram_id)) == 1
@@ -56,8 +34,8 @@ def test_concurrent_claims_for_one_member_never_exceed_the_daily_budget(tg):
     for _ in range(6):
         TriggerFactory(user=member, kind=ProactiveTrigger.Kind.MORNING_CHECKIN, created_at=NOON_MSK,
                        scheduled_for=NOON_MSK - timedelta(minutes=1))
-    _in_threads(3, lambda: triggers_run_scan(now=NOON_MSK))
+    in_threads(3, lambda: triggers_run_scan(now=NOON_MSK))
     assert len(tg.sent_messages(member.telegram_id)) == 2
     sent = ProactiveTrigger.objects.filter(user=member, status="sent")
-    assert sorted(sent.values_list("slot", flat=True)) == [1, 2]
+    assert sorted(sent.values_list("daily_slot__slot", flat=True)) == [1, 2]
     assert ProactiveTrigger.objects.filter(user=member, status="pending").count() == 4

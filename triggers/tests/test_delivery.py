@@ -5,13 +5,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from bot.models import UserSession
+from bot.models import DailyMessageSlot, UserSession
 from bot.services import orchestrator
 from bot.services.members import TelegramIdentity
 from journeys.models import JourneyInsight, StreamStep
 from journeys.services import stream_enroll
 from profiles.models import TelegramUser, UserActivityLog, UserInteraction
 from testkit.factories import (
+    DailySlotFactory,
     JourneyInsightFactory,
     JourneyProgressFactory,
     StreamFactory,
@@ -47,8 +48,8 @@ def test_inside_the_window_one_message_outside_none_and_a_trigger_for_the_next_0
     assert pending.status == Status.PENDING
     assert pending.scheduled_for == local("America/New_York", 2026, 11, 26, 8, 0)
     sent = ProactiveTrigger.objects.get(user=inside)
-    assert (sent.status, sent.sent_at, sent.attempts, sent.slot) == (Status.SENT, NOON_MSK, 1, 1)
-    assert sent.local_date.isoformat() == "2026-11-26"
+    assert (sent.status, sent.sent_at, sent.attempts, sent.daily_slot.slot) == (Status.SENT, NOON_MSK, 1, 1)
+    assert sent.daily_slot.local_date.isoformat() == "2026-11-26"
     triggers_run_scan(now=local("America/New_York", 2026, 11, 26, 8, 0))
     assert len(tg.sent_messages(outside.telegram_id)) == 1
 
@@ -103,7 +104,8 @@ def test_a_member_who_blocked_the_bot_is_marked_and_their_pending_triggers_cance
     member.refresh_from_db()
     assert member.is_blocked
     failed = ProactiveTrigger.objects.get(user=member, kind=Kind.INACTIVITY)
-    assert (failed.status, failed.slot) == (Status.FAILED, None)
+    assert (failed.status, failed.daily_slot) == (Status.FAILED, None)
+    assert not DailyMessageSlot.objects.filter(user=member).exists()  # not delivered: the slot was given back
     assert "403" in failed.last_error
     later.refresh_from_db()
     assert later.status == Status.CANCELLED
@@ -116,8 +118,9 @@ def test_429_waits_retry_after_and_then_sends(tg, config):
     tg.fail_next("sendMessage", status=429, retry_after=1)
     assert triggers_run_scan(now=NOON_MSK)["retry"] == 1
     trigger = ProactiveTrigger.objects.get(user=member)
-    assert (trigger.status, trigger.scheduled_for, trigger.slot) == (Status.PENDING, NOON_MSK + timedelta(seconds=1),
-                                                                    None)
+    assert (trigger.status, trigger.scheduled_for, trigger.daily_slot) == (
+        Status.PENDING, NOON_MSK + timedelta(seconds=1), None)
+    assert trigger.attempts == 0  # Telegram's flood control does not use up an attempt
     assert triggers_run_scan(now=NOON_MSK + timedelta(milliseconds=500)).get("sent", 0) == 0
     assert triggers_run_scan(now=NOON_MSK + timedelta(seconds=2))["sent"] == 1
     assert len(tg.sent_messages(member.telegram_id)) == 1
@@ -140,15 +143,19 @@ def test_transient_errors_back_off_and_give_up_after_max_attempts(tg, config):
             now = trigger.scheduled_for
     assert trigger.status == Status.FAILED and trigger.attempts == 3
     assert "3 попыток" in trigger.last_error
-    assert timedelta(minutes=1) <= delays[0] < timedelta(minutes=2) <= delays[1] < timedelta(minutes=3)
+    # The one outbound backoff: base · 2^(n-1) with jitter 0.5–1.0 (base 1 min for proactive messages).
+    assert timedelta(seconds=30) <= delays[0] <= timedelta(minutes=1) <= delays[1] <= timedelta(minutes=2)
     assert tg.sent_messages(member.telegram_id) == []
 
 
 def test_a_third_message_on_a_local_day_waits_for_the_next_day(tg, config):
     member = silent_member(now=NOON_MSK)
     for slot in (1, 2):
-        TriggerFactory(user=member, kind=Kind.AVOIDANCE, status=Status.SENT, local_date=NOON_MSK.date(), slot=slot,
-                       sent_at=NOON_MSK - timedelta(hours=4 - slot), scheduled_for=NOON_MSK - timedelta(hours=4))
+        TriggerFactory(user=member, kind=Kind.AVOIDANCE, status=Status.SENT,
+                       sent_at=NOON_MSK - timedelta(hours=4 - slot),
+                       scheduled_for=NOON_MSK - timedelta(hours=4),
+                       daily_slot=DailySlotFactory(user=member, local_date=NOON_MSK.date(), slot=slot,
+                                                   taken_at=NOON_MSK - timedelta(hours=4 - slot)))
     triggers_run_scan(now=NOON_MSK)
     assert tg.sent_messages(member.telegram_id) == []
     trigger = ProactiveTrigger.objects.get(user=member, kind=Kind.INACTIVITY)
@@ -232,15 +239,17 @@ def test_send_now_respects_the_rules(tg, config):
 def test_the_sweeper_requeues_unsent_claims_and_never_resends_ones_that_may_have_gone(config):
     member = silent_member(now=NOON_MSK)
     claimed = TriggerFactory(user=member, status=Status.SENDING, claimed_at=NOON_MSK - timedelta(minutes=30),
-                             local_date=NOON_MSK.date(), slot=1)
+                             daily_slot=DailySlotFactory(user=member, local_date=NOON_MSK.date(), slot=1))
     in_flight = TriggerFactory(user=member, status=Status.SENDING, claimed_at=NOON_MSK - timedelta(minutes=30),
-                               local_date=NOON_MSK.date(), slot=2, payload={"in_flight": True})
+                               daily_slot=DailySlotFactory(user=member, local_date=NOON_MSK.date(), slot=2),
+                               payload={"in_flight": True})
     fresh = TriggerFactory(user=member, status=Status.SENDING, claimed_at=NOON_MSK - timedelta(minutes=1))
     assert triggers_sweep_stuck(now=NOON_MSK) == {"swept_requeued": 1, "swept_unknown": 1}
     for row in (claimed, in_flight, fresh):
         row.refresh_from_db()
-    assert (claimed.status, claimed.slot, claimed.scheduled_for) == (Status.PENDING, None, NOON_MSK)
-    assert (in_flight.status, in_flight.slot) == (Status.FAILED, 2)
+    assert (claimed.status, claimed.daily_slot, claimed.scheduled_for) == (Status.PENDING, None, NOON_MSK)
+    assert (in_flight.status, in_flight.daily_slot.slot) == (Status.FAILED, 2)
+    assert list(DailyMessageSlot.objects.values_list("slot", flat=True)) == [2]  # the unsent one's slot is free
     assert fresh.status == Status.SENDING
 
 

@@ -50,13 +50,14 @@ def test_sends_stay_in_the_window_and_the_budget_whatever_the_clock(tg, config, 
         for pending in ProactiveTrigger.objects.filter(user=member, status=Status.PENDING, scheduled_for__gt=now):
             assert is_allowed(pending.scheduled_for, zone, time(8), time(22)), "deferred to a forbidden moment"
 
-    sent = list(ProactiveTrigger.objects.filter(user=member, status=Status.SENT))
+    sent = list(ProactiveTrigger.objects.filter(user=member, status=Status.SENT).select_related("daily_slot"))
     assert len(tg.sent_messages(member.telegram_id)) == len(sent)
     per_day: dict = {}
     for trigger in sent:
         assert is_allowed(trigger.sent_at, zone, time(8), time(22))
-        assert trigger.local_date == local_date(trigger.sent_at, zone)
-        per_day[trigger.local_date] = per_day.get(trigger.local_date, 0) + 1
+        day = trigger.daily_slot.local_date
+        assert day == local_date(trigger.sent_at, zone)
+        per_day[day] = per_day.get(day, 0) + 1
     assert all(count <= max_per_day for count in per_day.values())
     times = sorted(t.sent_at for t in sent)
     assert all(b - a >= config.min_interval for a, b in itertools.pairwise(times))

@@ -8,8 +8,8 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from testkit.factories import TelegramUserFactory, TriggerFactory
-from triggers.budget import claim_daily_slot, release_daily_slot
+from bot.services.budget import Source, daily_slot_release, daily_slot_take
+from testkit.factories import DailySlotFactory, TelegramUserFactory
 from triggers.models import ProactiveTrigger, ProactivityConfig
 from triggers.tasks import scan_triggers
 
@@ -29,24 +29,29 @@ def test_the_command_and_the_task_run_one_scan(tg):
     assert len(tg.sent_messages(member.telegram_id)) == 1
 
 
+def take(member, at):
+    return daily_slot_take(user=member, at=at, source=Source.BROADCAST)
+
+
 def test_a_broadcast_counts_against_the_members_daily_budget():
     member = TelegramUserFactory(timezone="Asia/Vladivostok")
     late_evening = local("Asia/Vladivostok", 2026, 11, 26, 23, 30)
-    assert claim_daily_slot(user=member, at=late_evening) == (date(2026, 11, 26), 1)
-    TriggerFactory(user=member, status="sent", local_date=date(2026, 11, 26), slot=2)
-    assert claim_daily_slot(user=member, at=late_evening) is None  # two a day by default
-    assert claim_daily_slot(user=member, at=late_evening + timedelta(hours=1)) == (date(2026, 11, 27), 1)
-    assert release_daily_slot(user=member, local_date=date(2026, 11, 26), slot=1)
-    assert claim_daily_slot(user=member, at=late_evening) == (date(2026, 11, 26), 1)
-    holder = ProactiveTrigger.objects.filter(user=member, kind="broadcast").first()
-    assert (holder.status, holder.sent_at) == ("sent", None)  # not a proactive message for analytics
+    first = take(member, late_evening)
+    assert (first.local_date, first.slot) == (date(2026, 11, 26), 1)
+    DailySlotFactory(user=member, local_date=date(2026, 11, 26), slot=2)
+    assert take(member, late_evening) is None  # two a day by default
+    tomorrow = take(member, late_evening + timedelta(hours=1))
+    assert (tomorrow.local_date, tomorrow.slot) == (date(2026, 11, 27), 1)
+    assert daily_slot_release(slot_ids=[first.pk]) == 1
+    assert take(member, late_evening).slot == 1
+    assert not ProactiveTrigger.objects.filter(user=member).exists()  # not a proactive message for analytics
 
 
 def test_a_broadcast_slot_defers_the_proactive_message(tg):
     noon = local("Europe/Moscow", 2026, 11, 26, 12, 0)
     member = silent_member(now=noon)
-    claim_daily_slot(user=member, at=noon - timedelta(hours=5))
-    claim_daily_slot(user=member, at=noon - timedelta(hours=4))
+    take(member, noon - timedelta(hours=5))
+    take(member, noon - timedelta(hours=4))
     from triggers.services import triggers_run_scan
 
     triggers_run_scan(now=noon)

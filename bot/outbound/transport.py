@@ -1,10 +1,8 @@
-"""The one outbound path for everything the bot sends on its own.
+"""Talking to the Bot API: one message out, its outcome classified, under the shared rate limit.
 
-Proactive messages, broadcasts, staff alerts and test sends all end here. This module owns
-rate limiting (shared through Redis), Telegram error classification and the conversion of
-our ``OutgoingMessage`` into Bot API calls. Callers own *claiming*: a row moves
-``pending → sending`` with a conditional UPDATE before ``send`` is called, so a message is
-never sent twice even with several workers (see ``claim_row``).
+Rate limiting (shared through Redis), Telegram error classification and the conversion of
+our ``OutgoingMessage`` into Bot API calls live here; what a caller does with an outcome is
+``policy.next_step`` and how rows are claimed and swept is ``rows``.
 """
 
 from __future__ import annotations
@@ -17,8 +15,6 @@ from dataclasses import dataclass
 
 import httpx
 from django.conf import settings
-from django.db import models
-from django.utils import timezone
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
@@ -26,14 +22,9 @@ from telegram.request import HTTPXRequest
 
 from relove.core.ratelimit import RateLimiter
 
-from .ui import OutgoingMessage
+from ..ui import OutgoingMessage
 
 logger = logging.getLogger(__name__)
-
-# Telegram answers these when the chat will never accept a message; retrying is pointless.
-PERMANENT_MARKERS = ("chat not found", "user is deactivated", "bot was kicked", "have no rights",
-                     "peer_id_invalid", "bot can't initiate conversation", "chat_write_forbidden")
-
 
 class Delivery(enum.StrEnum):
     SENT = "sent"
@@ -241,14 +232,3 @@ def send(chat_id: int, parts: list[OutgoingMessage], *, limiter: RateLimiter | N
     """One-off synchronous send (staff alerts, test sends): a session of one message."""
     with BotSession(limiter=limiter) as session:
         return session.send(chat_id, parts)
-
-
-def claim_row(model: type[models.Model], pk: int, *, from_status: str = "pending", to_status: str = "sending",
-              **extra) -> bool:
-    """Move one row ``from_status → to_status`` iff it is still ``from_status``.
-
-    The conditional UPDATE is the lock: exactly one of any number of concurrent callers sees
-    one changed row, and only that caller may send.
-    """
-    return model._default_manager.filter(pk=pk, status=from_status).update(
-        status=to_status, claimed_at=timezone.now(), **extra) == 1
