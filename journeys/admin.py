@@ -49,11 +49,16 @@ class SetStageForm(forms.Form):
     stage = forms.ModelChoiceField(label=_("Этап"), queryset=JourneyStage.objects.order_by("order"))
     reason = forms.CharField(label=_("Причина"), max_length=REASON_MAX, widget=forms.Textarea(attrs={"rows": 3}),
                              help_text=_("Обязательно: почему этап меняется вручную"))
+    notify = forms.BooleanField(
+        label=_("Сообщить участнику"), required=False, initial=False,
+        help_text=_("Участник получит поздравление с новым этапом и индикатором пути "
+                    "(в пределах дневного лимита). По умолчанию — не сообщать."))
 
 
 @admin.register(JourneyProgress)
 class JourneyProgressAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
-    list_display = ["user", "previous_stage", "stage", "confidence", "source", "changed_by", "created_at"]
+    list_display = ["user", "previous_stage", "stage", "skipped_stages", "confidence", "source", "changed_by",
+                    "created_at"]
     list_filter = ["stage", "source", "created_at"]
     search_fields = ["=user__telegram_id", "user__username"]
     list_select_related = ["user", "stage", "previous_stage", "changed_by"]
@@ -81,7 +86,7 @@ class JourneyProgressAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
             order=member.journey_stage or 1).first()})
         if request.method == "POST" and form.is_valid():
             progress = journey_set_stage(user=member, stage=form.cleaned_data["stage"], staff=request.user,
-                                         reason=form.cleaned_data["reason"])
+                                         reason=form.cleaned_data["reason"], notify=form.cleaned_data["notify"])
             if progress is None:
                 self.message_user(request, _("Участник уже на этом этапе."), messages.INFO)
             else:

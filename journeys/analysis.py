@@ -8,9 +8,12 @@ member turn and at session end). Guarantees:
   doubled or re-delivered task stores nothing twice (and a turn already analysed is not
   sent to the LLM again);
 - hysteresis: a member moves only after ``JOURNEY_STAGE_AGREEING_ANALYSES`` (2) consecutive
-  analyses since their last stage change all point beyond the current stage with confidence
-  at least the next stage's ``min_confidence`` and a quoted evidence; then exactly one stage
-  forward. Backward proposals are kept as signals for staff and never move anyone.
+  analyses since their last stage change all point beyond the current stage, each with
+  confidence at least its stage's ``min_confidence`` and a quoted evidence; then straight to
+  the furthest stage they all agree on (the lowest of them), any distance: the first
+  analyses after consent act as placement. Stages jumped over are recorded as skipped.
+  Backward proposals are kept as signals for staff and never move anyone; a member in crisis
+  does not move.
 """
 
 from __future__ import annotations
@@ -143,8 +146,8 @@ def _new_observations(user_id: int, analysis: StageAnalysis) -> list[tuple[str, 
     return out
 
 
-def _agreeing_signals(user_id: int, current: int) -> list[JourneyInsight] | None:
-    """The last N signals since the last stage change, if all of them vote to move forward."""
+def _agreeing_signals(user_id: int, current: int) -> tuple[int, list[JourneyInsight]] | None:
+    """The stage the last N signals since the last stage change agree on, if they agree to move."""
     needed = max(1, getattr(settings, "JOURNEY_STAGE_AGREEING_ANALYSES", 2))
     signals = JourneyInsight.objects.filter(user_id=user_id, kind=JourneyInsight.Kind.STAGE_SIGNAL)
     changed_at = (JourneyProgress.objects.filter(user_id=user_id).order_by("-created_at")
@@ -154,9 +157,8 @@ def _agreeing_signals(user_id: int, current: int) -> list[JourneyInsight] | None
     last = list(signals.select_related("stage").order_by("-created_at", "-id")[:needed])
     if len(last) < needed or current >= STAGE_COUNT:
         return None
-    threshold = JourneyStage.objects.get(order=current + 1).min_confidence
-    if all(s.stage.order > current and s.confidence >= threshold and s.text for s in last):
-        return last
+    if all(s.stage.order > current and s.confidence >= s.stage.min_confidence and s.text for s in last):
+        return min(s.stage.order for s in last), last
     return None
 
 
@@ -183,10 +185,11 @@ def _store(user: TelegramUser, analysis: StageAnalysis, analysed_log_id: int, *,
             for kind, text in observations
         ])
         moved_to = None
-        signals = _agreeing_signals(user.pk, current) if signal_stored else None
-        if signals:
+        agreed = _agreeing_signals(user.pk, current) if signal_stored else None
+        if agreed:
+            target, signals = agreed
             progress = journey_advance(
-                user_id=user.pk, from_order=current, confidence=min(s.confidence for s in signals),
+                user_id=user.pk, from_order=current, to_order=target, confidence=min(s.confidence for s in signals),
                 evidence=signals[0].text, reason=f"анализ разговора: совпадающих сигналов подряд — {len(signals)}")
             moved_to = progress.stage.order if progress else None
     return AnalysisOutcome("analysed", stored=len(observations) + signal_stored, moved_to=moved_to)

@@ -43,7 +43,7 @@ class JourneyProgressSerializer(serializers.ModelSerializer):
     class Meta:
         model = JourneyProgress
         fields = ["id", "user", "stage", "stage_name", "previous_stage", "confidence", "source", "changed_by",
-                  "reason", "evidence", "created_at"]
+                  "reason", "evidence", "skipped_stages", "announced_at", "created_at"]
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -73,6 +73,7 @@ class JourneyProgressViewSet(viewsets.ReadOnlyModelViewSet):
 class SetStageSerializer(serializers.Serializer):
     stage = serializers.IntegerField(min_value=1, max_value=STAGE_COUNT)
     reason = serializers.CharField(max_length=services.REASON_MAX, allow_blank=False)
+    notify = serializers.BooleanField(default=False, help_text="Send the member the congratulation with the indicator")
 
 
 class JourneyMemberViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -104,7 +105,8 @@ class JourneyMemberViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         params = SetStageSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         progress = services.journey_set_stage(user=user, stage=params.validated_data["stage"], staff=request.user,
-                                              reason=params.validated_data["reason"])
+                                              reason=params.validated_data["reason"],
+                                              notify=params.validated_data["notify"])
         if progress is None:
             return Response({"detail": "The member is already on this stage."}, status=status.HTTP_200_OK)
         return Response(JourneyProgressSerializer(progress, context={"request": request}).data,

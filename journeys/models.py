@@ -52,6 +52,7 @@ class JourneyProgress(models.Model):
 
     class Source(models.TextChoices):
         INITIAL = "initial", _("начало пути")
+        PLACEMENT = "placement", _("определение этапа")
         LLM = "llm", _("анализ разговора")
         STAFF = "staff", _("вручную сотрудником")
 
@@ -64,7 +65,13 @@ class JourneyProgress(models.Model):
     confidence = models.FloatField(_("уверенность"), default=1.0,
                                    validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     evidence = EncryptedTextField(_("основание"), blank=True, default="")
-    source = models.CharField(_("источник"), max_length=8, choices=Source.choices, default=Source.LLM)
+    source = models.CharField(_("источник"), max_length=10, choices=Source.choices, default=Source.LLM)
+    skipped_stages = models.JSONField(
+        _("пропущенные этапы"), default=list, blank=True,
+        help_text=_("Этапы, через которые участник перешёл сразу: не пройдены, а пропущены"))
+    announced_at = models.DateTimeField(
+        _("участнику показано"), null=True, blank=True,
+        help_text=_("Когда участник увидел поздравление с новым этапом (или решено не показывать)"))
     changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
                                    blank=True, verbose_name=_("сотрудник"))
     reason = models.TextField(_("причина"), blank=True)

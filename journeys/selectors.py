@@ -73,9 +73,10 @@ def stream_steps_due(*, on: date) -> QuerySet[StreamStepDelivery]:
 
 
 def stage_changes_since(*, since: datetime) -> QuerySet[JourneyProgress]:
-    """Forward stage changes (by the analysis or by staff) since ``since``: "stage completed" events."""
+    """Forward stage changes (placement, analysis or staff) since ``since``: "stage completed" events."""
     return (JourneyProgress.objects
-            .filter(created_at__gte=since, source__in=[JourneyProgress.Source.LLM, JourneyProgress.Source.STAFF],
+            .filter(created_at__gte=since, source__in=[JourneyProgress.Source.PLACEMENT, JourneyProgress.Source.LLM,
+                                                       JourneyProgress.Source.STAFF],
                     previous_stage__isnull=False, stage__order__gt=F("previous_stage__order"))
             .select_related("user", "stage", "previous_stage")
             .order_by("created_at", "id"))

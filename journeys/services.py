@@ -48,44 +48,53 @@ def journey_start(*, user: TelegramUser) -> JourneyStage:
 
 
 def _record_change(*, user_id: int, stage: JourneyStage, previous: JourneyStage | None, source: str,
-                   confidence: float, evidence: str = "", staff=None, reason: str = "") -> JourneyProgress:
+                   confidence: float, evidence: str = "", staff=None, reason: str = "",
+                   announced: bool = False) -> JourneyProgress:
+    skipped = []
+    if previous is not None and stage.order > previous.order + 1:
+        skipped = list(range(previous.order + 1, stage.order))
     progress = JourneyProgress.objects.create(
         user_id=user_id, stage=stage, previous_stage=previous, source=source, confidence=confidence,
-        evidence=evidence[:EVIDENCE_MAX], changed_by=staff, reason=reason[:REASON_MAX])
+        evidence=evidence[:EVIDENCE_MAX], changed_by=staff, reason=reason[:REASON_MAX], skipped_stages=skipped,
+        announced_at=timezone.now() if announced else None)
     UserInteraction.objects.create(
         user_id=user_id, kind=UserInteraction.Kind.STAGE_CHANGED, stage=stage.order,
         metadata={"from": previous.order if previous else None, "to": stage.order, "source": source,
-                  "progress_id": progress.pk})
+                  "progress_id": progress.pk, "skipped": skipped})
     logger.info("journey: member %s moved %s -> %s (%s)", user_id, previous.order if previous else None,
                 stage.order, source)
     return progress
 
 
 @transaction.atomic
-def journey_advance(*, user_id: int, from_order: int, confidence: float, evidence: str,
+def journey_advance(*, user_id: int, from_order: int, to_order: int, confidence: float, evidence: str,
                     reason: str) -> JourneyProgress | None:
-    """Move a member exactly one stage forward, from ``from_order``, on the analysis' word.
+    """Move a member forward from ``from_order`` straight to ``to_order``, on the analysis' word.
 
     A conditional UPDATE is the claim: if the member is no longer on ``from_order`` (staff or
-    a concurrent analysis moved them) nothing happens. Never moves backwards, never skips.
+    a concurrent analysis moved them) or is in crisis, nothing happens. Never moves backwards;
+    stages jumped over are recorded as skipped. The first move after consent is a placement.
     """
-    if from_order >= STAGE_COUNT:
+    if not from_order < to_order <= STAGE_COUNT:
         return None
-    target = stage_get(from_order + 1)
-    moved = TelegramUser.objects.filter(pk=user_id, journey_stage=from_order).update(
+    target = stage_get(to_order)
+    moved = TelegramUser.objects.filter(pk=user_id, journey_stage=from_order, crisis_flag=False).update(
         journey_stage=target.order, updated_at=timezone.now())
     if not moved:
         return None
+    placed = JourneyProgress.objects.filter(user_id=user_id).exclude(source=JourneyProgress.Source.INITIAL).exists()
     return _record_change(user_id=user_id, stage=target, previous=stage_get(from_order),
-                          source=JourneyProgress.Source.LLM, confidence=confidence, evidence=evidence,
-                          reason=reason)
+                          source=JourneyProgress.Source.LLM if placed else JourneyProgress.Source.PLACEMENT,
+                          confidence=confidence, evidence=evidence, reason=reason)
 
 
 @transaction.atomic
-def journey_set_stage(*, user: TelegramUser, stage: JourneyStage | int, staff, reason: str) -> JourneyProgress | None:
+def journey_set_stage(*, user: TelegramUser, stage: JourneyStage | int, staff, reason: str,
+                      notify: bool = False) -> JourneyProgress | None:
     """Staff put a member on any stage, in either direction; recorded with who and why.
 
-    Returns None when the member is already on that stage. ``reason`` is required.
+    Returns None when the member is already on that stage. ``reason`` is required. The member
+    hears of it (congratulation with the indicator) only with ``notify`` and only forwards.
     """
     reason = (reason or "").strip()
     if not reason:
@@ -100,7 +109,27 @@ def journey_set_stage(*, user: TelegramUser, stage: JourneyStage | int, staff, r
     TelegramUser.objects.filter(pk=user.pk).update(journey_stage=target.order, updated_at=timezone.now())
     user.journey_stage = target.order
     return _record_change(user_id=user.pk, stage=target, previous=previous, source=JourneyProgress.Source.STAFF,
-                          confidence=1.0, staff=staff, reason=reason)
+                          confidence=1.0, staff=staff, reason=reason, announced=not notify)
+
+
+def journey_announcement_claim(*, user_id: int, progress_id: int | None = None,
+                               now: datetime | None = None) -> JourneyProgress | None:
+    """Claim the member's latest forward stage change that they have not seen yet.
+
+    The conditional UPDATE makes it the caller's to show exactly once: the next reply and the
+    proactive congratulation race for it, and only one of them shows it. With ``progress_id``
+    only that change is claimed (and only while it is still the latest).
+    """
+    latest = JourneyProgress.objects.filter(user_id=user_id).order_by("-created_at", "-id").first()
+    if latest is None or latest.announced_at is not None or latest.previous_stage_id is None:
+        return None
+    if progress_id is not None and latest.pk != progress_id:
+        return None
+    if latest.stage.order <= latest.previous_stage.order:
+        return None
+    claimed = JourneyProgress.objects.filter(pk=latest.pk, announced_at__isnull=True).update(
+        announced_at=now or timezone.now())
+    return latest if claimed else None
 
 
 # --- streams -----------------------------------------------------------------------------

@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 
 from bot.models import MessageTemplate, PersonaPrompt, UserSession
-from bot.ui import clean_quick_replies, escape, render
+from bot.ui import clean_quick_replies, escape, progress_bar, render
 from journeys.models import JourneyInsight, JourneyStage
 from profiles.models import PsychologicalProfile, TelegramUser
 from relove import llm
@@ -38,6 +38,12 @@ class Generated:
     quick_replies: list[str] = field(default_factory=list)
     source: str = "template"  # "llm" | "template"
     plain: str = ""  # what is stored in the history (unescaped text)
+
+
+def with_progress_bar(generated: Generated, *, stage: int | None) -> Generated:
+    """The same words followed by the ✅/🔥/⚪️ ``N/12`` indicator (a stage change is shown, R11)."""
+    bar = progress_bar(stage)
+    return replace(generated, html=f"{generated.html}\n\n{bar}", plain=f"{generated.plain}\n\n{bar}")
 
 
 # --- templates ---------------------------------------------------------------------------

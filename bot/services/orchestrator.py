@@ -35,7 +35,7 @@ from bot.ui import (
 )
 from journeys import selectors as journey_selectors
 from journeys.models import Stream
-from journeys.services import stage_get, stream_enroll, stream_link
+from journeys.services import journey_announcement_claim, stage_get, stream_enroll, stream_link
 from journeys.tasks import analyse_member_later
 from profiles.models import PsychologicalProfile, TelegramUser, UserActivityLog, UserInteraction
 
@@ -126,9 +126,18 @@ def converse(user: TelegramUser, text: str) -> list[OutgoingMessage]:
         return _crisis_reply(user, session, text, detected)
     stage = stage_get(user.journey_stage)
     generated = natasha.reply(user=user, session=session, stage=stage)
-    answer = _answer(user, session, generated)
+    answer = _stage_change_news(user) + _answer(user, session, generated)
     analyse_member_later(user.pk)  # stage analysis via Celery on commit, off the reply path
     return answer
+
+
+def _stage_change_news(user: TelegramUser) -> list[OutgoingMessage]:
+    """A stage change the member has not seen yet goes in front of this reply (once: it is claimed)."""
+    change = journey_announcement_claim(user_id=user.pk)
+    if change is None:
+        return []
+    return [_msg(template_html("stage_changed", stage=change.stage.name,
+                               trusted={"progress": progress_bar(change.stage.order)}))]
 
 
 def _answer(user: TelegramUser, session: UserSession, generated: Generated) -> list[OutgoingMessage]:

@@ -66,25 +66,47 @@ def test_valid_output_is_stored_and_one_result_does_not_move(walker, fake_llm):
     assert insights_on_stage(user=walker) == 2
 
 
-def test_two_agreeing_confident_analyses_move_exactly_one_stage(walker, fake_llm):
+def test_two_agreeing_confident_analyses_place_the_member_on_the_stage_they_agree_on(walker, fake_llm):
     since = JourneyProgress.objects.get(user=walker).created_at
     analyse_turn(walker, fake_llm, analysis(stage=5, confidence=0.95))
     outcome = analyse_turn(walker, fake_llm, analysis(stage=4, confidence=0.9))
 
     walker.refresh_from_db()
-    assert outcome.moved_to == 2 and walker.journey_stage == 2  # never skips stages
-    change = JourneyProgress.objects.filter(user=walker, source="llm").get()
-    assert (change.previous_stage.order, change.stage.order) == (1, 2)
+    assert outcome.moved_to == 4 and walker.journey_stage == 4  # the furthest stage both agree on
+    change = JourneyProgress.objects.exclude(source="initial").get(user=walker)
+    assert (change.source, change.previous_stage.order, change.stage.order) == ("placement", 1, 4)
+    assert change.skipped_stages == [2, 3]  # jumped over, not completed
     assert change.confidence == 0.9 and change.evidence == "я уже решила"
     event = UserInteraction.objects.get(user=walker, kind="stage_changed")
-    assert event.metadata == {"from": 1, "to": 2, "source": "llm", "progress_id": change.pk}
+    assert event.metadata == {"from": 1, "to": 4, "source": "placement", "progress_id": change.pk, "skipped": [2, 3]}
     # The trigger engine's "stage completed" source:
     assert list(stage_changes_since(since=since)) == [change]
 
     # Signals before the change do not count again: the next single analysis does not move.
-    analyse_turn(walker, fake_llm, analysis(stage=3, confidence=0.95))
+    analyse_turn(walker, fake_llm, analysis(stage=6, confidence=0.95))
     walker.refresh_from_db()
-    assert walker.journey_stage == 2
+    assert walker.journey_stage == 4
+    analyse_turn(walker, fake_llm, analysis(stage=5, confidence=0.95))
+    walker.refresh_from_db()
+    later = JourneyProgress.objects.filter(user=walker).order_by("-id").first()
+    assert (walker.journey_stage, later.source, later.skipped_stages) == (5, "llm", [])  # placement happens once
+
+
+def test_four_confident_stage_5_analyses_move_a_new_member_to_stage_5_in_one_step(walker, fake_llm):
+    for _ in range(4):
+        analyse_turn(walker, fake_llm, analysis(stage=5, confidence=0.9))
+    walker.refresh_from_db()
+    assert walker.journey_stage == 5
+    [change] = JourneyProgress.objects.exclude(source="initial").filter(user=walker)
+    assert (change.stage.order, change.skipped_stages) == (5, [2, 3, 4])
+
+
+def test_a_member_in_crisis_does_not_move(walker, fake_llm):
+    TelegramUser.objects.filter(pk=walker.pk).update(crisis_flag=True)
+    for _ in range(2):
+        analyse_turn(walker, fake_llm, analysis(stage=3, confidence=0.95))
+    walker.refresh_from_db()
+    assert walker.journey_stage == 1
 
 
 def test_a_low_confidence_result_breaks_the_streak(walker, fake_llm):

@@ -28,11 +28,11 @@ from django.utils.dateparse import parse_datetime
 from bot import outbound
 from bot.services import members, natasha, sessions
 from bot.services.budget import Source, daily_budget_usage, daily_slot_release, daily_slot_take
-from bot.services.natasha import Generated
+from bot.services.natasha import Generated, with_progress_bar
 from bot.services.orchestrator import decorate
 from bot.ui import Button, callback, escape
 from journeys.models import JourneyInsight, JourneyStage, Stream, StreamEnrollment, StreamStep
-from journeys.services import stream_step_mark_delivered
+from journeys.services import journey_announcement_claim, stream_step_mark_delivered
 from profiles.models import TelegramUser, UserActivityLog, UserInteraction
 from relove.core.ratelimit import RateLimiter
 
@@ -311,6 +311,8 @@ def _context(trigger: ProactiveTrigger, user: TelegramUser) -> dict[str, str]:
     if trigger.kind == Kind.STAGE_COMPLETED:
         if payload.get("stage_order") != user.journey_stage:
             raise Stale("этап уже сменился")
+        if not journey_announcement_claim(user_id=user.pk, progress_id=payload.get("progress_id")):
+            raise Stale("участник уже увидел новый этап в ответе")
         stage = JourneyStage.objects.get(order=user.journey_stage)
         return {"next_step": f"«{stage.name}». {stage.first_question}".strip()}
     if trigger.kind == Kind.AVOIDANCE:
@@ -368,6 +370,8 @@ def _store_turn(*, trigger: ProactiveTrigger, user: TelegramUser, now: datetime)
     if reused:
         return reused
     generated = trigger_compose(trigger=trigger, user=user)
+    if trigger.kind == Kind.STAGE_COMPLETED:  # the member sees where they are now (R11)
+        generated = with_progress_bar(generated, stage=user.journey_stage)
     session = sessions.session_append(session=session, now=now, turns=[
         sessions.Turn("assistant", generated.plain, generated.quick_replies, kind="proactive")])
     index = len(session.conversation_history) - 1

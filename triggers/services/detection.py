@@ -165,8 +165,9 @@ def detect_morning_checkins(*, config: ProactivityConfig, scope: Scope) -> list[
 def detect_stage_completions(*, config: ProactivityConfig, scope: Scope) -> list[ProactiveTrigger]:
     """A forward stage change by the analysis or staff: congratulate and show the next step."""
     changes = JourneyProgress.objects.filter(
-        _eligible("user__"), source__in=[JourneyProgress.Source.LLM, JourneyProgress.Source.STAFF],
-        previous_stage__isnull=False, stage__order__gt=F("previous_stage__order"),
+        _eligible("user__"), source__in=[JourneyProgress.Source.PLACEMENT, JourneyProgress.Source.LLM,
+                                         JourneyProgress.Source.STAFF],
+        previous_stage__isnull=False, stage__order__gt=F("previous_stage__order"), announced_at__isnull=True,
         created_at__gt=scope.now - EVENT_FRESHNESS,
     ).exclude(Exists(JourneyProgress.objects.filter(user=OuterRef("user"), pk__gt=OuterRef("pk"))))
     if scope.progress_floor is not None:
