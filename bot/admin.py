@@ -8,6 +8,7 @@ from .models import (
     CrisisAlert,
     CrisisContact,
     MessageTemplate,
+    OperationalFailure,
     OutboundMessage,
     PersonaPrompt,
     ProcessedUpdate,
@@ -91,6 +92,15 @@ class CrisisAlertAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
 
 @admin.register(OutboundMessage)
 class OutboundMessageAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
-    list_display = ["kind", "chat_id", "status", "attempts", "created_at", "sent_at"]
+    list_display = ["kind", "chat_id", "status", "attempts", "next_attempt_at", "last_error", "created_at", "sent_at"]
     list_filter = ["kind", "status"]
     personal_fields = ("text",)
+
+
+@admin.register(OperationalFailure)
+class OperationalFailureAdmin(ReadOnlyAdmin):
+    """What failed in the background, by the hour: the task or component and the error class."""
+
+    list_display = ["last_at", "source", "error_class", "count", "first_at", "alerted"]
+    list_filter = ["source", "error_class", "alerted"]
+    date_hierarchy = "hour"

@@ -232,3 +232,27 @@ class DailyMessageSlot(models.Model):
 
     def __str__(self):
         return f"{self.user_id} · {self.local_date} · {self.slot}"
+
+
+class OperationalFailure(models.Model):
+    """A background task or the bot failed: one row per (where, error class, hour), counted.
+
+    Never holds personal data: only the task or component name and the exception's class.
+    """
+
+    source = models.CharField(_("где"), max_length=120)
+    error_class = models.CharField(_("ошибка"), max_length=120)
+    hour = models.DateTimeField(_("час"))
+    count = models.PositiveIntegerField(_("сколько раз"), default=1)
+    first_at = models.DateTimeField(_("впервые"), default=timezone.now)
+    last_at = models.DateTimeField(_("в последний раз"), default=timezone.now)
+    alerted = models.BooleanField(_("сотрудники оповещены"), default=False)
+
+    class Meta:
+        ordering = ["-last_at"]
+        verbose_name = _("сбой фоновой задачи")
+        verbose_name_plural = _("сбои фоновых задач")
+        constraints = [models.UniqueConstraint(fields=["source", "error_class", "hour"], name="failure_unique_hour")]
+
+    def __str__(self):
+        return f"{self.source}: {self.error_class} ×{self.count}"

@@ -210,6 +210,8 @@ TELEGRAM_API_BASE_URL = env("TELEGRAM_API_BASE_URL", default="https://api.telegr
 TELEGRAM_WEBHOOK_URL = env("TELEGRAM_WEBHOOK_URL", default="")
 TELEGRAM_WEBHOOK_SECRET = env("TELEGRAM_WEBHOOK_SECRET", default="")
 TELEGRAM_STAFF_CHAT_ID = env.int("TELEGRAM_STAFF_CHAT_ID", default=None)
+# Failures of background work alert the staff chat once per kind and hour, at most this many an hour.
+FAILURE_ALERTS_PER_HOUR = env.int("FAILURE_ALERTS_PER_HOUR", default=10)
 # 29.4/s: 30 sends span 1.02 s, the slack a strict sliding 30/s window needs (docs/benchmarks.md).
 TELEGRAM_GLOBAL_RATE = env.float("TELEGRAM_GLOBAL_RATE", default=29.4)
 TELEGRAM_PER_CHAT_INTERVAL = env.float("TELEGRAM_PER_CHAT_INTERVAL", default=1.0)
@@ -290,3 +292,10 @@ LOGGING = {
         "telegram": {"level": "WARNING"},
     },
 }
+
+# --- Error reporting ---------------------------------------------------------------------------
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from relove.core.sentry import init as _sentry_init
+
+    _sentry_init(SENTRY_DSN, environment=env("SENTRY_ENVIRONMENT", default="production"))

@@ -208,6 +208,10 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     update_id = getattr(update, "update_id", None)
     logger.error("update %s failed: %s", update_id, type(context.error).__name__,
                  exc_info=(type(context.error), context.error, context.error.__traceback__))
+    from bot.services.failures import failure_report
+
+    with contextlib.suppress(Exception):
+        await run_sync(failure_report, source="бот: обработка сообщения", error=context.error)
     if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == "private":
         from bot.services.natasha import template_html
 
