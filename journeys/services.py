@@ -214,9 +214,17 @@ def _programme(stream: Stream) -> list[StreamStep]:
 
 
 def _due_on(enrollment: StreamEnrollment, step: StreamStep, *, enrolled_at: datetime | None = None):
-    """The member-local calendar day a step is due: enrolment day + ``day_offset``."""
-    start = timezone.localtime(enrolled_at or enrollment.enrolled_at, _member_zone(enrollment.user)).date()
-    return start + timedelta(days=step.day_offset)
+    """The member-local calendar day a step is due, on the stream's schedule.
+
+    A stream with a start date counts ``day_offset`` from that date (a member who joins late
+    gets the steps already past on their enrolment day, which the daily budget then spreads);
+    a stream without one counts from the member's enrolment day.
+    """
+    enrolled_on = timezone.localtime(enrolled_at or enrollment.enrolled_at, _member_zone(enrollment.user)).date()
+    starts = enrollment.stream.starts_at
+    if starts is None:
+        return enrolled_on + timedelta(days=step.day_offset)
+    return max(starts + timedelta(days=step.day_offset), enrolled_on)
 
 
 @transaction.atomic
@@ -224,8 +232,8 @@ def stream_enroll(*, user: TelegramUser, stream, now: datetime | None = None) ->
     """Enrol a member in a stream once and lay out their programme; returns (enrollment, created).
 
     The first step is written as delivered now (the caller sends it at once); every later
-    step gets a due day (enrolment day + ``day_offset``, member's time zone) for the trigger
-    engine. Enrolling twice changes nothing.
+    step gets a due day on the stream's schedule (``_due_on``, member's time zone) for the
+    trigger engine. Enrolling twice changes nothing.
     """
     enrollment, created = StreamEnrollment.objects.get_or_create(
         user=user, stream=stream, defaults={"ref_code": stream_ref_code(user=user, stream=stream)})

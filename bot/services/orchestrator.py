@@ -81,14 +81,16 @@ def handle(incoming: Incoming) -> list[OutgoingMessage]:
         return [_msg(template_html("edited"))]
     if incoming.kind is Kind.NON_TEXT:
         return [_msg(template_html("non_text"))]
-    if incoming.kind is Kind.CALLBACK:
-        return _handle_callback(user, incoming.callback_data)
 
-    flood = flood_check(user_id=user.pk)
+    flood = flood_check(user_id=user.pk)  # typed text, commands and button presses alike
     if flood is not Flood.OK:
         # Kept, not answered: the excess never reaches the LLM.
-        members.member_log(user=user, kind=UserActivityLog.Kind.MESSAGE_IN, content=incoming.text[:MEMBER_TEXT_MAX])
+        if incoming.kind is not Kind.CALLBACK:
+            members.member_log(user=user, kind=UserActivityLog.Kind.MESSAGE_IN,
+                               content=incoming.text[:MEMBER_TEXT_MAX])
         return [_msg(template_html("flood"))] if flood is Flood.FIRST_OVER else []
+    if incoming.kind is Kind.CALLBACK:
+        return _handle_callback(user, incoming.callback_data)
     if incoming.kind is Kind.COMMAND:
         return _handle_command(user, incoming.command)
     text = incoming.text.strip()

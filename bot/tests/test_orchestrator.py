@@ -191,9 +191,11 @@ def test_flood_is_answered_once_and_not_sent_to_the_llm(fake_llm, settings):
     consent()
     before = len(fake_llm.requests)
     outs = [say(f"сообщение {i}") for i in range(6)]
-    assert len(fake_llm.requests) - before == 2  # /start took one of the 3 slots this minute
+    assert len(fake_llm.requests) - before == 1  # /start and the consent button took 2 of the 3 slots
     assert sum(1 for o in outs if o and "быстро" in o[0].text) == 1
     assert outs[-1] == []
+    assert press("q:0:0") == []  # button presses count against the guard too: no LLM behind them
+    assert len(fake_llm.requests) - before == 1
     assert consent(telegram_id=77)  # other members are unaffected
 
 

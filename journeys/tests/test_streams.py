@@ -125,3 +125,21 @@ def test_forged_or_unknown_refs_record_nothing(client, programme):
     for bad in (forged, other_member, "tg1s1", "nonsense"):
         assert client.get(f"/r/s/{bad}/").status_code == 404
     assert not UserInteraction.objects.filter(kind="stream_clicked").exists()
+
+
+def test_a_stream_with_a_start_date_dates_its_steps_from_that_start(programme):
+    member = TelegramUserFactory(timezone="Europe/Moscow")
+    now = timezone.now()
+    today = timezone.localtime(now, ZoneInfo("Europe/Moscow")).date()
+    programme.starts_at = today + timedelta(days=10)
+    programme.save()
+    enrollment, _ = stream_enroll(user=member, stream=programme, now=now)
+    due = {d.step.day_offset: d.due_on for d in StreamStepDelivery.objects.filter(enrollment=enrollment)}
+    assert (due[1], due[3]) == (today + timedelta(days=11), today + timedelta(days=13))
+
+    late = TelegramUserFactory(timezone="Europe/Moscow")
+    programme.starts_at = today - timedelta(days=2)  # joined on the stream's third day
+    programme.save()
+    enrollment, _ = stream_enroll(user=late, stream=programme, now=now)
+    due = {d.step.day_offset: d.due_on for d in StreamStepDelivery.objects.filter(enrollment=enrollment)}
+    assert (due[1], due[3]) == (today, today + timedelta(days=1))  # the missed step today, then the schedule
