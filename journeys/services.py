@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import zoneinfo
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -20,6 +19,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from profiles.models import TelegramUser, UserInteraction
+from profiles.zones import member_zone
 
 from .models import STAGE_COUNT, JourneyProgress, JourneyStage, Stream, StreamEnrollment, StreamStep, StreamStepDelivery
 
@@ -202,13 +202,6 @@ def stream_click_record(*, ref: str) -> str | None:
     return url_with_ref(stream.url, ref)
 
 
-def _member_zone(user: TelegramUser) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(user.timezone or settings.TIME_ZONE_DEFAULT)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo(settings.TIME_ZONE_DEFAULT)
-
-
 def _programme(stream: Stream) -> list[StreamStep]:
     return list(stream.steps.order_by("day_offset", "order", "id"))
 
@@ -220,7 +213,7 @@ def _due_on(enrollment: StreamEnrollment, step: StreamStep, *, enrolled_at: date
     gets the steps already past on their enrolment day, which the daily budget then spreads);
     a stream without one counts from the member's enrolment day.
     """
-    enrolled_on = timezone.localtime(enrolled_at or enrollment.enrolled_at, _member_zone(enrollment.user)).date()
+    enrolled_on = timezone.localtime(enrolled_at or enrollment.enrolled_at, member_zone(enrollment.user)).date()
     starts = enrollment.stream.starts_at
     if starts is None:
         return enrolled_on + timedelta(days=step.day_offset)

@@ -6,6 +6,8 @@ broadcasts; the proactivity settings own the rules and register them with the bo
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from bot.hooks import DailyBudget
 from profiles.models import TelegramUser
 
@@ -16,7 +18,8 @@ def member_zone(user: TelegramUser, config: ProactivityConfig):
     """The member's zone: their own, else the default from the config."""
     from .services.windows import as_zone  # the services package imports this module
 
-    return as_zone(user.timezone or config.default_timezone, default=config.default_timezone or "Europe/Moscow")
+    default = config.default_timezone or settings.TIME_ZONE_DEFAULT
+    return as_zone(user.timezone or default, default=default)
 
 
 def daily_budget_policy(user: TelegramUser) -> DailyBudget:

@@ -2,6 +2,7 @@
 
 from datetime import time, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -11,6 +12,10 @@ from simple_history.models import HistoricalRecords
 
 from bot.models import MAX_SLOTS_PER_DAY, DailyMessageSlot
 from profiles.models import TelegramUser, validate_timezone
+
+
+def default_time_zone() -> str:
+    return settings.TIME_ZONE_DEFAULT
 
 
 class ProactivityConfig(models.Model):
@@ -24,7 +29,7 @@ class ProactivityConfig(models.Model):
     window_start = models.TimeField(_("окно: с"), default=time(8, 0))
     window_end = models.TimeField(_("окно: до"), default=time(22, 0))
     default_timezone = models.CharField(_("часовой пояс по умолчанию"), max_length=64,
-                                        default="Europe/Moscow", validators=[validate_timezone])
+                                        default=default_time_zone, validators=[validate_timezone])
     inactivity_after = models.DurationField(_("неактивность после"), default=timedelta(hours=24))
     morning_start = models.TimeField(_("утренний чек-ин: с"), default=time(8, 0))
     morning_end = models.TimeField(_("утренний чек-ин: до"), default=time(10, 0))

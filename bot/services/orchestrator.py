@@ -38,6 +38,7 @@ from journeys.models import Stream
 from journeys.services import journey_announcement_claim, stage_get, stream_enroll, stream_link
 from journeys.tasks import analyse_member_later
 from profiles.models import PsychologicalProfile, TelegramUser, UserActivityLog, UserInteraction
+from profiles.zones import default_zone_name
 
 from . import members, natasha, safety, sessions
 from .flood import Flood, flood_check
@@ -284,7 +285,7 @@ def _stop(user: TelegramUser) -> list[OutgoingMessage]:
 
 
 def _settings(user: TelegramUser) -> list[OutgoingMessage]:
-    html = template_html("settings", timezone=user.timezone or "по умолчанию (Москва)",
+    html = template_html("settings", timezone=user.timezone or f"по умолчанию ({default_zone_name()})",
                          proactive="включены" if user.proactive_enabled else "выключены")
     toggle = (Button("🔕 Не писать первой", callback_data=callback("set", "pro", 0)) if user.proactive_enabled
               else Button("🔔 Писать первой", callback_data=callback("set", "pro", 1)))
