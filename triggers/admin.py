@@ -1,6 +1,3 @@
-import html
-from html.parser import HTMLParser
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
@@ -9,10 +6,10 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from bot import telegram_html
 from relove.core.admin_utils import PERSONAL_DATA_PERMISSION
 
 from .models import ProactiveTrigger, ProactivityConfig
@@ -71,34 +68,6 @@ class MemberFilter(admin.SimpleListFilter):
         if not value.isdigit():
             return queryset.none()
         return queryset.filter(Q(user_id=int(value)) | Q(user__telegram_id=int(value)))
-
-
-class _TelegramPreview(HTMLParser):
-    """Telegram HTML → safe HTML for the admin: text escaped, only Telegram's formatting tags kept."""
-
-    KEEP = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "blockquote"}
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag in self.KEEP:
-            self.out.append(f"<{tag}>")
-
-    def handle_endtag(self, tag):
-        if tag in self.KEEP:
-            self.out.append(f"</{tag}>")
-
-    def handle_data(self, data):
-        self.out.append(html.escape(data).replace("\n", "<br>"))
-
-
-def telegram_preview(markup: str):
-    parser = _TelegramPreview()
-    parser.feed(markup or "")
-    parser.close()
-    return mark_safe("".join(parser.out))  # noqa: S308 — escaped text and whitelisted tags only
 
 
 @admin.register(ProactiveTrigger)
@@ -164,7 +133,7 @@ class ProactiveTriggerAdmin(admin.ModelAdmin):
             except Exception as exc:  # noqa: BLE001 — e.g. the reason is gone: show why instead of a 500
                 previews.append({"trigger": trigger, "error": f"{type(exc).__name__}: {exc}"})
                 continue
-            previews.append({"trigger": trigger, "html": telegram_preview(generated.html),
+            previews.append({"trigger": trigger, "html": telegram_html.preview(generated.html),
                              "quick_replies": generated.quick_replies, "source": generated.source})
         context = {**self.admin_site.each_context(request), "opts": self.model._meta, "previews": previews,
                    "title": _("Предпросмотр проактивных сообщений")}
