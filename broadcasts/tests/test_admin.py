@@ -138,3 +138,15 @@ def test_staff_see_only_their_own_telegram_account(client):
     client.post(reverse("admin:broadcasts_stafftelegramaccount_change", args=[mine.pk]),
                 {"telegram_id": "4242"})
     assert StaffTelegramAccount.objects.get(pk=mine.pk).telegram_id == 4242
+
+
+def test_the_admin_and_the_api_refuse_the_same_broadcast_with_the_same_messages(staff_client):
+    response = staff_client.post(ADD, form_data(text="Tom & <div>Jerry", buttons="Плохая | ftp://x"))
+    form_errors = response.context["adminform"].form.errors
+    api = staff_client.post("/api/v1/broadcasts/", {"title": "x", "text": "Tom & <div>Jerry",
+                                                    "buttons": [{"text": "Плохая", "url": "ftp://x"}]},
+                            content_type="application/json")
+    assert api.status_code == 400
+    assert api.json()["text"] == form_errors["text"] and api.json()["buttons"] == form_errors["buttons"]
+    assert any("&amp;" in message for message in form_errors["text"])
+    assert not Broadcast.objects.exists()
