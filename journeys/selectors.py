@@ -20,6 +20,11 @@ def streams_open(*, today=None):
     return Stream.objects.filter(is_active=True).filter(Q(starts_at__isnull=True) | Q(starts_at__gte=today))
 
 
+def stream_active(*, stream_id: int) -> Stream | None:
+    """The stream a member may join (its «Начать поток» button), or None if gone or closed."""
+    return Stream.objects.filter(pk=stream_id, is_active=True).first()
+
+
 def streams_for_api() -> QuerySet[Stream]:
     """The catalogue with what the API shows per stream fetched in a fixed number of queries."""
     return (Stream.objects.prefetch_related("suitable_stages", "steps")
