@@ -15,6 +15,7 @@ from django.utils import timezone
 from bot.models import CrisisAlert, OutboundMessage, ProcessedUpdate
 from journeys.services import stream_enroll
 from profiles.models import MemberTag, UserInteraction
+from relove.core.models import StaffTask
 from testkit.factories import (
     ActivityLogFactory,
     BroadcastDeliveryFactory,
@@ -63,6 +64,7 @@ def _rows(n: int, staff) -> None:
         CrisisAlert.objects.create(user=member, excerpt="…", resolved_by=staff)
         OutboundMessage.objects.create(kind="staff_alert", chat_id=-1, user=member, text="x", dedupe_key=f"q:{i}")
         ProcessedUpdate.objects.create(update_id=10_000 + i)
+        StaffTask.objects.create(kind="triggers.send_now", requested_by=staff, message="Отправлено: 1")
 
 
 def _changelists():
