@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 # names the bot's services use are re-exported here.
 from .telegram_html import MAX_MESSAGE_CHARS as MAX_MESSAGE_CHARS
 from .telegram_html import escape as escape
-from .telegram_html import split
+from .telegram_html import sanitise, split
 from .telegram_html import visible_length as visible_length
 
 split_message = split
@@ -36,10 +36,12 @@ def render(template: str, *, trusted: dict[str, str] | None = None, **values) ->
     """Fill a staff-written HTML template; unknown keys stay as they are.
 
     Every value is escaped, except those in ``trusted``: HTML that staff wrote themselves
-    (e.g. the crisis contacts), never member or LLM text.
+    (e.g. the crisis contacts), never member or LLM text. The template itself is sanitised
+    first: templates are checked when saved, but one saved before that check must not make
+    Telegram refuse a message a member is waiting for.
     """
     safe = {k: escape(str(v)) for k, v in values.items()} | dict(trusted or {})
-    return re.sub(r"\{(\w+)\}", lambda m: safe.get(m.group(1), m.group(0)), template)
+    return re.sub(r"\{(\w+)\}", lambda m: safe.get(m.group(1), m.group(0)), sanitise(template))
 
 
 def callback(*parts: object) -> str:

@@ -9,6 +9,13 @@ def test_escape_and_render_escape_member_text():
     assert render("{unknown} stays", other=1) == "{unknown} stays"
 
 
+def test_render_repairs_a_template_telegram_would_refuse():
+    from bot.telegram_html import validate
+
+    rendered = render("<b>Привет, {name}<div>!", name="Аня")
+    assert rendered == "<b>Привет, Аня!</b>" and validate(rendered) == []
+
+
 def test_callback_data_limit():
     assert callback("q", 12, 2) == "q:12:2"
     with pytest.raises(ValueError):
