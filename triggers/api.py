@@ -17,6 +17,12 @@ def _hhmm():
 
 
 class ProactivityConfigSerializer(serializers.ModelSerializer):
+    # Plain integers: the ranges are the model's (checked by the service's full_clean), so the
+    # API answers with the admin's words instead of DRF's copy of the same limits.
+    max_per_day = serializers.IntegerField()
+    fatigue_multiplier = serializers.IntegerField()
+    max_attempts = serializers.IntegerField()
+    active_days = serializers.IntegerField()
     window_start = _hhmm()
     window_end = _hhmm()
     morning_start = _hhmm()

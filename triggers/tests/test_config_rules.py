@@ -11,6 +11,8 @@ CONFIG_URL = "/api/v1/proactivity-config/"
 ADMIN_URL = reverse("admin:triggers_proactivityconfig_change", args=[1])
 
 BAD = [
+    ({"max_per_day": "11"}, "max_per_day", "10"),
+    ({"fatigue_multiplier": "0"}, "fatigue_multiplier", "1"),
     ({"inactivity_after": "00:00:00"}, "inactivity_after", "не меньше одной минуты"),
     ({"inactivity_after": "-1 00:00:00"}, "inactivity_after", "не меньше одной минуты"),
     ({"min_interval": "-1 23:00:00"}, "min_interval", "не может быть отрицательным"),
