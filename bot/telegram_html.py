@@ -79,9 +79,16 @@ def _events(markup: str) -> list[_Event]:
     return parser.events
 
 
+_TOKEN = re.compile(r"(<[^>]+>)")
+
+
 def visible_length(markup: str) -> int:
-    """Characters Telegram counts: tags removed, entities decoded, in UTF-16 code units."""
-    text = "".join(e.text for e in _events(markup) if e.kind == "text")
+    """Characters Telegram counts: tags removed, entities decoded, in UTF-16 code units.
+
+    A regular expression, not the parser: splitting measures every candidate piece, and in
+    Telegram HTML (text escaped) every ``<`` opens a tag, so both read it the same way.
+    """
+    text = html.unescape(_TOKEN.sub("", markup or ""))
     return len(text.encode("utf-16-le")) // 2
 
 
@@ -209,7 +216,6 @@ def preview(markup: str) -> SafeString:
 
 # --- splitting -----------------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"(<[^>]+>)")
 _TAG_NAME = re.compile(r"<\s*(/)?\s*([a-zA-Z0-9-]+)")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 _UNIT = re.compile(r"&[#\w]+;|.", flags=re.DOTALL)
