@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
@@ -5,6 +7,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
@@ -17,6 +20,9 @@ from relove.core.staff_tasks import staff_task_queue, staff_tasks_announce
 from .models import ProactiveTrigger, ProactivityConfig
 from .services import staff, triggers_cancel
 from .tasks import preview_for_staff, send_now_for_staff
+
+# A preview takes seconds; this long without an answer means no worker is taking tasks.
+PREVIEW_STALLED_AFTER = timedelta(minutes=2)
 
 
 @admin.register(ProactivityConfig)
@@ -140,7 +146,8 @@ class ProactiveTriggerAdmin(admin.ModelAdmin):
         task = get_object_or_404(StaffTask, pk=task_id, kind=staff.PREVIEW, requested_by=request.user)
         previews = [{**item, "html": telegram_html.preview(item.get("html", ""))}
                     for item in (task.result or {}).get("previews", [])]
+        ready = task.status in (StaffTask.Status.DONE, StaffTask.Status.FAILED)
         context = {**self.admin_site.each_context(request), "opts": self.model._meta, "task": task,
-                   "ready": task.status in (StaffTask.Status.DONE, StaffTask.Status.FAILED), "previews": previews,
-                   "title": _("Предпросмотр проактивных сообщений")}
+                   "ready": ready, "previews": previews, "title": _("Предпросмотр проактивных сообщений"),
+                   "stalled": not ready and task.created_at < timezone.now() - PREVIEW_STALLED_AFTER}
         return TemplateResponse(request, "admin/triggers/preview.html", context)

@@ -130,3 +130,20 @@ def test_preview_needs_the_personal_data_permission(client):
     assert client.get(CHANGELIST).status_code == 200
     assert client.get(reverse("admin:triggers_proactivetrigger_preview", args=[trigger.pk])).status_code == 403
     assert ProactiveTrigger.objects.count() == 1
+
+
+def test_a_preview_is_only_for_who_asked_and_says_when_no_worker_answers(admin_client, client, time_machine):
+    from django.contrib.auth.models import Permission
+
+    trigger = TriggerFactory()
+    response = admin_client.get(reverse("admin:triggers_proactivetrigger_preview", args=[trigger.pk]))
+    result_url = response["Location"]  # no worker ran: the task stays queued
+    assert "Воркер не отвечает" not in admin_client.get(result_url).content.decode()
+    time_machine.move_to(timezone.now() + timedelta(minutes=3))
+    assert "Воркер не отвечает" in admin_client.get(result_url).content.decode()
+
+    colleague = StaffFactory()
+    colleague.user_permissions.add(Permission.objects.get(codename="view_proactivetrigger"),
+                                   Permission.objects.get(codename="view_personal_data"))
+    client.force_login(colleague)
+    assert client.get(result_url).status_code == 404
