@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 
 # Telegram HTML itself (escaping, splitting, validation) lives in ``telegram_html``; the
 # names the bot's services use are re-exported here.
-from .telegram_html import MAX_MESSAGE_CHARS as MAX_MESSAGE_CHARS
 from .telegram_html import escape as escape
 from .telegram_html import sanitise, split
-from .telegram_html import visible_length as visible_length
 
 split_message = split
 
