@@ -147,3 +147,16 @@ def test_a_preview_is_only_for_who_asked_and_says_when_no_worker_answers(admin_c
                                    Permission.objects.get(codename="view_personal_data"))
     client.force_login(colleague)
     assert client.get(result_url).status_code == 404
+
+
+def test_an_llm_preview_calls_the_llm_in_the_worker_not_in_the_request(admin_client, fake_llm,
+                                                                        django_capture_on_commit_callbacks):
+    fake_llm.enqueue({"reply": "Я замечаю <паузу>. Что там?", "quick_replies": ["Давай"]})
+    trigger = TriggerFactory(kind="inactivity")
+    with django_capture_on_commit_callbacks() as queued:
+        response = admin_client.get(reverse("admin:triggers_proactivetrigger_preview", args=[trigger.pk]))
+    assert fake_llm.requests == []
+    queued[0]()
+    assert len(fake_llm.requests) == 1
+    page = admin_client.get(response["Location"]).content.decode()
+    assert "Я замечаю &lt;паузу&gt;. Что там?" in page and "Давай" in page
