@@ -146,3 +146,21 @@ def test_the_programme_editor_and_the_api_refuse_the_same_step_with_the_same_mes
     form_errors = client.post(reverse("admin:journeys_stream_change", args=[stream.pk]), data).context[
         "adminform"].form.errors["tags"]
     assert tags.status_code == 400 and tags.json()["tags"] == form_errors
+
+
+def test_the_stream_list_counts_clicks_enrolments_and_steps_per_stream(client, superuser):
+    from profiles.models import UserInteraction
+
+    first, second = StreamFactory(), StreamFactory()
+    StreamStepFactory(stream=first)
+    member = TelegramUserFactory()
+    stream_enroll(user=member, stream=first)
+    for stream_id in (first.pk, first.pk, second.pk):
+        UserInteraction.objects.create(user=member, kind=UserInteraction.Kind.STREAM_CLICKED,
+                                       metadata={"stream_id": stream_id})
+    UserInteraction.objects.create(user=member, kind=UserInteraction.Kind.STREAM_ENROLLED,
+                                   metadata={"stream_id": second.pk})  # not a click
+    client.force_login(superuser)
+    rows = {s.pk: s for s in client.get(reverse("admin:journeys_stream_changelist")).context["cl"].result_list}
+    assert (rows[first.pk]._clicks, rows[first.pk]._enrolled, rows[first.pk]._steps) == (2, 1, 1)
+    assert (rows[second.pk]._clicks, rows[second.pk]._enrolled, rows[second.pk]._steps) == (1, 0, 0)
