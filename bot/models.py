@@ -1,6 +1,7 @@
 """Conversations, Natasha's editable words, safety records, the outbound log and the daily budget."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -9,6 +10,8 @@ from simple_history.models import HistoricalRecords
 from journeys.models import JourneyStage
 from profiles.models import TelegramUser
 from relove.core.crypto import EncryptedJSONField, EncryptedTextField
+
+from . import telegram_html
 
 
 class UserSession(models.Model):
@@ -119,6 +122,13 @@ class MessageTemplate(models.Model):
 
     def __str__(self):
         return f"{self.key} · {self.stage or 'все этапы'}"
+
+    def clean(self):
+        # Checked where staff save it, not when a member is waiting: Telegram refuses the
+        # whole message for one bad tag. Placeholders are filled with escaped text, so
+        # checking the template as written is enough.
+        if errors := telegram_html.validate(self.text):
+            raise ValidationError({"text": errors})
 
 
 class CrisisContact(models.Model):

@@ -11,12 +11,15 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from relove.core.admin_utils import ReadOnlyAdmin
+from relove.core.staff_tasks import staff_task_queue, staff_tasks_announce
 
 from . import selectors, services
 from .forms import BroadcastForm, StaffTelegramAccountForm, buttons_from_lines
 from .models import Broadcast, BroadcastDelivery, StaffTelegramAccount
 from .rendering import check_buttons, check_text, preview_html
+from .services import staff
 from .services.compose import EDITABLE
+from .tasks import test_send_for_staff
 
 SEGMENT_FIELDS = ["segment_stages", "segment_streams", "segment_tags", "segment_gender", "segment_language",
                   "segment_active_within_days", "segment_consented_only"]
@@ -104,13 +107,11 @@ class BroadcastAdmin(admin.ModelAdmin):
         if action is None:
             return None
         try:
-            if action == "_test_send":
-                outcome = services.broadcast_test_send(broadcast=obj, staff_user=request.user)
-                if outcome.ok:
-                    self.message_user(request, _("Тест отправлен вам в Telegram."), messages.SUCCESS)
-                else:
-                    self.message_user(request, _("Telegram не принял тест: %(error)s") % {"error": outcome.error},
-                                      messages.ERROR)
+            if action == "_test_send":  # Telegram is called by a worker, not by this request
+                staff_task_queue(kind=staff.TEST_SEND, requested_by=request.user, task=test_send_for_staff,
+                                 params={"broadcast_id": obj.pk}, target=staff.broadcast_target(obj.pk))
+                self.message_user(request, _("Тест поставлен в очередь: итог появится на этой странице."),
+                                  messages.INFO)
             elif action == "_send_now":
                 total = services.broadcast_send_now(broadcast_id=obj.pk)
                 self.message_user(request, _("Рассылка запущена: %(n)s получателей.") % {"n": total},
@@ -131,6 +132,8 @@ class BroadcastAdmin(admin.ModelAdmin):
 
     # --- the change form's panels -----------------------------------------------------------
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            staff_tasks_announce(request=request, kinds=(staff.TEST_SEND,), target=staff.broadcast_target(obj.pk))
         context.update(
             preview=preview_html(obj.text if obj else "", obj.buttons if obj else [], photo=bool(obj and obj.photo)),
             has_photo=bool(obj and obj.photo),

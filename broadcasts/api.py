@@ -15,7 +15,6 @@ from profiles.models import MemberTag
 
 from . import selectors, services
 from .models import Broadcast
-from .rendering import check_buttons, check_text
 
 COUNT_FIELDS = ["total", "sent", "failed", "blocked", "pending", "unknown"]
 
@@ -43,15 +42,14 @@ class BroadcastSerializer(serializers.ModelSerializer):
         read_only_fields = ["status", "scheduled_at", "created_at", "started_at", "finished_at", "cancelled_at"]
 
     def validate(self, attrs):
-        text = attrs.get("text", getattr(self.instance, "text", ""))
-        buttons = attrs.get("buttons", getattr(self.instance, "buttons", []))
-        errors = {}
-        if text_errors := check_text(text, has_photo=bool(self.instance and self.instance.photo)):
-            errors["text"] = text_errors
-        if button_errors := check_buttons(buttons):
-            errors["buttons"] = button_errors
-        if errors:
-            raise serializers.ValidationError(errors)
+        """The rules are ``broadcast_validate``'s (the admin form calls it too), with a partial edit's
+        missing fields taken from the stored broadcast."""
+        try:
+            services.broadcast_validate(text=attrs.get("text", getattr(self.instance, "text", "")),
+                                        buttons=attrs.get("buttons", getattr(self.instance, "buttons", [])),
+                                        has_photo=bool(self.instance and self.instance.photo))
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.message_dict)
         return attrs
 
     def to_representation(self, instance):

@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from .models import Broadcast, StaffTelegramAccount
-from .rendering import PHOTO_MAX_BYTES, check_buttons, check_text
-from .services.compose import EDITABLE
+from .rendering import PHOTO_MAX_BYTES
+from .services.compose import EDITABLE, broadcast_validate
 
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 BUTTONS_HELP = _(
@@ -58,10 +58,7 @@ class BroadcastForm(forms.ModelForm):
             self.initial["buttons"] = buttons_to_lines(self.instance.buttons)
 
     def clean_buttons(self):
-        buttons = buttons_from_lines(self.cleaned_data.get("buttons", ""))
-        if errors := check_buttons(buttons):
-            raise ValidationError(errors)
-        return buttons
+        return buttons_from_lines(self.cleaned_data.get("buttons", ""))
 
     def clean_photo(self):
         photo = self.cleaned_data.get("photo")
@@ -76,8 +73,13 @@ class BroadcastForm(forms.ModelForm):
         cleaned = super().clean()
         if self.instance.pk and self.instance.status not in EDITABLE and self.changed_data:
             raise ValidationError(_("Рассылка уже отправляется или завершена: её нельзя изменить."))
-        if "text" in cleaned and (errors := check_text(cleaned["text"], has_photo=bool(cleaned.get("photo")))):
-            self.add_error("text", errors)
+        try:  # the same rules, and messages, as the API and the services
+            broadcast_validate(text=cleaned.get("text", ""), buttons=cleaned.get("buttons", []),
+                               has_photo=bool(cleaned.get("photo")))
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                if field in cleaned:  # a field that failed on its own already says why
+                    self.add_error(field, messages)
         return cleaned
 
 

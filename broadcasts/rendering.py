@@ -2,62 +2,30 @@
 
 ``check_*`` validate staff input (Russian messages for the admin and the API);
 ``broadcast_message`` builds the one ``OutgoingMessage`` every recipient gets;
-``preview_html`` renders the same text and buttons as safe HTML for the admin page.
+``preview_html`` renders the same text and buttons as safe HTML for the admin page. The
+Telegram HTML itself is checked and previewed by ``bot.telegram_html``.
 """
 
 from __future__ import annotations
 
-import html
-from html.parser import HTMLParser
-from urllib.parse import urlsplit
-
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from bot import telegram_html
 from bot.outbound import OutgoingPhoto
-from bot.ui import Button, OutgoingMessage, callback, validate_telegram_html
+from bot.ui import Button, OutgoingMessage, callback
 
-CAPTION_LIMIT = 1024
 MAX_BUTTONS = 8
 BUTTON_TEXT_MAX = 64
 REPLY_TEXT_MAX = 200
 CALLBACK_PREFIX = "b"
-URL_SCHEMES = ("http", "https", "tg")
+URL_SCHEMES = ("http", "https", "tg")  # for link buttons; links in the text may also be mailto:
 PHOTO_MAX_BYTES = 10 * 1024 * 1024  # Telegram's limit for photos
-
-
-class _TelegramRules(HTMLParser):
-    """What Telegram checks beyond ``validate_telegram_html``: required attributes and link schemes."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.errors: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "span" and attrs.get("class") != "tg-spoiler":
-            self.errors.append('у <span> должен быть class="tg-spoiler"')
-        if tag == "tg-emoji" and not attrs.get("emoji-id"):
-            self.errors.append("у <tg-emoji> должен быть emoji-id")
-        if tag == "a" and attrs.get("href") and not _url_ok(attrs["href"].strip(), schemes=(*URL_SCHEMES, "mailto")):
-            self.errors.append(f"ссылка «{attrs['href'][:60]}» должна начинаться с https:// или tg://")
-
-
-def _url_ok(url: str, *, schemes=URL_SCHEMES) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in schemes and (parts.scheme in ("tg", "mailto") or bool(parts.netloc))
 
 
 def check_text(text: str, *, has_photo: bool = False) -> list[str]:
     """Problems Telegram would reject the text for; a photo caption is limited to 1024 characters."""
-    errors = validate_telegram_html(text or "", limit=CAPTION_LIMIT if has_photo else 4096)
-    if has_photo and any("длиннее" in e for e in errors):
-        errors = [e for e in errors if "длиннее" not in e] + [
-            f"с фото текст становится подписью: не длиннее {CAPTION_LIMIT} символов"]
-    rules = _TelegramRules()
-    rules.feed(text or "")
-    rules.close()
-    return errors + rules.errors
+    return telegram_html.validate(text, caption=has_photo)
 
 
 def check_buttons(buttons) -> list[str]:
@@ -79,7 +47,7 @@ def check_buttons(buttons) -> list[str]:
             errors.append(f"{where}: текст от 1 до {BUTTON_TEXT_MAX} символов")
         if url is not None and reply is not None:
             errors.append(f"{where}: либо ссылка, либо быстрый ответ")
-        elif url is not None and not (isinstance(url, str) and _url_ok(url.strip())):
+        elif url is not None and not (isinstance(url, str) and telegram_html.url_ok(url, schemes=URL_SCHEMES)):
             errors.append(f"{where}: ссылка должна начинаться с https:// (или tg://)")
         elif reply is not None and not (isinstance(reply, str) and reply.strip() and len(reply) <= REPLY_TEXT_MAX):
             errors.append(f"{where}: быстрый ответ от 1 до {REPLY_TEXT_MAX} символов")
@@ -139,49 +107,9 @@ def broadcast_photo(broadcast) -> tuple[str, bytes] | str | None:
 
 # --- preview -----------------------------------------------------------------------------
 
-_PREVIEW_TAGS = {"b": "b", "strong": "b", "i": "i", "em": "i", "u": "u", "ins": "u", "s": "s", "strike": "s",
-                 "del": "s", "code": "code", "pre": "pre", "blockquote": "blockquote"}
-
-
-class _Preview(HTMLParser):
-    """Re-emits only what Telegram renders, with every text node escaped and links made safe."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.closers: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag in _PREVIEW_TAGS:
-            opened, closer = f"<{_PREVIEW_TAGS[tag]}>", f"</{_PREVIEW_TAGS[tag]}>"
-        elif tag == "a" and _url_ok((attrs.get("href") or "").strip(), schemes=(*URL_SCHEMES, "mailto")):
-            href = html.escape(attrs["href"].strip(), quote=True)
-            opened, closer = f'<a href="{href}" target="_blank" rel="noopener noreferrer">', "</a>"
-        elif tag in ("tg-spoiler", "span"):
-            opened, closer = '<span class="tg-spoiler" title="скрытый текст">', "</span>"
-        else:  # unknown tags and unsafe links: keep the text, drop the markup
-            opened, closer = "", ""
-        self.out.append(opened)
-        self.closers.append(closer)
-
-    def handle_endtag(self, tag):
-        if self.closers:
-            self.out.append(self.closers.pop())
-
-    def handle_data(self, data):
-        self.out.append(html.escape(data, quote=False).replace("\n", "<br>"))
-
-    def result(self) -> str:
-        self.close()
-        return "".join(self.out) + "".join(reversed(self.closers))
-
-
 def preview_html(text: str, buttons=None, *, photo: bool = False) -> SafeString:
     """The message as a Telegram chat bubble: safe to put into the admin page as it is."""
-    parser = _Preview()
-    parser.feed(text or "")
-    body = mark_safe(parser.result())  # noqa: S308 — built only from escaped text and whitelisted tags
+    body = telegram_html.preview(text)
     photo = mark_safe('<div class="tg-photo">📷</div>') if photo else ""
     rows = format_html_join(
         "", '<div class="tg-button">{}{}</div>',

@@ -17,3 +17,13 @@ def send_broadcast(broadcast_id: int) -> dict:
     from .services import broadcast_deliver
 
     return broadcast_deliver(broadcast_id=broadcast_id)
+
+
+@shared_task(name="broadcasts.tasks.test_send_for_staff")
+def test_send_for_staff(staff_task_id: int) -> str | None:
+    """The admin's test send, off the web request; runs at most once per request."""
+    from relove.core.staff_tasks import staff_task_run
+
+    from .services.staff import broadcast_test_send_outcome
+
+    return staff_task_run(task_id=staff_task_id, work=broadcast_test_send_outcome)

@@ -1,6 +1,7 @@
 """Staff API over journeys (stages, stage history, a member's journey) and the stream catalogue."""
 
 import django_filters
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -13,9 +14,6 @@ from . import selectors, services
 from .models import STAGE_COUNT, JourneyProgress, JourneyStage, Stream, StreamStep
 from .recommendations import stream_recommendations
 from .tasks import analyse_member_later
-
-MAX_QUICK_REPLIES = 3
-QUICK_REPLY_MAX = 40
 
 
 class JourneyStageSerializer(serializers.ModelSerializer):
@@ -127,13 +125,6 @@ class StreamStepSerializer(serializers.ModelSerializer):
         fields = ["id", "day_offset", "order", "text", "quick_replies"]
         read_only_fields = ["id"]
 
-    def validate_quick_replies(self, value):
-        if not isinstance(value, list) or len(value) > MAX_QUICK_REPLIES or not all(
-                isinstance(v, str) and 0 < len(v) <= QUICK_REPLY_MAX for v in value):
-            raise serializers.ValidationError(
-                f"At most {MAX_QUICK_REPLIES} strings of 1–{QUICK_REPLY_MAX} characters.")
-        return value
-
 
 class StreamSerializer(serializers.ModelSerializer):
     suitable_stages = serializers.SlugRelatedField(slug_field="order", many=True, required=False,
@@ -148,25 +139,19 @@ class StreamSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
 
     def get_enrolled(self, obj) -> int:
-        return obj.enrollments.count()
-
-    def validate_tags(self, value):
-        if not isinstance(value, list) or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value):
-            raise serializers.ValidationError("A list of short strings.")
-        return value
-
-    def validate_steps(self, value):
-        keys = [(s["day_offset"], s.get("order", 0)) for s in value]
-        if len(keys) != len(set(keys)):
-            raise serializers.ValidationError("Two steps share a day_offset and order.")
-        return value
+        annotated = getattr(obj, "enrolled_count", None)  # the list annotates it (one query, not one per row)
+        return obj.enrollments.count() if annotated is None else annotated
 
     def _save(self, stream, validated):
+        """The rules are the model's and the service's (the admin meets the same ones)."""
         stages = validated.pop("suitable_stages", None)
         steps = validated.pop("steps", None)
-        return services.stream_save(stream=stream, fields=validated,
-                                    stage_orders=[s.order for s in stages] if stages is not None else None,
-                                    steps=steps)
+        try:
+            return services.stream_save(stream=stream, fields=validated,
+                                        stage_orders=[s.order for s in stages] if stages is not None else None,
+                                        steps=steps)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.message_dict)
 
     def create(self, validated_data):
         return self._save(None, validated_data)
@@ -178,6 +163,6 @@ class StreamSerializer(serializers.ModelSerializer):
 class StreamViewSet(viewsets.ModelViewSet):
     """The stream catalogue with its programme (``steps``; sending ``steps`` replaces the programme)."""
 
-    queryset = Stream.objects.prefetch_related("suitable_stages", "steps").order_by("starts_at", "id")
+    queryset = selectors.streams_for_api()
     serializer_class = StreamSerializer
     filterset_fields = ["is_active"]

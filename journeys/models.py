@@ -1,6 +1,7 @@
 """The 12 stages of the hero's journey, each member's progress through them, and streams."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -10,6 +11,14 @@ from profiles.models import TelegramUser
 from relove.core.crypto import EncryptedTextField
 
 STAGE_COUNT = 12
+STEP_QUICK_REPLIES_MAX = 3
+QUICK_REPLY_MAX_CHARS = 40
+STREAM_TAG_MAX_CHARS = 64
+
+
+def _short_strings(value, *, count: int | None, length: int) -> bool:
+    return isinstance(value, list) and (count is None or len(value) <= count) and all(
+        isinstance(v, str) and 0 < len(v.strip()) and len(v) <= length for v in value)
 
 
 class JourneyStage(models.Model):
@@ -150,6 +159,11 @@ class Stream(models.Model):
     def __str__(self):
         return self.title
 
+    def clean(self):
+        if not _short_strings(self.tags, count=None, length=STREAM_TAG_MAX_CHARS):
+            raise ValidationError({"tags": _("Темы — список непустых строк до %(n)d символов.")
+                                   % {"n": STREAM_TAG_MAX_CHARS}})
+
 
 class StreamStep(models.Model):
     """One exercise of a stream's programme, due ``day_offset`` days after enrolment."""
@@ -171,6 +185,13 @@ class StreamStep(models.Model):
 
     def __str__(self):
         return f"{self.stream} · день {self.day_offset}"
+
+    def clean(self):
+        # Shown under the exercise as buttons: Telegram's keyboard and the bot's style limit them.
+        if not _short_strings(self.quick_replies, count=STEP_QUICK_REPLIES_MAX, length=QUICK_REPLY_MAX_CHARS):
+            raise ValidationError({"quick_replies": _(
+                "Не больше %(count)d быстрых ответов, каждый от 1 до %(length)d символов.")
+                % {"count": STEP_QUICK_REPLIES_MAX, "length": QUICK_REPLY_MAX_CHARS}})
 
 
 class StreamEnrollment(models.Model):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from django.db.models import F, Q, QuerySet
-from django.utils import timezone
+from django.db.models import Count, F, QuerySet
 
 from profiles.models import TelegramUser
 
@@ -15,9 +14,15 @@ from .recommendations import MAX_RECOMMENDATIONS, stream_recommendations
 STAGE_POINTS_FULL = 5  # insight = 1 point, breakthrough = 2; this many points fill a stage
 
 
-def streams_open(*, today=None):
-    today = today or timezone.localdate()
-    return Stream.objects.filter(is_active=True).filter(Q(starts_at__isnull=True) | Q(starts_at__gte=today))
+def stream_active(*, stream_id: int) -> Stream | None:
+    """The stream a member may join (its «Начать поток» button), or None if gone or closed."""
+    return Stream.objects.filter(pk=stream_id, is_active=True).first()
+
+
+def streams_for_api() -> QuerySet[Stream]:
+    """The catalogue with what the API shows per stream fetched in a fixed number of queries."""
+    return (Stream.objects.prefetch_related("suitable_stages", "steps")
+            .annotate(enrolled_count=Count("enrollments")).order_by("starts_at", "id"))
 
 
 def streams_for_member(*, user: TelegramUser, limit: int = MAX_RECOMMENDATIONS) -> list[Stream]:
@@ -28,12 +33,6 @@ def streams_for_member(*, user: TelegramUser, limit: int = MAX_RECOMMENDATIONS) 
 def _stage_entered_at(user: TelegramUser) -> datetime | None:
     return (JourneyProgress.objects.filter(user=user, stage__order=user.journey_stage or 1)
             .order_by("-created_at").values_list("created_at", flat=True).first())
-
-
-def insights_on_stage(*, user: TelegramUser) -> int:
-    """Insights and breakthroughs noted since the member entered their current stage."""
-    progress = stage_progress(user=user)
-    return progress["insights"] + progress["breakthroughs"]
 
 
 def stage_progress(*, user: TelegramUser) -> dict:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -286,20 +287,42 @@ def stream_step_mark_delivered(*, delivery_id: int, now: datetime | None = None)
 
 
 @transaction.atomic
+def _steps_check(steps: list[dict]) -> None:
+    """The programme's own rules (the model's, plus one step per day and order), before any write."""
+    errors, seen = [], set()
+    for item in steps:
+        key = (item["day_offset"], item.get("order", 0))
+        if key in seen:
+            errors.append(f"Два шага с одним днём и порядком: день {key[0]}, порядок {key[1]}.")
+        seen.add(key)
+        step = StreamStep(day_offset=key[0], order=key[1], text=item.get("text", ""),
+                          quick_replies=item.get("quick_replies", []))
+        try:
+            step.full_clean(exclude=["stream"], validate_constraints=False)
+        except ValidationError as error:
+            errors.extend(message for messages in error.message_dict.values() for message in messages)
+    if errors:
+        raise ValidationError({"steps": errors})
+
+
+@transaction.atomic
 def stream_save(*, stream: Stream | None, fields: dict, stage_orders: list[int] | None = None,
                 steps: list[dict] | None = None) -> Stream:
     """Create or update a stream, its suitable stages and (when given) its whole programme.
 
-    Steps are matched on (day_offset, order): matching ones are updated in place (so their
-    delivery history stays), new ones created, missing ones removed. Members already in the
-    stream get the changed programme (``stream_programme_sync``).
+    Validated as the admin validates (``Stream.clean``, ``StreamStep.clean``) before anything
+    is written; raises ``ValidationError`` keyed by field. Steps are matched on
+    (day_offset, order): matching ones are updated in place (so their delivery history
+    stays), new ones created, missing ones removed. Members already in the stream get the
+    changed programme (``stream_programme_sync``).
     """
-    if stream is None:
-        stream = Stream.objects.create(**fields)
-    else:
-        for name, value in fields.items():
-            setattr(stream, name, value)
-        stream.save()
+    stream = stream or Stream()
+    for name, value in fields.items():
+        setattr(stream, name, value)
+    stream.full_clean()
+    if steps is not None:
+        _steps_check(steps)
+    stream.save()
     if stage_orders is not None:
         stream.suitable_stages.set(JourneyStage.objects.filter(order__in=stage_orders))
     if steps is not None:

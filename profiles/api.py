@@ -1,5 +1,3 @@
-import zoneinfo
-
 import django_filters
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import mixins, serializers, viewsets
@@ -25,12 +23,8 @@ class TelegramUserSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = [f for f in fields if f not in ("timezone", "proactive_enabled", "is_paused")]
 
-    def validate_timezone(self, value):
-        if value and value not in zoneinfo.available_timezones():
-            raise serializers.ValidationError("Unknown IANA time zone.")
-        return value
-
     def update(self, instance, validated_data):
+        # The time zone is checked by the model field's validator (as in the admin) and the service.
         return member_update_settings(user=instance, **validated_data)
 
 

@@ -1,18 +1,24 @@
-"""Writes on members: settings they or staff change."""
+"""Every write on members: identity sync, consent, settings, activity records, blocking; log archives.
+
+The chat (``bot``), the admin, the API and the delivery engines all write members through
+these functions, so a rule about a member holds whichever door the change comes through.
+"""
 
 import gzip
 import json
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from relove.core.crypto import get_fernet
 
-from .models import TelegramUser, UserActivityLog, validate_timezone
+from .models import TelegramUser, UserActivityLog, UserInteraction, validate_timezone
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +43,96 @@ def member_update_settings(*, user: TelegramUser, timezone=_UNSET, proactive_ena
     if fields:
         user.save(update_fields=[*fields, "updated_at"])
     return user
+
+
+@dataclass(frozen=True)
+class TelegramIdentity:
+    """Who wrote, as Telegram describes them (input of ``member_sync``)."""
+
+    telegram_id: int
+    username: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    language_code: str = ""
+
+
+def member_sync(*, identity: TelegramIdentity) -> TelegramUser:
+    """The member for this Telegram account, created on first contact, names kept current.
+
+    Safe when two first messages arrive at once (the unique Telegram id decides). A member
+    who writes to us has evidently unblocked the bot.
+    """
+    defaults = {"username": identity.username[:64], "first_name": identity.first_name[:128],
+                "last_name": identity.last_name[:128], "language_code": identity.language_code[:16]}
+    try:
+        user, _created = TelegramUser.objects.get_or_create(telegram_id=identity.telegram_id, defaults=defaults)
+    except IntegrityError:  # two first messages at once
+        user = TelegramUser.objects.get(telegram_id=identity.telegram_id)
+    now = timezone.now()
+    changed = {k: v for k, v in defaults.items() if v and getattr(user, k) != v}
+    if user.is_blocked:
+        changed.update(is_blocked=False, blocked_at=None)
+    changed["last_activity_at"] = now
+    for key, value in changed.items():
+        setattr(user, key, value)
+    TelegramUser.objects.filter(pk=user.pk).update(**changed, updated_at=now)
+    return user
+
+
+@transaction.atomic
+def member_record_consent(*, user: TelegramUser) -> bool:
+    """Record consent once (with its analytics event). Returns False if it was already given."""
+    if user.consent_at:
+        return False
+    user.consent_at = timezone.now()
+    user.save(update_fields=["consent_at", "updated_at"])
+    UserInteraction.objects.create(user=user, kind=UserInteraction.Kind.CONSENT, stage=1)
+    return True
+
+
+def member_record_message(*, user: TelegramUser, at: datetime) -> None:
+    """Count a message the member wrote; concurrent turns never lose a count (``F`` update)."""
+    TelegramUser.objects.filter(pk=user.pk).update(last_user_message_at=at, messages_count=F("messages_count") + 1)
+    user.last_user_message_at = at
+
+
+def member_log(*, user: TelegramUser, kind: str, content: str = "", interaction: str | None = None,
+               metadata: dict | None = None) -> None:
+    """Record an activity-log entry (encrypted) and, when given, an analytics event (ids only).
+
+    Nothing is recorded for members who have not consented: before consent we keep no profile.
+    """
+    if not user.consent_at:
+        return
+    if content:
+        UserActivityLog.objects.create(user=user, kind=kind, content=content)
+    if interaction:
+        UserInteraction.objects.create(user=user, kind=interaction, stage=user.journey_stage,
+                                       metadata=metadata or {})
+
+
+def members_mark_blocked(*, user_ids=None, telegram_ids=None, now=None) -> int:
+    """Telegram said 403 or the member left: no more proactive messages or broadcasts.
+
+    Takes member ids or Telegram ids (a broadcast batch marks many at once); returns how many
+    were newly marked.
+    """
+    now = now or timezone.now()
+    members = TelegramUser.objects.filter(is_blocked=False)
+    if user_ids is not None:
+        members = members.filter(pk__in=user_ids)
+    if telegram_ids is not None:
+        members = members.filter(telegram_id__in=telegram_ids)
+    return members.update(is_blocked=True, blocked_at=now, updated_at=now)
+
+
+def member_mark_blocked(*, telegram_id: int) -> bool:
+    return bool(members_mark_blocked(telegram_ids=[telegram_id]))
+
+
+def member_mark_unblocked(*, telegram_id: int) -> bool:
+    return bool(TelegramUser.objects.filter(telegram_id=telegram_id, is_blocked=True).update(
+        is_blocked=False, blocked_at=None))
 
 
 def activity_logs_archive(*, older_than_days: int | None = None, batch_size: int = 1000, now=None) -> int:

@@ -217,10 +217,20 @@ TELEGRAM_GLOBAL_RATE = env.float("TELEGRAM_GLOBAL_RATE", default=29.4)
 TELEGRAM_PER_CHAT_INTERVAL = env.float("TELEGRAM_PER_CHAT_INTERVAL", default=1.0)
 
 # --- Broadcasts ----------------------------------------------------------------------------
+# Read at call time (``settings.BROADCAST_*``), so tests and operators can override them.
+# Requests in flight per worker: enough to keep the shared limiter's schedule full even when
+# one request takes several times the 1/30 s slot.
 BROADCAST_CONCURRENCY = env.int("BROADCAST_CONCURRENCY", default=8)
+# Rows claimed per query. Small on purpose: if a worker dies, at most about one batch plus
+# the requests in flight end as "unknown".
 BROADCAST_BATCH_SIZE = env.int("BROADCAST_BATCH_SIZE", default=16)
 BROADCAST_MAX_ATTEMPTS = env.int("BROADCAST_MAX_ATTEMPTS", default=5)
+BROADCAST_RETRY_BASE_SECONDS = 2.0
+BROADCAST_RETRY_MAX_SECONDS = 60.0
+# A row still "sending" this long after its claim belongs to a dead worker.
 BROADCAST_STUCK_AFTER_SECONDS = env.int("BROADCAST_STUCK_AFTER_SECONDS", default=300)
+# How often a worker re-reads the broadcast's status (cancel reaction time).
+BROADCAST_STATUS_POLL_SECONDS = 0.25
 
 # --- LLM ---------------------------------------------------------------------------------
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")

@@ -54,10 +54,6 @@ SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument"})
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
 CALLBACK_DATA_LIMIT = 64
-NOT_MODIFIED = (
-    "Bad Request: message is not modified: specified new message content and reply markup are "
-    "exactly the same as a current content and reply markup of the message"
-)
 
 _DEFAULT_DESCRIPTIONS = {
     400: "Bad Request: chat not found",
@@ -366,7 +362,6 @@ def _status_phrase(status: int) -> str:
 class _StoredMessage:
     message: dict[str, Any]
     from_bot: bool
-    markup_key: str = ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -555,9 +550,6 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if url.path.startswith("/_fake/"):
                 status, payload = fake._control(url.path.removeprefix("/_fake/"), url.query, body)
-            elif url.path.startswith("/file/bot"):
-                self._send_file(fake, url.path.removeprefix("/file/bot"))
-                return
             else:
                 match = re.fullmatch(r"/bot([^/]*)/([^/]*)", url.path)
                 if not match:
@@ -585,19 +577,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except OSError:  # the client went away (e.g. a cancelled long poll)
             self.close_connection = True
-
-    def _send_file(self, fake: FakeTelegram, rest: str) -> None:
-        token, _, file_path = unquote(rest).partition("/")  # PTB percent-encodes the download URL
-        content = fake._file_content(token, file_path)
-        if content is None:
-            self._send_json(404, ApiError(404, "Not Found").payload())
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(content)))
-        self.end_headers()
-        self.wfile.write(content)
-
 
 class FakeTelegram:
     """A loopback HTTP server imitating the Telegram Bot API; thread-safe; see the module docstring.
@@ -700,10 +679,6 @@ class FakeTelegram:
         """``http://127.0.0.1:<port>/bot``: pass as ``base_url``; the client appends ``<token>/<method>``."""
         return f"{self._root_url()}/bot"
 
-    @property
-    def base_file_url(self) -> str:
-        return f"{self._root_url()}/file/bot"
-
     def _root_url(self) -> str:
         if self._server is None:
             raise RuntimeError("FakeTelegram is not started; call start() or use it as a context manager")
@@ -744,6 +719,12 @@ class FakeTelegram:
         """What setWebhook last registered (url, secret_token, ...); None after deleteWebhook."""
         with self._lock:
             return dict(self._webhook) if self._webhook else None
+
+    @property
+    def commands(self) -> list[dict[str, Any]]:
+        """What setMyCommands last registered for the default scope and language."""
+        with self._lock:
+            return copy.deepcopy(self._commands.get(_commands_key({}), []))
 
     @property
     def count_429(self) -> int:
@@ -997,46 +978,6 @@ class FakeTelegram:
         user = {"user_id": user_id, "first_name": first_name, "username": username, "language_code": language_code}
         return self._media_update(chat_id, fields, user, update_id, extra_message_fields)
 
-    def voice_update(
-        self,
-        chat_id: int,
-        *,
-        duration: int = 3,
-        content: bytes = b"OggS\x00fake-voice",
-        user_id: int | None = None,
-        first_name: str = "Аня",
-        username: str | None = None,
-        language_code: str | None = "ru",
-        update_id: int | None = None,
-        **extra_message_fields: Any,
-    ) -> dict[str, Any]:
-        file = self._register_file(content, "voice", ".oga", prefix="AwACAgIAAxkBAAI")
-        voice = {**file, "duration": duration, "mime_type": "audio/ogg"}
-        user = {"user_id": user_id, "first_name": first_name, "username": username, "language_code": language_code}
-        return self._media_update(chat_id, {"voice": voice}, user, update_id, extra_message_fields)
-
-    def document_update(
-        self,
-        chat_id: int,
-        *,
-        file_name: str = "document.pdf",
-        mime_type: str = "application/pdf",
-        content: bytes = b"%PDF-1.4 fake",
-        caption: str | None = None,
-        user_id: int | None = None,
-        first_name: str = "Аня",
-        username: str | None = None,
-        language_code: str | None = "ru",
-        update_id: int | None = None,
-        **extra_message_fields: Any,
-    ) -> dict[str, Any]:
-        file = self._register_file(content, "documents", "", prefix="BQACAgIAAxkBAAI", file_name=file_name)
-        fields: dict[str, Any] = {"document": {**file, "file_name": file_name, "mime_type": mime_type}}
-        if caption is not None:
-            fields["caption"] = caption
-        user = {"user_id": user_id, "first_name": first_name, "username": username, "language_code": language_code}
-        return self._media_update(chat_id, fields, user, update_id, extra_message_fields)
-
     # ---- files --------------------------------------------------------------------------
 
     def _register_file(
@@ -1054,12 +995,6 @@ class FakeTelegram:
         small = self._register_file(content, "photos", ".jpg", prefix="AgACAgIAAxkBAAI")
         large = self._register_file(content, "photos", ".jpg", prefix="AgACAgIAAxkBAAI")
         return [{**small, "width": 90, "height": 90}, {**large, "width": 800, "height": 800}]
-
-    def _file_content(self, token: str, file_path: str) -> bytes | None:
-        if token != self.token:
-            return None
-        with self._lock:
-            return next((f["content"] for f in self._files.values() if f["file_path"] == file_path), None)
 
     # ---- recorded calls ---------------------------------------------------------------------
 
@@ -1223,31 +1158,14 @@ class FakeTelegram:
                 "date": int(time.time()),
                 **{key: value for key, value in content.items() if value not in (None, [], "")},
             }
-            stored = _StoredMessage(message, from_bot=True, markup_key=_markup_key(content.get("reply_markup")))
+            stored = _StoredMessage(message, from_bot=True)
             self._messages[(chat_id, message_id)] = stored
             return copy.deepcopy(message)
-
-    def _stored_message(self, params: dict[str, Any], *, action: str) -> tuple[Any, _StoredMessage]:
-        chat_id = self._target_chat(params)
-        message_id = params.get("message_id")
-        if message_id in (None, ""):
-            raise _bad("message identifier is not specified")
-        with self._lock:
-            stored = self._messages.get((chat_id, message_id))
-        if stored is None:
-            raise _bad(f"message to {action} not found")
-        return chat_id, stored
 
     # ---- API methods ----------------------------------------------------------------------------
 
     def _api_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
         return dict(self.bot_user)
-
-    def _api_logOut(self, params: dict[str, Any]) -> bool:
-        return True
-
-    def _api_close(self, params: dict[str, Any]) -> bool:
-        return True
 
     def _api_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = _int_param(params, "offset", 0)
@@ -1318,22 +1236,6 @@ class FakeTelegram:
                 self._updates = []
         return True
 
-    def _api_getWebhookInfo(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            webhook = self._webhook or {}
-            info: dict[str, Any] = {
-                "url": webhook.get("url", ""),
-                "has_custom_certificate": bool(webhook.get("has_custom_certificate")),
-                "pending_update_count": len(self._updates),
-            }
-        if webhook:
-            info["max_connections"] = webhook.get("max_connections") or 40
-            if webhook.get("allowed_updates"):
-                info["allowed_updates"] = webhook["allowed_updates"]
-            if webhook.get("ip_address"):
-                info["ip_address"] = webhook["ip_address"]
-        return info
-
     def _api_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_id = self._target_chat(params)
         text, entities = _check_text(params, "text", "entities", MESSAGE_LIMIT)
@@ -1385,54 +1287,6 @@ class FakeTelegram:
             return b"file_id:" + value.encode()
         raise _bad("wrong file identifier/HTTP URL specified")
 
-    def _api_editMessageText(self, params: dict[str, Any]) -> dict[str, Any] | bool:
-        if params.get("inline_message_id"):
-            _check_text(params, "text", "entities", MESSAGE_LIMIT)
-            _check_inline_markup(params.get("reply_markup"))
-            return True
-        chat_id, stored = self._stored_message(params, action="edit")
-        text, entities = _check_text(params, "text", "entities", MESSAGE_LIMIT)
-        markup = _check_inline_markup(params.get("reply_markup"))
-        if not stored.from_bot:
-            raise _bad("message can't be edited")
-        if "text" not in stored.message:
-            raise _bad("there is no text in the message to edit")
-        old = stored.message
-        if old["text"] == text and old.get("entities", []) == entities and stored.markup_key == _markup_key(markup):
-            raise _bad(NOT_MODIFIED)
-        return self._replace_message(chat_id, stored, {"text": text, "entities": entities}, markup)
-
-    def _api_editMessageReplyMarkup(self, params: dict[str, Any]) -> dict[str, Any] | bool:
-        if params.get("inline_message_id"):
-            _check_inline_markup(params.get("reply_markup"))
-            return True
-        chat_id, stored = self._stored_message(params, action="edit")
-        markup = _check_inline_markup(params.get("reply_markup"))
-        if not stored.from_bot:
-            raise _bad("message can't be edited")
-        if stored.markup_key == _markup_key(markup):
-            raise _bad(NOT_MODIFIED)
-        return self._replace_message(chat_id, stored, {}, markup)
-
-    def _replace_message(self, chat_id, stored: _StoredMessage, changes: dict[str, Any], markup) -> dict[str, Any]:
-        message = {key: value for key, value in stored.message.items() if key not in ("entities", "reply_markup")}
-        if "entities" not in changes and stored.message.get("entities"):
-            message["entities"] = stored.message["entities"]
-        message.update({key: value for key, value in changes.items() if value not in (None, [])})
-        if markup:
-            message["reply_markup"] = markup
-        message["edit_date"] = int(time.time())
-        with self._lock:
-            key = (chat_id, message["message_id"])
-            self._messages[key] = _StoredMessage(message, from_bot=True, markup_key=_markup_key(markup))
-        return copy.deepcopy(message)
-
-    def _api_deleteMessage(self, params: dict[str, Any]) -> bool:
-        chat_id, stored = self._stored_message(params, action="delete")
-        with self._lock:
-            self._messages.pop((chat_id, stored.message["message_id"]), None)
-        return True
-
     def _api_answerCallbackQuery(self, params: dict[str, Any]) -> bool:
         query_id = str(params.get("callback_query_id") or "")
         if not query_id:
@@ -1469,41 +1323,6 @@ class FakeTelegram:
                 {"command": c["command"], "description": c["description"]} for c in commands
             ]
         return True
-
-    def _api_getMyCommands(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(self._commands.get(_commands_key(params), []))
-
-    def _api_deleteMyCommands(self, params: dict[str, Any]) -> bool:
-        with self._lock:
-            self._commands.pop(_commands_key(params), None)
-        return True
-
-    def _api_getFile(self, params: dict[str, Any]) -> dict[str, Any]:
-        file_id = str(params.get("file_id") or "")
-        with self._lock:
-            known = self._files.get(file_id)
-        if known is None:
-            raise _bad("invalid file_id")
-        return {
-            "file_id": file_id,
-            "file_unique_id": known["unique"],
-            "file_size": len(known["content"]),
-            "file_path": known["file_path"],
-        }
-
-    def _api_setMyDescription(self, params: dict[str, Any]) -> bool:
-        return True
-
-    def _api_setMyShortDescription(self, params: dict[str, Any]) -> bool:
-        return True
-
-    def _api_setMyName(self, params: dict[str, Any]) -> bool:
-        return True
-
-    def _api_setChatMenuButton(self, params: dict[str, Any]) -> bool:
-        return True
-
 
 _METHODS = {name.removeprefix("_api_"): name for name in dir(FakeTelegram) if name.startswith("_api_")}
 _METHODS_LOWER = {name.lower(): name for name in _METHODS}
@@ -1630,10 +1449,6 @@ def _check_inline_button(button: Any) -> None:
 def _inline_only(markup: dict[str, Any] | None) -> dict[str, Any] | None:
     """Telegram echoes reply_markup in the sent message only for inline keyboards."""
     return markup if markup and "inline_keyboard" in markup else None
-
-
-def _markup_key(markup: Any) -> str:
-    return json.dumps(markup, sort_keys=True) if markup else ""
 
 
 def main(argv: list[str] | None = None) -> None:

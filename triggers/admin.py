@@ -1,5 +1,4 @@
-import html
-from html.parser import HTMLParser
+from datetime import timedelta
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -8,17 +7,22 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from bot import telegram_html
 from relove.core.admin_utils import PERSONAL_DATA_PERMISSION
+from relove.core.models import StaffTask
+from relove.core.staff_tasks import staff_task_queue, staff_tasks_announce
 
 from .models import ProactiveTrigger, ProactivityConfig
-from .services import trigger_compose, triggers_cancel, triggers_send_now
+from .services import staff, triggers_cancel
+from .tasks import preview_for_staff, send_now_for_staff
 
-PREVIEW_LIMIT = 10
+# A preview takes seconds; this long without an answer means no worker is taking tasks.
+PREVIEW_STALLED_AFTER = timedelta(minutes=2)
 
 
 @admin.register(ProactivityConfig)
@@ -73,34 +77,6 @@ class MemberFilter(admin.SimpleListFilter):
         return queryset.filter(Q(user_id=int(value)) | Q(user__telegram_id=int(value)))
 
 
-class _TelegramPreview(HTMLParser):
-    """Telegram HTML → safe HTML for the admin: text escaped, only Telegram's formatting tags kept."""
-
-    KEEP = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "blockquote"}
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag in self.KEEP:
-            self.out.append(f"<{tag}>")
-
-    def handle_endtag(self, tag):
-        if tag in self.KEEP:
-            self.out.append(f"</{tag}>")
-
-    def handle_data(self, data):
-        self.out.append(html.escape(data).replace("\n", "<br>"))
-
-
-def telegram_preview(markup: str):
-    parser = _TelegramPreview()
-    parser.feed(markup or "")
-    parser.close()
-    return mark_safe("".join(parser.out))  # noqa: S308 — escaped text and whitelisted tags only
-
-
 @admin.register(ProactiveTrigger)
 class ProactiveTriggerAdmin(admin.ModelAdmin):
     list_display = ["user", "kind", "status", "scheduled_for", "attempts", "sent_at", "answered_at",
@@ -115,10 +91,13 @@ class ProactiveTriggerAdmin(admin.ModelAdmin):
     actions = ["cancel_selected", "send_now", "preview_selected"]
 
     def get_urls(self):
-        urls = super().get_urls()
-        preview = path("<int:trigger_id>/preview/", self.admin_site.admin_view(self.preview_view),
-                       name="triggers_proactivetrigger_preview")
-        return [preview, *urls]
+        view = self.admin_site.admin_view
+        return [
+            path("<int:trigger_id>/preview/", view(self.preview_view), name="triggers_proactivetrigger_preview"),
+            path("previews/<int:task_id>/", view(self.preview_result_view),
+                 name="triggers_proactivetrigger_preview_result"),
+            *super().get_urls(),
+        ]
 
     @admin.display(description=_("сообщение"))
     def preview_link(self, obj):
@@ -130,42 +109,45 @@ class ProactiveTriggerAdmin(admin.ModelAdmin):
         cancelled = triggers_cancel(trigger_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, _("Отменено: %d") % cancelled, messages.SUCCESS)
 
+    def changelist_view(self, request, extra_context=None):
+        staff_tasks_announce(request=request, kinds=(staff.SEND_NOW,))
+        return super().changelist_view(request, extra_context)
+
     @admin.action(description=_("Отправить сейчас (по правилам: окно, лимит, интервал)"), permissions=["change"])
     def send_now(self, request, queryset):
-        counts = triggers_send_now(trigger_ids=list(queryset.values_list("pk", flat=True)))
-        if counts.get("disabled"):
-            self.message_user(request, _("Проактивность выключена в настройках: ничего не отправлено."),
-                              messages.WARNING)
-            return
-        self.message_user(request, _("Отправлено: %(sent)d; отложено по правилам: %(deferred)d; "
-                                     "пропущено или отменено: %(dropped)d; повтор позже: %(retry)d") % {
-            "sent": counts.get("sent", 0), "deferred": counts.get("deferred", 0),
-            "dropped": counts.get("skipped", 0) + counts.get("cancelled", 0) + counts.get("failed", 0),
-            "retry": counts.get("retry", 0) + counts.get("postponed", 0)}, messages.INFO)
+        """Queued for a worker: sending may take seconds per member (Telegram, the LLM)."""
+        ids = list(queryset.values_list("pk", flat=True))
+        staff_task_queue(kind=staff.SEND_NOW, requested_by=request.user, task=send_now_for_staff,
+                         params={"trigger_ids": ids})
+        self.message_user(request, _("Отправка поставлена в очередь: %d. Итог появится на этой странице, "
+                                     "когда она будет выполнена (обновите страницу).") % len(ids), messages.INFO)
 
     @admin.action(description=_("Предпросмотр сообщения"))
     def preview_selected(self, request, queryset):
-        return self._preview(request, list(queryset.select_related("user")[:PREVIEW_LIMIT]))
+        return self._queue_preview(request, list(queryset.values_list("pk", flat=True)[:staff.PREVIEW_LIMIT]))
 
     def preview_view(self, request, trigger_id):
         if not self.has_view_permission(request):
             raise PermissionDenied
-        return self._preview(request, [get_object_or_404(ProactiveTrigger.objects.select_related("user"),
-                                                         pk=trigger_id)])
+        return self._queue_preview(request, [get_object_or_404(ProactiveTrigger, pk=trigger_id).pk])
 
-    def _preview(self, request, triggers):
-        """Natasha's message for each trigger, generated now (nothing is stored or sent)."""
+    def _queue_preview(self, request, trigger_ids):
+        """Natasha's words may come from the LLM: a worker writes them, the result page waits for it."""
         if not request.user.has_perm(PERSONAL_DATA_PERMISSION):
             raise PermissionDenied
-        previews = []
-        for trigger in triggers:
-            try:
-                generated = trigger_compose(trigger=trigger)
-            except Exception as exc:  # noqa: BLE001 — e.g. the reason is gone: show why instead of a 500
-                previews.append({"trigger": trigger, "error": f"{type(exc).__name__}: {exc}"})
-                continue
-            previews.append({"trigger": trigger, "html": telegram_preview(generated.html),
-                             "quick_replies": generated.quick_replies, "source": generated.source})
-        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "previews": previews,
-                   "title": _("Предпросмотр проактивных сообщений")}
+        task = staff_task_queue(kind=staff.PREVIEW, requested_by=request.user, task=preview_for_staff,
+                                params={"trigger_ids": trigger_ids})
+        return HttpResponseRedirect(reverse("admin:triggers_proactivetrigger_preview_result", args=[task.pk]))
+
+    def preview_result_view(self, request, task_id):
+        """The previews once the worker has written them; until then the page refreshes itself."""
+        if not request.user.has_perm(PERSONAL_DATA_PERMISSION):
+            raise PermissionDenied
+        task = get_object_or_404(StaffTask, pk=task_id, kind=staff.PREVIEW, requested_by=request.user)
+        previews = [{**item, "html": telegram_html.preview(item.get("html", ""))}
+                    for item in (task.result or {}).get("previews", [])]
+        ready = task.status in (StaffTask.Status.DONE, StaffTask.Status.FAILED)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "task": task,
+                   "ready": ready, "previews": previews, "title": _("Предпросмотр проактивных сообщений"),
+                   "stalled": not ready and task.created_at < timezone.now() - PREVIEW_STALLED_AFTER}
         return TemplateResponse(request, "admin/triggers/preview.html", context)

@@ -17,6 +17,12 @@ def _hhmm():
 
 
 class ProactivityConfigSerializer(serializers.ModelSerializer):
+    # Plain integers: the ranges are the model's (checked by the service's full_clean), so the
+    # API answers with the admin's words instead of DRF's copy of the same limits.
+    max_per_day = serializers.IntegerField()
+    fatigue_multiplier = serializers.IntegerField()
+    max_attempts = serializers.IntegerField()
+    active_days = serializers.IntegerField()
     window_start = _hhmm()
     window_end = _hhmm()
     morning_start = _hhmm()
@@ -33,22 +39,8 @@ class ProactivityConfigSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["updated_at"]
 
-    def validate(self, attrs):
-        """The windows must not be empty, judged with the values a partial update keeps."""
-        merged = {field: attrs.get(field, getattr(self.instance, field, None))
-                  for field in ("window_start", "window_end", "morning_start", "morning_end")}
-        if merged["window_start"] >= merged["window_end"]:
-            raise serializers.ValidationError({"window_end": "Must be later than window_start (same day)."})
-        if merged["morning_start"] >= merged["morning_end"]:
-            raise serializers.ValidationError({"morning_end": "Must be later than morning_start."})
-        for field in ("inactivity_after", "min_interval"):
-            if field in attrs and attrs[field].total_seconds() < 0:
-                raise serializers.ValidationError({field: "Must not be negative."})
-        if "inactivity_after" in attrs and attrs["inactivity_after"].total_seconds() < 60:
-            raise serializers.ValidationError({"inactivity_after": "At least one minute."})
-        return attrs
-
     def update(self, instance, validated_data):
+        # The rules live in ``ProactivityConfig.clean`` (the admin form checks the same ones).
         try:
             return proactivity_config_update(changes=validated_data)
         except DjangoValidationError as error:

@@ -13,6 +13,8 @@ from simple_history.models import HistoricalRecords
 from bot.models import MAX_SLOTS_PER_DAY, DailyMessageSlot
 from profiles.models import TelegramUser, validate_timezone
 
+MIN_INACTIVITY = timedelta(minutes=1)
+
 
 def default_time_zone() -> str:
     return settings.TIME_ZONE_DEFAULT
@@ -71,10 +73,25 @@ class ProactivityConfig(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self):
-        if self.window_start >= self.window_end:
-            raise ValidationError({"window_end": _("Окно должно заканчиваться позже, чем начинается.")})
-        if self.morning_start >= self.morning_end:
-            raise ValidationError({"morning_end": _("Утреннее окно должно заканчиваться позже начала.")})
+        """The rules every entry point (admin form, API, service) enforces; messages are for staff."""
+        errors = {}
+        if self.inactivity_after is not None and self.inactivity_after < MIN_INACTIVITY:
+            errors["inactivity_after"] = _("Неактивность — не меньше одной минуты.")
+        if self.min_interval is not None and self.min_interval < timedelta(0):
+            errors["min_interval"] = _("Промежуток между сообщениями не может быть отрицательным.")
+        if None not in (self.window_start, self.window_end) and self.window_start >= self.window_end:
+            errors["window_end"] = _("Окно должно заканчиваться позже, чем начинается.")
+        if None not in (self.morning_start, self.morning_end):
+            if self.morning_start >= self.morning_end:
+                errors["morning_end"] = _("Утреннее окно должно заканчиваться позже начала.")
+            elif "window_end" not in errors and None not in (self.window_start, self.window_end) and (
+                    self.morning_end <= self.window_start or self.morning_start >= self.window_end):
+                # A check-in window wholly outside the sending window could never be sent. A
+                # partial overlap is fine: the part outside is deferred into the window.
+                errors["morning_start"] = _("Утренний чек-ин должен попадать в окно отправки: "
+                                            "иначе он никогда не уйдёт.")
+        if errors:
+            raise ValidationError(errors)
 
     @classmethod
     def load(cls) -> "ProactivityConfig":

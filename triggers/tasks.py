@@ -9,3 +9,23 @@ def scan_triggers() -> dict:
     from .services import triggers_run_scan
 
     return triggers_run_scan()
+
+
+@shared_task(name="triggers.tasks.send_now_for_staff")
+def send_now_for_staff(staff_task_id: int) -> str | None:
+    """The admin's "send now", off the web request; runs at most once per request."""
+    from relove.core.staff_tasks import staff_task_run
+
+    from .services.staff import triggers_send_now_outcome
+
+    return staff_task_run(task_id=staff_task_id, work=triggers_send_now_outcome)
+
+
+@shared_task(name="triggers.tasks.preview_for_staff")
+def preview_for_staff(staff_task_id: int) -> str | None:
+    """The admin's message preview (may call the LLM), off the web request."""
+    from relove.core.staff_tasks import staff_task_run
+
+    from .services.staff import triggers_preview_outcome
+
+    return staff_task_run(task_id=staff_task_id, work=triggers_preview_outcome)

@@ -12,7 +12,6 @@ import logging
 from dataclasses import dataclass
 
 from django.core.cache import cache
-from django.db.models import F
 from django.utils import timezone
 
 from bot import hooks
@@ -34,10 +33,11 @@ from bot.ui import (
     split_message,
 )
 from journeys import selectors as journey_selectors
-from journeys.models import Stream
 from journeys.services import journey_announcement_claim, stage_get, stream_enroll, stream_link
 from journeys.tasks import analyse_member_later
-from profiles.models import PsychologicalProfile, TelegramUser, UserActivityLog, UserInteraction
+from profiles import selectors as profile_selectors
+from profiles import services as member_services
+from profiles.models import TelegramUser, UserActivityLog, UserInteraction
 from profiles.zones import default_zone_name
 
 from . import members, natasha, safety, sessions
@@ -121,7 +121,7 @@ def converse(user: TelegramUser, text: str) -> list[OutgoingMessage]:
     session = sessions.session_append(session=session, turns=[sessions.Turn("user", text)])
     members.member_log(user=user, kind=UserActivityLog.Kind.MESSAGE_IN, content=text,
                        interaction=UserInteraction.Kind.MESSAGE_IN, metadata={"session_id": session.pk})
-    TelegramUser.objects.filter(pk=user.pk).update(last_user_message_at=now, messages_count=F("messages_count") + 1)
+    member_services.member_record_message(user=user, at=now)
     hooks.member_message_stored(user=user, at=now)
 
     detected = safety.detect_crisis(text)
@@ -200,7 +200,7 @@ def _handle_command(user: TelegramUser, command: str) -> list[OutgoingMessage]:
 
 def _start(user: TelegramUser) -> list[OutgoingMessage]:
     if user.consent_at:
-        members.member_set_paused(user=user, paused=False)
+        member_services.member_update_settings(user=user, is_paused=False)
         session = sessions.session_get_active(user=user)
         out = [_with_menu(user, template_html("resumed"))]
         return out + _answer(user, session, natasha.reply(user=user, session=session,
@@ -246,7 +246,7 @@ def _session_status(user: TelegramUser) -> list[OutgoingMessage]:
 
 
 def _profile(user: TelegramUser) -> list[OutgoingMessage]:
-    profile = PsychologicalProfile.objects.filter(user=user).order_by("-version").first()
+    profile = profile_selectors.profile_latest(user=user)
     if profile is None:
         return [_msg(template_html("profile_empty"))]
     data = profile.data or {}
@@ -260,12 +260,12 @@ def _profile(user: TelegramUser) -> list[OutgoingMessage]:
 
 
 def _pause(user: TelegramUser) -> list[OutgoingMessage]:
-    members.member_set_paused(user=user, paused=True)
+    member_services.member_update_settings(user=user, is_paused=True)
     return [_msg(template_html("paused"), reply_keyboard=menu_keyboard(paused=True))]
 
 
 def _resume(user: TelegramUser) -> list[OutgoingMessage]:
-    members.member_set_paused(user=user, paused=False)
+    member_services.member_update_settings(user=user, is_paused=False)
     session = sessions.session_get_active(user=user)
     recap = ""
     last = next((t for t in reversed(session.conversation_history) if t.get("role") == "assistant"), None)
@@ -280,7 +280,7 @@ def _end(user: TelegramUser) -> list[OutgoingMessage]:
 
 
 def _stop(user: TelegramUser) -> list[OutgoingMessage]:
-    members.member_set_proactive(user=user, enabled=False)
+    member_services.member_update_settings(user=user, proactive_enabled=False)
     return [_msg(template_html("proactive_off"))]
 
 
@@ -321,7 +321,7 @@ def _set_timezone(user: TelegramUser, text: str) -> list[OutgoingMessage]:
     if zone is None:
         return [_msg(template_html("timezone_unknown"))]
     cache.delete(_await_tz_key(user))
-    members.member_set_timezone(user=user, zone=zone)
+    member_services.member_update_settings(user=user, timezone=zone)
     return [_msg(template_html("timezone_set", timezone=zone))]
 
 
@@ -350,7 +350,7 @@ def _handle_callback(user: TelegramUser, data: str) -> list[OutgoingMessage]:
         cache.set(_await_tz_key(user), 1, AWAIT_TZ_SECONDS)
         return [_msg("Напиши свой город или смещение от UTC, например «Екатеринбург» или «UTC+5».")]
     elif head == "set" and len(args) == 2 and args[0] == "pro" and args[1] in ("0", "1"):
-        members.member_set_proactive(user=user, enabled=args[1] == "1")
+        member_services.member_update_settings(user=user, proactive_enabled=args[1] == "1")
         return [_msg(template_html("proactive_on" if args[1] == "1" else "proactive_off"))]
     elif resolver := hooks.quick_reply_source(head):
         text = resolver(user=user, data=data)
@@ -381,7 +381,7 @@ def _quick_reply_text(user: TelegramUser, turn: str, index: str) -> str | None:
 
 
 def _start_stream(user: TelegramUser, stream_id: int) -> list[OutgoingMessage]:
-    stream = Stream.objects.filter(pk=stream_id, is_active=True).first()
+    stream = journey_selectors.stream_active(stream_id=stream_id)
     if stream is None:
         return [_msg(template_html("unknown_button"))]
     _, created = stream_enroll(user=user, stream=stream)

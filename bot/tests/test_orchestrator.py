@@ -7,7 +7,8 @@ import pytest
 from bot.models import CrisisAlert, UserSession
 from bot.services.members import TelegramIdentity
 from bot.services.orchestrator import Incoming, Kind, handle
-from bot.ui import MENU_PAUSE, MENU_SESSION, visible_length
+from bot.telegram_html import visible_length
+from bot.ui import MENU_PAUSE, MENU_SESSION
 from journeys.models import JourneyProgress
 from profiles.models import TelegramUser, UserActivityLog, UserInteraction
 from testkit.factories import StreamStepFactory

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -41,7 +42,6 @@ from bot.ui import OutgoingMessage
 from profiles.models import TelegramUser, UserInteraction
 from relove.core.ratelimit import RateLimiter
 
-from .. import conf
 from ..models import Broadcast, BroadcastDelivery
 from ..rendering import broadcast_message, broadcast_photo
 from .lifecycle import broadcast_finish_if_complete
@@ -77,8 +77,8 @@ def worker_name() -> str:
 
 
 def backoff() -> outbound.Backoff:
-    return outbound.Backoff(base=timedelta(seconds=conf.get("BROADCAST_RETRY_BASE_SECONDS")),
-                            cap=timedelta(seconds=conf.get("BROADCAST_RETRY_MAX_SECONDS")))
+    return outbound.Backoff(base=timedelta(seconds=settings.BROADCAST_RETRY_BASE_SECONDS),
+                            cap=timedelta(seconds=settings.BROADCAST_RETRY_MAX_SECONDS))
 
 
 class Sender:
@@ -184,8 +184,8 @@ class _Run:
         self.concurrency = concurrency
         self.batch_size = batch_size
         self.on_progress = on_progress
-        self.max_attempts = conf.get("BROADCAST_MAX_ATTEMPTS")
-        self.poll = conf.get("BROADCAST_STATUS_POLL_SECONDS")
+        self.max_attempts = settings.BROADCAST_MAX_ATTEMPTS
+        self.poll = settings.BROADCAST_STATUS_POLL_SECONDS
         self.report: Counter = Counter()
         self.in_flight = 0
         self.cancelled = False
@@ -414,6 +414,6 @@ def broadcast_deliver(*, broadcast_id: int, worker: str | None = None, concurren
     if broadcast is None or broadcast.status != Broadcast.Status.SENDING:
         return {"status": broadcast.status if broadcast else "missing", "sent": 0}
     run = _Run(broadcast, worker=worker or worker_name(),
-               concurrency=concurrency or conf.get("BROADCAST_CONCURRENCY"),
-               batch_size=batch_size or conf.get("BROADCAST_BATCH_SIZE"), on_progress=on_progress)
+               concurrency=concurrency or settings.BROADCAST_CONCURRENCY,
+               batch_size=batch_size or settings.BROADCAST_BATCH_SIZE, on_progress=on_progress)
     return run.execute()

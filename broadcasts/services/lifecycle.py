@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
 from bot import outbound
 
-from .. import conf
 from ..models import Broadcast, BroadcastDelivery
 from ..selectors import audience, segment_of
 from .compose import EDITABLE, BroadcastError
@@ -126,7 +126,7 @@ def deliveries_recover_stuck(*, older_than: timedelta | None = None, broadcast_i
     """
     now = now or timezone.now()
     if older_than is None:
-        older_than = timedelta(seconds=conf.get("BROADCAST_STUCK_AFTER_SECONDS"))
+        older_than = timedelta(seconds=settings.BROADCAST_STUCK_AFTER_SECONDS)
     stuck = BroadcastDelivery.objects.filter(status=Row.SENDING, claimed_at__lt=now - older_than)
     if broadcast_id is not None:
         stuck = stuck.filter(broadcast_id=broadcast_id)

@@ -78,16 +78,26 @@ def test_preview_endpoint_renders_and_reports_problems(staff_client):
     assert staff_client.post(url, {"text": "я" * 1100, "has_photo": "1"}).json()["errors"]
 
 
-def test_test_send_goes_to_the_staff_members_own_telegram(staff_client, superuser, fake_telegram):
+def test_test_send_goes_to_the_staff_members_own_telegram(staff_client, superuser, fake_telegram,
+                                                          django_capture_on_commit_callbacks):
     broadcast = broadcast_create(title="Поток", text="<b>Тест</b>")
-    response = staff_client.post(change_url(broadcast), form_data(text="<b>Тест</b>", _test_send="1"), follow=True)
-    assert "Telegram ID" in response.content.decode()  # asked to set it first
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(change_url(broadcast), form_data(text="<b>Тест</b>", _test_send="1"))
+    assert "Telegram ID" in staff_client.get(change_url(broadcast)).content.decode()  # asked to set it first
     assert fake_telegram.sent_messages() == []
 
     StaffTelegramAccountFactory(user=superuser, telegram_id=777)
-    response = staff_client.post(change_url(broadcast), form_data(text="<b>Тест</b>", _test_send="1"), follow=True)
-    assert "Тест отправлен" in response.content.decode()
+    with django_capture_on_commit_callbacks() as queued:
+        response = staff_client.post(change_url(broadcast), form_data(text="<b>Тест</b>", _test_send="1"),
+                                     follow=True)
+    assert "Тест поставлен в очередь" in response.content.decode()
+    assert len(queued) == 1 and fake_telegram.sent_messages() == []  # the request did not call Telegram
+
+    queued[0]()  # the worker
     assert [m["text"] for m in fake_telegram.sent_messages(777)] == ["<b>Тест</b>"]
+    page = staff_client.get(change_url(broadcast)).content.decode()
+    assert "Тест отправлен" in page
+    assert "Тест отправлен" not in staff_client.get(change_url(broadcast)).content.decode()  # shown once
     assert not BroadcastDelivery.objects.exists()
 
 
@@ -138,3 +148,15 @@ def test_staff_see_only_their_own_telegram_account(client):
     client.post(reverse("admin:broadcasts_stafftelegramaccount_change", args=[mine.pk]),
                 {"telegram_id": "4242"})
     assert StaffTelegramAccount.objects.get(pk=mine.pk).telegram_id == 4242
+
+
+def test_the_admin_and_the_api_refuse_the_same_broadcast_with_the_same_messages(staff_client):
+    response = staff_client.post(ADD, form_data(text="Tom & <div>Jerry", buttons="Плохая | ftp://x"))
+    form_errors = response.context["adminform"].form.errors
+    api = staff_client.post("/api/v1/broadcasts/", {"title": "x", "text": "Tom & <div>Jerry",
+                                                    "buttons": [{"text": "Плохая", "url": "ftp://x"}]},
+                            content_type="application/json")
+    assert api.status_code == 400
+    assert api.json()["text"] == form_errors["text"] and api.json()["buttons"] == form_errors["buttons"]
+    assert any("&amp;" in message for message in form_errors["text"])
+    assert not Broadcast.objects.exists()

@@ -1,5 +1,7 @@
 """Admin: the member page (timeline, profile diff, enrolments, actions) and the stream programme editor."""
 
+import json
+
 import pytest
 from django.urls import reverse
 
@@ -115,3 +117,50 @@ def test_programme_editor_inline_reaches_enrolled_members(client, superuser, mem
     response = client.post(reverse("admin:journeys_stream_change", args=[stream.pk]), data)
     assert response.status_code == 302, response.content.decode()[:2000]
     assert StreamStepDelivery.objects.filter(enrollment__user=member, step__day_offset=9).count() == 1
+
+
+BAD_STEP_REPLIES = ["1", "2", "3", "4"]
+
+
+def test_the_programme_editor_and_the_api_refuse_the_same_step_with_the_same_message(client, superuser):
+    stream = StreamFactory()
+    client.force_login(superuser)
+    data = {"title": stream.title, "slug": stream.slug, "description": stream.description, "url": stream.url,
+            "tags": "[]", "is_active": "on", "steps-TOTAL_FORMS": "1", "steps-INITIAL_FORMS": "0",
+            "steps-MIN_NUM_FORMS": "0", "steps-MAX_NUM_FORMS": "1000", "steps-0-stream": stream.pk,
+            "steps-0-day_offset": 0, "steps-0-order": 0, "steps-0-text": "Шаг",
+            "steps-0-quick_replies": json.dumps(BAD_STEP_REPLIES)}
+    response = client.post(reverse("admin:journeys_stream_change", args=[stream.pk]), data)
+    assert response.status_code == 200
+    admin_errors = response.context["inline_admin_formsets"][0].formset.forms[0].errors["quick_replies"]
+
+    api = client.patch(f"/api/v1/streams/{stream.pk}/", {"steps": [
+        {"day_offset": 0, "text": "Шаг", "quick_replies": BAD_STEP_REPLIES}]}, content_type="application/json")
+    assert api.status_code == 400
+    assert api.json()["steps"] == admin_errors
+    assert "Не больше 3 быстрых ответов" in admin_errors[0]
+    assert not stream.steps.exists()
+
+    tags = client.patch(f"/api/v1/streams/{stream.pk}/", {"tags": ["", "x" * 65]}, content_type="application/json")
+    data.update({"tags": json.dumps(["", "x" * 65]), "steps-0-quick_replies": "[]"})
+    form_errors = client.post(reverse("admin:journeys_stream_change", args=[stream.pk]), data).context[
+        "adminform"].form.errors["tags"]
+    assert tags.status_code == 400 and tags.json()["tags"] == form_errors
+
+
+def test_the_stream_list_counts_clicks_enrolments_and_steps_per_stream(client, superuser):
+    from profiles.models import UserInteraction
+
+    first, second = StreamFactory(), StreamFactory()
+    StreamStepFactory(stream=first)
+    member = TelegramUserFactory()
+    stream_enroll(user=member, stream=first)
+    for stream_id in (first.pk, first.pk, second.pk):
+        UserInteraction.objects.create(user=member, kind=UserInteraction.Kind.STREAM_CLICKED,
+                                       metadata={"stream_id": stream_id})
+    UserInteraction.objects.create(user=member, kind=UserInteraction.Kind.STREAM_ENROLLED,
+                                   metadata={"stream_id": second.pk})  # not a click
+    client.force_login(superuser)
+    rows = {s.pk: s for s in client.get(reverse("admin:journeys_stream_changelist")).context["cl"].result_list}
+    assert (rows[first.pk]._clicks, rows[first.pk]._enrolled, rows[first.pk]._steps) == (2, 1, 1)
+    assert (rows[second.pk]._clicks, rows[second.pk]._enrolled, rows[second.pk]._steps) == (1, 0, 0)

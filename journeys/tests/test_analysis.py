@@ -7,7 +7,7 @@ import pytest
 
 from journeys.analysis import journey_analyse
 from journeys.models import JourneyInsight, JourneyProgress
-from journeys.selectors import insights_on_stage, stage_changes_since, stage_progress
+from journeys.selectors import stage_changes_since, stage_progress
 from journeys.services import journey_set_stage, journey_start
 from profiles.models import TelegramUser, UserInteraction
 from testkit.factories import ActivityLogFactory, StaffFactory, TelegramUserFactory
@@ -63,7 +63,6 @@ def test_valid_output_is_stored_and_one_result_does_not_move(walker, fake_llm):
     kinds = sorted(observations(walker).values_list("kind", flat=True))
     assert kinds == ["avoidance", "breakthrough", "contradiction", "insight"]
     assert stage_progress(user=walker) == {"stage": 1, "insights": 1, "breakthroughs": 1, "percent": 60}
-    assert insights_on_stage(user=walker) == 2
 
 
 def test_two_agreeing_confident_analyses_place_the_member_on_the_stage_they_agree_on(walker, fake_llm):

@@ -29,7 +29,7 @@ class BotRunner:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.bot = telegram.Bot(fake.token, base_url=fake.base_url, base_file_url=fake.base_file_url)
+        self.bot = telegram.Bot(fake.token, base_url=fake.base_url)
         self(lambda bot: bot.initialize())
 
     def __call__(self, action):
@@ -374,8 +374,6 @@ def test_update_builders_parse_in_python_telegram_bot(fake, run_bot):
         fake.callback_update(42, "a"),
         fake.sticker_update(42),
         fake.photo_update(42, caption="фото"),
-        fake.voice_update(42),
-        fake.document_update(42, file_name="анкета.pdf"),
         fake.edited_message_update(42, "исправлено", message_id=1),
     ]
     for update in builders:
@@ -390,29 +388,10 @@ def test_update_builders_parse_in_python_telegram_bot(fake, run_bot):
     assert callback.message.reply_markup == keyboard
     assert updates[1].message.sticker.emoji
     assert updates[2].message.photo[-1].width == 800
-    assert updates[3].message.voice.file_id
-    assert updates[4].message.document.file_name == "анкета.pdf"
-    assert updates[5].edited_message.text == "исправлено"
+    assert updates[3].edited_message.text == "исправлено"
     assert run_bot(lambda bot: bot.answer_callback_query(callback.id)) is True
     with pytest.raises(telegram.error.BadRequest, match=r"(?i)query is too old"):
         run_bot(lambda bot: bot.answer_callback_query(callback.id))
-
-
-def test_edit_message_text_like_telegram(run_bot):
-    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Да", callback_data="y")]])
-    message = send(run_bot, 3, "Вопрос", reply_markup=keyboard)
-
-    def edit(text, message_id=message.message_id):
-        return run_bot(lambda bot: bot.edit_message_text(text, chat_id=3, message_id=message_id))
-
-    edited = edit("Ответ принят")
-    assert edited.text == "Ответ принят"
-    assert edited.edit_date is not None
-    assert edited.reply_markup is None  # editing without reply_markup removes the keyboard
-    with pytest.raises(telegram.error.BadRequest, match=r"(?i)message is not modified"):
-        edit("Ответ принят")
-    with pytest.raises(telegram.error.BadRequest, match=r"(?i)message to edit not found"):
-        edit("x", message_id=message.message_id + 100)
 
 
 def test_application_polling_receives_update_and_replies(fake):
@@ -453,12 +432,6 @@ def test_send_document_is_multipart_with_filename(fake, run_bot):
     assert params["document"]["content"] == b'{"ok": 1}'
     assert params["caption"] == "Вот"
 
-    async def download(bot):
-        file = await bot.get_file(message.document.file_id)
-        return await file.download_as_bytearray()
-
-    assert run_bot(download) == bytearray(b'{"ok": 1}')
-
 
 def test_webhook_registration(fake, run_bot):
     url = "https://bot.relove.ru/telegram/webhook/"
@@ -467,7 +440,6 @@ def test_webhook_registration(fake, run_bot):
     assert fake.webhook["url"] == url
     assert fake.webhook["secret_token"] == "s3cr3t_-X"
     assert fake.webhook_headers() == {"X-Telegram-Bot-Api-Secret-Token": "s3cr3t_-X"}
-    assert run_bot(lambda bot: bot.get_webhook_info()).url == url
     with pytest.raises(telegram.error.Conflict, match=r"(?i)webhook is active"):
         run_bot(lambda bot: bot.get_updates(timeout=0))
     with pytest.raises(telegram.error.BadRequest, match=r"(?i)HTTPS URL"):
@@ -481,12 +453,11 @@ def test_webhook_registration(fake, run_bot):
 
 def test_commands_unknown_method_and_wrong_token(fake, run_bot):
     assert run_bot(lambda bot: bot.set_my_commands([("start", "Начать"), ("help", "Помощь")]))
-    commands = run_bot(lambda bot: bot.get_my_commands())
-    assert [c.command for c in commands] == ["start", "help"]
+    assert [c["command"] for c in fake.commands] == ["start", "help"]
     with pytest.raises(telegram.error.BadRequest, match=r"(?i)BOT_COMMAND_INVALID"):
         run_bot(lambda bot: bot.set_my_commands([("Start", "x")]))
-    assert run_bot(lambda bot: bot.delete_my_commands())
-    assert run_bot(lambda bot: bot.get_my_commands()) == ()
+    # Only the methods the product calls are served; others answer as unknown methods do.
+    assert raw_post(fake, "getMyCommands", {})[1]["error_code"] == 404
 
     assert raw_post(fake, "sendSomething", {})[1] == {"ok": False, "error_code": 404, "description": "Not Found"}
     assert raw_post(fake, "getMe", {}, token="999:WRONG")[1]["error_code"] == 401

@@ -193,9 +193,13 @@ def test_a_stream_invitation_carries_a_start_button_and_a_step_is_marked_deliver
     StreamStep.objects.create(stream=stream, day_offset=0, text="Первое")
     StreamStep.objects.create(stream=stream, day_offset=1, text="Напиши письмо своему страху")
     enrollment, _ = stream_enroll(user=member, stream=stream, now=NOON_MSK)
-    tomorrow = NOON_MSK + timedelta(days=1)
-    TelegramUser.objects.filter(pk=member.pk).update(last_user_message_at=tomorrow - timedelta(hours=1))
-    triggers_run_scan(now=tomorrow)
+    before_start = NOON_MSK + timedelta(days=1)  # the programme follows the stream's own start date
+    TelegramUser.objects.filter(pk=member.pk).update(last_user_message_at=before_start - timedelta(hours=1))
+    triggers_run_scan(now=before_start)
+    assert not any("Напиши письмо" in t for t in texts(tg, member))
+    second_day = NOON_MSK + timedelta(days=3)  # start + day_offset 1
+    TelegramUser.objects.filter(pk=member.pk).update(last_user_message_at=second_day - timedelta(hours=1))
+    triggers_run_scan(now=second_day)
     assert "Напиши письмо своему страху" in texts(tg, member)[-1]
     assert not enrollment.step_deliveries.filter(delivered_at__isnull=True).exists()
 

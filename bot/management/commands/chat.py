@@ -1,10 +1,10 @@
 """Talk to Natasha in the terminal through the same orchestrator as Telegram."""
 
-import html
 import re
 
 from django.core.management.base import BaseCommand
 
+from bot import telegram_html
 from bot.services.members import TelegramIdentity
 from bot.services.orchestrator import Incoming, Kind, handle
 from bot.ui import menu_keyboard
@@ -13,9 +13,8 @@ LOCAL_MEMBER_ID = 1  # a local test member; real Telegram ids are never this sma
 
 
 def to_terminal(markup: str) -> str:
-    text = re.sub(r"</?(b|strong)>", "**", markup)
-    text = re.sub(r"<[^>]+>", "", text)
-    return html.unescape(text)
+    """Telegram HTML as terminal text: bold as ``**``, other markup dropped, entities decoded."""
+    return telegram_html.plain_text(re.sub(r"</?(b|strong)>", "**", markup))
 
 
 class Command(BaseCommand):

@@ -1,0 +1,78 @@
+"""Slow admin actions run by workers: queue from the request, run in Celery, announce the outcome.
+
+An admin action that talks to Telegram or the LLM must not hold a web request (and a
+gunicorn/uvicorn worker) for seconds. The request calls ``staff_task_queue`` — one row plus
+a Celery task by id, sent on commit — and tells staff it is queued. The app's task calls
+``staff_task_run`` with the work to do; the page the staff member returns to calls
+``staff_tasks_announce`` and shows each finished outcome once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.contrib import messages
+from django.db import transaction
+from django.utils import timezone
+
+from .models import StaffTask
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a finished staff task tells the staff member (and, for previews, what it shows)."""
+
+    message: str
+    level: int = messages.INFO
+    result: dict = field(default_factory=dict)
+
+
+def staff_task_queue(*, kind: str, requested_by, task, params: dict | None = None, target: str = "") -> StaffTask:
+    """Record the request and queue ``task`` (a Celery task taking the row id) once the transaction commits."""
+    row = StaffTask.objects.create(kind=kind, target=target, requested_by=requested_by, params=params or {})
+    transaction.on_commit(lambda: task.delay(row.pk))
+    return row
+
+
+def staff_task_run(*, task_id: int, work: Callable[[StaffTask], Outcome]) -> str | None:
+    """Run ``work`` for a queued row, at most once, and store its outcome.
+
+    The row is claimed ``queued → running`` with a conditional UPDATE, so a task delivered
+    twice does the work once. An exception is stored as a failure staff can read (its type
+    only: messages may carry personal data) and not re-raised: retrying a send could
+    deliver it twice.
+    """
+    if not StaffTask.objects.filter(pk=task_id, status=StaffTask.Status.QUEUED).update(
+            status=StaffTask.Status.RUNNING):
+        return None
+    row = StaffTask.objects.get(pk=task_id)
+    try:
+        outcome = work(row)
+        status = StaffTask.Status.DONE
+    except Exception as exc:  # any failure becomes a message on the staff member's page
+        logger.exception("staff task %s (%s) failed", row.pk, row.kind)
+        outcome = Outcome(f"Не получилось: {type(exc).__name__}. Попробуйте ещё раз или посмотрите журнал.",
+                          messages.ERROR)
+        status = StaffTask.Status.FAILED
+    StaffTask.objects.filter(pk=task_id).update(status=status, message=outcome.message[:500], level=outcome.level,
+                                                result=outcome.result, finished_at=timezone.now())
+    return status
+
+
+def staff_tasks_announce(*, request, kinds: tuple[str, ...], target: str | None = None) -> list[StaffTask]:
+    """Show the staff member each of their finished tasks of ``kinds`` once, as an admin message."""
+    rows = StaffTask.objects.filter(requested_by=request.user, kind__in=kinds, announced_at=None,
+                                    status__in=[StaffTask.Status.DONE, StaffTask.Status.FAILED])
+    if target is not None:
+        rows = rows.filter(target=target)
+    shown = []
+    for row in rows.order_by("created_at"):
+        # Claimed like a send: two open tabs never show the same outcome twice.
+        if StaffTask.objects.filter(pk=row.pk, announced_at=None).update(announced_at=timezone.now()):
+            messages.add_message(request, row.level, row.message)
+            shown.append(row)
+    return shown
