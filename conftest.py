@@ -83,3 +83,55 @@ def fake_telegram(settings):
         settings.TELEGRAM_BOT_TOKEN = fake.token
         settings.TELEGRAM_API_BASE_URL = fake.base_url
         yield fake
+
+
+@pytest.fixture(scope="module")
+def _chromium():
+    """One headless Chromium per test module; browser tests skip where the system has none.
+
+    Playwright's sync API keeps an event loop running in this thread, so Django's guard against
+    ORM calls from async code is lifted for the module's lifetime (the calls are synchronous).
+    """
+    import os
+
+    from testkit.browser import CHROMIUM_ARGS, chromium_path
+
+    path = chromium_path()
+    if path is None:
+        pytest.skip("needs Debian's chromium (apt-get install chromium; .ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def browser_page(_chromium, live_server):
+    """A fresh page at 1440 px that may only reach this test's own server (anything else is refused
+    and recorded in ``page.outside_requests``)."""
+    from testkit.browser import DESKTOP
+
+    context = _chromium.new_context(viewport=DESKTOP, locale="ru-RU")
+    page = context.new_page()
+    page.outside_requests = []
+
+    def guard(route):
+        if route.request.url.startswith(live_server.url):
+            route.continue_()
+        else:
+            page.outside_requests.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", guard)
+    yield page
+    context.close()

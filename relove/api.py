@@ -1,7 +1,8 @@
 """The ``/api/v1/`` router: every app registers its viewsets here."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.contrib.admin.views.decorators import staff_member_required
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
@@ -34,5 +35,7 @@ urlpatterns = [
     path("v1/auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
     path("v1/", include(extra + router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # Staff who are not logged in are sent to the admin login and come back here.
+    path("docs/", staff_member_required(SpectacularSwaggerView.as_view(url_name="schema")), name="swagger-ui"),
+    path("redoc/", staff_member_required(SpectacularRedocView.as_view(url_name="schema")), name="redoc"),
 ]
