@@ -1,7 +1,7 @@
 """The ``/api/v1/`` router: every app registers its viewsets here."""
 
-from django.urls import include, path
 from django.contrib.admin.views.decorators import staff_member_required
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
