@@ -30,3 +30,11 @@ def deliver_outbound(self, outbound_id: int) -> str:
     if status == "pending":
         raise self.retry(countdown=2 ** (self.request.retries + 1))
     return status
+
+
+@shared_task(name="bot.tasks.crisis_realert")
+def crisis_realert() -> int:
+    """Page the staff chat again for crisis alerts unresolved past CRISIS_REALERT_AFTER_MINUTES."""
+    from .services.safety import crisis_realert_due
+
+    return crisis_realert_due()

@@ -67,12 +67,13 @@ def journey_advance(*, user_id: int, from_order: int, confidence: float, evidenc
     """Move a member exactly one stage forward, from ``from_order``, on the analysis' word.
 
     A conditional UPDATE is the claim: if the member is no longer on ``from_order`` (staff or
-    a concurrent analysis moved them) nothing happens. Never moves backwards, never skips.
+    a concurrent analysis moved them) or is in crisis, nothing happens. Never moves backwards,
+    never skips.
     """
     if from_order >= STAGE_COUNT:
         return None
     target = stage_get(from_order + 1)
-    moved = TelegramUser.objects.filter(pk=user_id, journey_stage=from_order).update(
+    moved = TelegramUser.objects.filter(pk=user_id, journey_stage=from_order, crisis_flag=False).update(
         journey_stage=target.order, updated_at=timezone.now())
     if not moved:
         return None

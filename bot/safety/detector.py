@@ -49,23 +49,23 @@ NO_RISK = Verdict(False)
 
 # --- slots -----------------------------------------------------------------------------------
 
-def L(*groups) -> Slot:  # noqa: N802 — a tiny pattern language reads better with short names
+def L(*groups) -> Slot:
     """Any lemma from the given words or sets."""
     words = frozenset().union(*({g} if isinstance(g, str) else g for g in groups))
     return lambda t: bool(t.lemmas & words)
 
 
-def S(*surfaces: str) -> Slot:  # noqa: N802
+def S(*surfaces: str) -> Slot:
     """Exactly this surface form (when the case matters: «себя», not «в себе»)."""
     words = frozenset(surfaces)
     return lambda t: t.text in words
 
 
-def PAST(slot: Slot) -> Slot:  # noqa: N802
+def PAST(slot: Slot) -> Slot:
     return lambda t: t.past and slot(t)
 
 
-def INF(slot: Slot) -> Slot:  # noqa: N802
+def INF(slot: Slot) -> Slot:
     return lambda t: t.infinitive and slot(t)
 
 

@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from bot.models import UserSession
+from bot.safety import gate
 from bot.signals import member_message_received
 from bot.timezones import parse_timezone
 from bot.ui import (
@@ -87,7 +88,11 @@ def handle(incoming: Incoming) -> list[OutgoingMessage]:
 
     flood = flood_check(user_id=user.pk)
     if flood is not Flood.OK:
-        # Kept, not answered: the excess never reaches the LLM.
+        # Kept, not answered: the excess never reaches the LLM. The offline gate still reads it,
+        # so a crisis message is never lost in a flood.
+        verdict = gate.offline_verdict(incoming.text) if incoming.kind is Kind.TEXT and user.consent_at else None
+        if verdict is not None and verdict.risk:
+            return _crisis_turn(user, incoming.text[:MEMBER_TEXT_MAX], gate.from_offline(verdict))
         members.member_log(user=user, kind=UserActivityLog.Kind.MESSAGE_IN, content=incoming.text[:MEMBER_TEXT_MAX])
         return [_msg(template_html("flood"))] if flood is Flood.FIRST_OVER else []
     if incoming.kind is Kind.COMMAND:
@@ -108,12 +113,34 @@ def handle(incoming: Incoming) -> list[OutgoingMessage]:
 # --- conversation ------------------------------------------------------------------------
 
 def converse(user: TelegramUser, text: str) -> list[OutgoingMessage]:
-    """One conversational turn: consent gate → safety → stage → Natasha → store → decorate."""
+    """One conversational turn: consent gate → safety gate → stage → Natasha → store → decorate.
+
+    The offline detector reads the whole message first; on risk no LLM is called. Otherwise
+    Natasha's structured reply carries the LLM's risk judgement, and on risk the reply is
+    discarded for the support reply. A member in crisis never receives a persona reply.
+    """
     if not user.consent_at:
         if members.is_consent(text):
             return _give_consent(user)
         return [_consent_request(user, template_html("consent_needed"))]
-    text = text[:MEMBER_TEXT_MAX]
+    offline = gate.offline_verdict(text)  # the whole text: risk at the end of a long message counts
+    session = _store_member_turn(user, text[:MEMBER_TEXT_MAX])
+    if offline is not None and offline.risk:
+        return _crisis_reply(user, session, text[:MEMBER_TEXT_MAX], gate.from_offline(offline))
+    stage = stage_get(user.journey_stage)
+    generated = natasha.reply(user=user, session=session, stage=stage)
+    decision = gate.decide(offline=offline, llm_risk=generated.risk if generated.source == "llm" else None)
+    if decision.crisis:
+        return _crisis_reply(user, session, text[:MEMBER_TEXT_MAX], decision)
+    if decision.unchecked:
+        generated = natasha.gentle_reply(history=session.conversation_history)
+    answer = _answer(user, session, generated)
+    if not user.crisis_flag:  # no stage analysis of a member in crisis
+        analyse_member_later(user.pk)  # stage analysis via Celery on commit, off the reply path
+    return answer
+
+
+def _store_member_turn(user: TelegramUser, text: str) -> UserSession:
     now = timezone.now()
     session = sessions.session_get_active(user=user)
     session = sessions.session_append(session=session, turns=[sessions.Turn("user", text)])
@@ -121,15 +148,7 @@ def converse(user: TelegramUser, text: str) -> list[OutgoingMessage]:
                        interaction=UserInteraction.Kind.MESSAGE_IN, metadata={"session_id": session.pk})
     TelegramUser.objects.filter(pk=user.pk).update(last_user_message_at=now, messages_count=F("messages_count") + 1)
     member_message_received.send(sender=TelegramUser, user=user, at=now)
-
-    detected = safety.detect_crisis(text)
-    if detected:
-        return _crisis_reply(user, session, text, detected)
-    stage = stage_get(user.journey_stage)
-    generated = natasha.reply(user=user, session=session, stage=stage)
-    answer = _answer(user, session, generated)
-    analyse_member_later(user.pk)  # stage analysis via Celery on commit, off the reply path
-    return answer
+    return session
 
 
 def _answer(user: TelegramUser, session: UserSession, generated: Generated) -> list[OutgoingMessage]:
@@ -151,11 +170,21 @@ def decorate(generated: Generated, *, turn_index: int) -> list[OutgoingMessage]:
     return parts
 
 
-def _crisis_reply(user, session, text: str, detected: str) -> list[OutgoingMessage]:
-    safety.crisis_register(user=user, text=text, detected_by=detected)
-    html = template_html("crisis_support", trusted={"contacts": safety.contacts_text()})
+def _crisis_reply(user: TelegramUser, session: UserSession, text: str,
+                  decision: gate.Decision) -> list[OutgoingMessage]:
+    """The support reply instead of anything from the persona: helplines on the first signal,
+    when acute, or when the last helplines are older than CRISIS_HELPLINES_EVERY_MINUTES."""
+    signal = safety.crisis_signal(user=user, text=text, decision=decision)
+    if signal.helplines:
+        html = template_html("crisis_support", trusted={"contacts": safety.contacts_text()})
+    else:
+        html = template_html("crisis_followup")
     generated = Generated(html=html, plain=html, source="safety")
     return _answer(user, session, generated)
+
+
+def _crisis_turn(user: TelegramUser, text: str, decision: gate.Decision) -> list[OutgoingMessage]:
+    return _crisis_reply(user, _store_member_turn(user, text), text, decision)
 
 
 # --- consent -----------------------------------------------------------------------------
@@ -380,6 +409,8 @@ def _quick_reply_text(user: TelegramUser, turn: str, index: str) -> str | None:
 
 
 def _start_stream(user: TelegramUser, stream_id: int) -> list[OutgoingMessage]:
+    if user.crisis_flag:  # gentle mode: no exercises or challenges until staff resolve the alert
+        return [_msg(template_html("crisis_no_tasks"))]
     stream = Stream.objects.filter(pk=stream_id, is_active=True).first()
     if stream is None:
         return [_msg(template_html("unknown_button"))]

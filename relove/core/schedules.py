@@ -9,6 +9,8 @@ PERIODIC_TASKS = [
     ("Триггеры: поиск и отправка", "triggers.tasks.scan_triggers", "interval", {"every": 1, "period": "minutes"}),
     ("Рассылки: запуск запланированных", "broadcasts.tasks.dispatch_scheduled_broadcasts", "interval",
      {"every": 1, "period": "minutes"}),
+    ("Кризисные сигналы: повторное оповещение", "bot.tasks.crisis_realert", "interval",
+     {"every": 5, "period": "minutes"}),
     ("Сессии: завершение неактивных", "bot.tasks.end_idle_sessions", "interval", {"every": 5, "period": "minutes"}),
     ("Профили: ежедневная ротация", "profiles.tasks.rotate_profiles", "crontab",
      {"minute": "0", "hour": "3", "timezone": "Europe/Moscow"}),
