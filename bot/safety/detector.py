@@ -90,8 +90,10 @@ class Rule:
     def find(self, tokens: list[Token]) -> list[int] | None:
         search = self._ordered if self.ordered else self._near
         for start, token in enumerate(tokens):
-            if not self.slots[0](token) and self.ordered:
+            if self.ordered and not self.slots[0](token):
                 continue
+            if not self.ordered and not any(slot(token) for slot in self.slots):
+                continue  # an unordered match starts on one of its own words
             found = search(tokens, start)
             if found and self._accepts(tokens, found):
                 return found
