@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relove.settings_test")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -45,7 +45,7 @@ PERSONA = "Ты — Наташа. Ответ верни JSON {\"reply\", \"quick
 
 def percentile(values, q):
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def main():

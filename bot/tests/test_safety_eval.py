@@ -14,7 +14,8 @@ def test_the_sets_are_big_enough_and_cover_every_category():
     ordinary = [r for r in TUNING if r["label"] == "ordinary"]
     assert len(crisis) >= 100 and len(ordinary) >= 100
     assert {r["category"] for r in crisis} == set(CATEGORIES)
-    assert {"idiom", "journey", "fear", "old_self", "anger", "everyday", "negation"} <= {r["category"] for r in ordinary}
+    ordinary_categories = {r["category"] for r in ordinary}
+    assert {"idiom", "journey", "fear", "old_self", "anger", "everyday", "negation"} <= ordinary_categories
     assert len(HELDOUT) >= 40
 
 
