@@ -179,3 +179,16 @@ def test_members_in_crisis_get_no_proactive_messages_or_broadcasts():
     say("хочу умереть")
     assert not eligible_members().filter(telegram_id=ME).exists()
     assert not audience(segment=Segment()).filter(telegram_id=ME).exists()
+
+
+def test_emptying_the_judgement_prompt_does_not_switch_the_gate_off(fake_llm):
+    from bot.models import PersonaPrompt
+
+    PersonaPrompt.objects.filter(key="safety").update(text="")
+    consent()
+    fake_llm.enqueue({"risk": "crisis", "reply": "Что выберешь?", "quick_replies": []})
+    assert "8-800-2000-122" in say("всё серо, сижу и смотрю в стену")[0].text
+    assert gate.RISK_CONTRACT in fake_llm.prompts()[-1]
+    before = len(fake_llm.requests)
+    assert "8-800-2000-122" in say("хочу умереть")[0].text  # the offline detector, no LLM call
+    assert len(fake_llm.requests) == before
