@@ -190,5 +190,6 @@ def test_emptying_the_judgement_prompt_does_not_switch_the_gate_off(fake_llm):
     assert "8-800-2000-122" in say("всё серо, сижу и смотрю в стену")[0].text
     assert gate.RISK_CONTRACT in fake_llm.prompts()[-1]
     before = len(fake_llm.requests)
-    assert "8-800-2000-122" in say("хочу умереть")[0].text  # the offline detector, no LLM call
+    say("хочу умереть")  # the offline detector: a second signal, no LLM call
     assert len(fake_llm.requests) == before
+    assert CrisisAlert.objects.get(user=member()).signals == 2
