@@ -155,7 +155,7 @@ def _clause_ends(tokens: list[Token], at: int) -> bool:
         if token.text in ("в", "на") and any(_WORLD(t) for t in tokens[at + 1:at + 3]):
             at += 3 if at + 2 < len(tokens) and _WORLD(tokens[at + 2]) else 2
             continue
-        if token.text not in lx.LIVE_TAIL:
+        if not (token.lemmas & lx.LIVE_TAIL):
             return False
         at += 1
     return True
@@ -184,8 +184,10 @@ def _negated(tokens: list[Token], first: int, last: int, clause: range) -> bool:
     for j in range(clause.start, first):
         if NEG(tokens[j]) and j + 1 < first and _INTENT(tokens[j + 1]):
             return True
-    # «убивать себя я не стану»: a negated intent right after.
+    # «убивать себя я не стану»: a negated intent right after; «суицидальных мыслей нет».
     after = range(last + 1, min(clause.stop, last + 4))
+    if any(tokens[j].text == "нет" for j in range(last + 1, min(clause.stop, last + 3))):
+        return True
     return any(NEG(tokens[j]) and j + 1 in clause and _INTENT(tokens[j + 1]) for j in after)
 
 
@@ -221,10 +223,14 @@ ALL = L("весь", "все", "всё")
 
 RULES: tuple[Rule, ...] = (
     # explicit intent
-    Rule("suicide-word", EXPLICIT, (L(lx.EXPLICIT_WORDS),), idioms=False),
+    Rule("suicide-word", EXPLICIT, (L(lx.EXPLICIT_WORDS),), idioms=False, unless_clause=L(lx.MEDIA)),
+    Rule("die-wish", EXPLICIT, (S("бы", "поскорее", "скорее", "смысле", "лишь", "лучше"),
+                                INF(L(lx.DIE))), gap=1, unless_clause=L(lx.MEDIA)),
+    Rule("await-death", EXPLICIT, (L("ждать", "дождаться", "дожидаться"), S("умру", "сдохну", "умрешь", "умереть")),
+         ordered=False, window=5, negatable=False),
     Rule("want-die", EXPLICIT, (L(lx.WANT), L(lx.DIE)), gap=3),
-    Rule("kill-self", EXPLICIT, (L(lx.KILL), SELF_ACC), gap=2),
-    Rule("self-kill", EXPLICIT, (SELF_ACC, L(lx.KILL)), gap=2),
+    Rule("kill-self", EXPLICIT, (L(lx.SELF_KILL_VERBS), SELF_ACC), gap=2),
+    Rule("self-kill", EXPLICIT, (SELF_ACC, L(lx.SELF_KILL_VERBS)), gap=2),
     Rule("end-self", EXPLICIT, (L("покончить", "кончать", "кончить", "покончу"), SELF_ACC), gap=6),
     Rule("end-life", EXPLICIT, (L("покончить", "кончать", "заканчивать", "закончить"), L("жизнь")), gap=4),
     Rule("leave-life", EXPLICIT, (L("уйти", "уходить"), S("из"), L("жизнь")), gap=1),
@@ -243,7 +249,16 @@ RULES: tuple[Rule, ...] = (
     Rule("better-without-me", INDIRECT, (L(lx.BETTER), S("без"), S("меня")), ordered=False, window=7),
     Rule("me-not-be", INDIRECT, (S("меня"), NEG, L("стать", "быть", "должный", "должно")), gap=1,
          negatable=False, unless_next=S("дома", "на", "в", "рядом", "с")),
-    Rule("why-live", INDIRECT, (L("зачем", "незачем", "смысл"), INF(L(lx.LIVE, "оставаться"))), gap=3),
+    Rule("live-no-reason", INDIRECT, (INF(L(lx.LIVE)), L("незачем", "нечего", "смысл")), gap=1),
+    Rule("regret-waking", INDIRECT, (L("жалеть", "пожалеть", "зря"), L("проснуться", "родиться", "выжить",
+                                                                       "откачать", "спасти")), gap=1),
+    Rule("superfluous", INDIRECT, (L("лишний"), L("свет", "мир", "жизнь")), ordered=False, window=4),
+    Rule("cannot-live", INDIRECT, (NEG, L("мочь", "получаться"), INF(L(lx.LIVE))), gap=2, negatable=False,
+         end=True, unless_next=S("без")),
+    Rule("no-strength-live", INDIRECT, (L("нет", "нету"), L("сила"), INF(L(lx.LIVE))), gap=1, negatable=False,
+         end=True),
+    Rule("burden", INDIRECT, (L("обуза"),)),
+    Rule("why-live", INDIRECT, (L("зачем", "незачем", "смысл"), INF(L(lx.LIVE, lx.WAKE, "оставаться"))), gap=3),
     Rule("why-i-live", INDIRECT, (L("зачем"), S("я"), L(lx.LIVE)), gap=1, end=True),
     Rule("no-sense-live", INDIRECT, (L("смысл"), NEG, L(lx.LIVE)), ordered=False, window=6, negatable=False),
     Rule("tired-live", INDIRECT, (L(lx.TIRED), INF(L(lx.LIVE))), gap=1, end=True),
@@ -258,24 +273,43 @@ RULES: tuple[Rule, ...] = (
     Rule("not-here", INDIRECT, (NEG, L(lx.WANT), L("здесь", "тут", "свет"), L("быть")), gap=2, negatable=False),
     # method or means with intent
     Rule("overdose", METHOD, (L(lx.OVERDOSE),)),
-    Rule("lethal-dose", METHOD, (L("смертельный", "летальный"), L("доза")), gap=1),
+    Rule("lethal-dose", METHOD, (L("смертельный", "летальный"), L("доза")), ordered=False, window=4),
+    Rule("lethal-means", METHOD, (L(lx.LETHAL), L(lx.HIGH_PLACE, lx.PILLS, lx.VEIN, lx.ROPE, "машина", "этаж")),
+         ordered=False, window=6, unless_clause=L(lx.MEDIA)),
+    Rule("out-the-window", METHOD, (L("выйти", "выходить", "шагнуть"), S("в"), L("окно")), gap=1),
+    Rule("on-the-rails", METHOD, (L("лечь", "лежать", "броситься", "кинуться", "встать", "стоять", "сидеть"),
+                                  S("на", "под"), L("рельсы", "рельс", "поезд", "электричка")), gap=1),
+    Rule("rope", METHOD, (L("купить", "найти", "взять", "приготовить", "достать", "завязать"), L(lx.ROPE)), gap=2,
+         unless_clause=L("белье", "для", "сушка", "палатка", "лодка", "поход", "собака", "качели")),
+    Rule("gas", METHOD, (L("надышаться", "отравиться"), L("газ", "угарный")), ordered=False, window=4),
     Rule("gulp-pills", METHOD, (L("наглотаться", "нажраться", "обожраться", "наесться", "наесть"), L(lx.PILLS)),
          ordered=False, window=5),
     Rule("want-gulp", METHOD, (L(lx.WANT), L("наглотаться", "отравиться", "травиться")), gap=2),
-    Rule("pills-all", METHOD, (L(lx.PILLS), L(lx.INGEST), L(lx.QUANTITY)), ordered=False, window=8),
+    Rule("pills-all", METHOD, (L(lx.PILLS), L(lx.INGEST), L(lx.QUANTITY)), ordered=False, window=8,
+         unless_clause=L(lx.PRESCRIBED)),
     Rule("hoard-pills", METHOD, (L(lx.HOARD), L(lx.PILLS)), ordered=False, window=4),
-    Rule("jump-from", METHOD, (L(lx.JUMP), L("с", "из", "со"), L(lx.HIGH_PLACE)), gap=2),
+    Rule("jump-from", METHOD, (L(lx.JUMP), L("с", "из", "со"), L(lx.HIGH_PLACE)), gap=2, unless_clause=L(lx.MEDIA)),
     Rule("jump-under", METHOD, (L(lx.JUMP), S("под"), L(lx.UNDER)), gap=1),
     Rule("cut-veins", METHOD, (L(lx.CUT), L(lx.VEIN)), gap=2),
-    Rule("hang", METHOD, (L(lx.HANG),)),
-    Rule("shoot-self", METHOD, (L(lx.SHOOT),), unless_next=S("его", "ее", "их", "тебя")),
+    Rule("hang", METHOD, (L(lx.HANG),), unless_next=S("как", "можно", "от")),
+    Rule("want-jump", METHOD, (L(lx.WANT), L("спрыгнуть", "сброситься", "выброситься", "выпрыгнуть")), gap=1,
+         end=True),
+    Rule("shoot-self", METHOD, (L(lx.SHOOT),), unless_next=S("его", "ее", "их", "тебя", "как", "можно", "от")),
     Rule("not-wake-pills", METHOD, (L(lx.PILLS), S("чтобы"), NEG, L(lx.WAKE)), ordered=False, window=8,
          negatable=False),
     # preparation and farewell: scored separately (see _farewell)
     # self-harm
     Rule("self-harm-word", SELF_HARM, (L(lx.SELF_HARM_WORDS),), idioms=False),
     Rule("cut-self", SELF_HARM, (L(lx.SELF_CUT), SELF_ACC), gap=1),
-    Rule("cut-arms", SELF_HARM, (L("резать", "порезать", "резаться", "изрезать"), L(lx.ARMS)), gap=2),
+    Rule("cut-arms", SELF_HARM, (L("резать", "порезать", "резаться", "изрезать", "жечь", "прижигать", "прижечь"),
+                                 L(lx.ARMS)), gap=2),
+    Rule("blade-again", SELF_HARM, (L("лезвие", "бритва"), L("взяться", "снова", "опять", "резать", "рука")),
+         ordered=False, window=4),
+    Rule("cuts-on-body", SELF_HARM, (L("порез", "шрам", "ожог"), L(lx.ARMS)), ordered=False, window=4,
+         unless_clause=L("операция", "кошка", "кот", "собака", "авария", "детство", "упасть", "ремонт", "роды",
+                         "прививка", "готовить", "кухня", "ожог")),
+    Rule("cut-deep", ACUTE, (PAST(L("порезаться", "порезать", "вскрыть")), L("сильно", "глубоко", "вена")),
+         ordered=False, window=4, acute=True),
     Rule("cutting", SELF_HARM, (L("резаться"),), unless_next=S("в")),
     Rule("hurt-self", SELF_HARM, (L(lx.DO_TO), S("себе"), L(lx.HURT)), ordered=False, window=5),
     Rule("scratch-blood", SELF_HARM, (L("расцарапать", "царапать", "раздирать", "расчесать"), L("кровь")),
@@ -285,16 +319,18 @@ RULES: tuple[Rule, ...] = (
     Rule("starve-self", SELF_HARM, (L("морить"), SELF_ACC, L("голод")), ordered=False, window=5),
     # acute danger now
     Rule("took-pills", ACUTE, (PAST(L(lx.INGEST)), L(lx.PILLS, lx.QUANTITY)), ordered=False, window=7,
-         acute=True, unless_clause=L("от", "врач", "назначить", "витамин", "рецепт")),
+         acute=True, unless_clause=L(lx.PRESCRIBED)),
     Rule("gulped", ACUTE, (PAST(L("наглотаться", "отравиться", "передознуться")),), acute=True),
     Rule("took-lethal", ACUTE, (PAST(L(lx.INGEST)), L("смертельный", "летальный")), ordered=False, window=5,
          acute=True),
     Rule("cut-already", ACUTE, (PAST(L(lx.CUT)), L(lx.VEIN)), gap=2, acute=True),
-    Rule("blood-flows", ACUTE, (L("кровь"), L("идти", "течь", "хлестать", "остановиться")), gap=1, acute=True,
+    Rule("blood-flows", ACUTE, (L("кровь"), L("идти", "течь", "хлестать", "остановиться", "останавливаться")),
+         gap=1, acute=True,
          unless_clause=L("нос", "палец", "десна")),
     Rule("blade-wrist", ACUTE, (L(lx.BLADE), L(lx.VEIN)), ordered=False, window=5, acute=True),
     Rule("at-edge", ACUTE, (S("на"), L(lx.EDGE)), gap=1, acute=True,
-         unless_clause=L("нервы", "срыв", "грань", "земля", "света", "деревня", "город")),
+         unless_clause=L("нервы", "срыв", "грань", "земля", "света", "деревня", "город", "новый", "начало",
+                         "открытие", "успех", "мечта", "решение", "перемена")),
     Rule("rope-ready", ACUTE, (L(lx.ROPE), L(lx.ROPE_READY)), ordered=False, window=5, acute=True),
     # violence and threats from another person
     Rule("beats-me", VIOLENCE, (L(lx.BEAT), S("меня", "мне")), ordered=False, window=4, idioms=False),
@@ -302,6 +338,20 @@ RULES: tuple[Rule, ...] = (
     Rule("will-kill-me", VIOLENCE, (L("сказать", "обещать", "пообещать", "грозиться", "угрожать"), S("что"),
                                     L("убить", "зарезать", "прибить")), gap=2, idioms=False),
     Rule("raped", VIOLENCE, (L("изнасиловать", "насиловать", "домогаться"),), idioms=False),
+    Rule("armed-person", VIOLENCE, (L(lx.BLADE, "топор"), L("ломиться", "бросаться", "кидаться", "гоняться",
+                                                             "угрожать", "замахиваться", "приставить", "махать")),
+         ordered=False, window=6, idioms=False, acute=True),
+    Rule("raises-hand", VIOLENCE, (L("поднимать", "поднять"), S("меня"), L("рука")), ordered=False, window=5,
+         idioms=False),
+    Rule("touches-me", VIOLENCE, (L(lx.PERSON), L("трогать", "лапать", "приставать", "раздевать"), S("меня", "мне")),
+         ordered=False, window=5, idioms=False),
+    Rule("locked-up", VIOLENCE, (L("взаперти", "запереть", "запирать"), S("меня")), ordered=False, window=4,
+         idioms=False),
+    Rule("afraid-he-kills", VIOLENCE, (L("бояться", "страшно"), S("меня"), L(lx.BEAT, "убить", "прибить")),
+         ordered=False, window=6, idioms=False),
+    Rule("threatens-me", VIOLENCE, (L("угрожать", "грозить", "шантажировать", "преследовать"), S("мне", "меня")),
+         ordered=False, window=4, idioms=False,
+         unless_clause=L("увольнение", "штраф", "суд", "выговор", "двойка", "отчисление")),
 )
 
 
@@ -324,6 +374,7 @@ _STRONG_FAREWELL = (
     Rule("last-message", FAREWELL, (L("последний", "прощальный", "предсмертный"),
                                     L("сообщение", "письмо", "записка", "слово")), gap=1),
     Rule("farewell-letter", FAREWELL, (L(lx.FAREWELL_STRONG_WORDS),)),
+    Rule("writing-last-time", FAREWELL, (L("писать", "написать"), S("последний"), S("раз")), gap=2),
     Rule("me-gone", FAREWELL, (S("меня"), NEG, L("стать")), gap=1, negatable=False),
     Rule("me-no-more", FAREWELL, (S("меня"), S("уже", "больше"), NEG, S("будет")), gap=0, negatable=False,
          unless_next=S("на", "в", "дома", "рядом", "с")),
@@ -333,6 +384,13 @@ _STRONG_FAREWELL = (
 )
 _WEAK_FAREWELL = (
     Rule("goodbye", FAREWELL, (S("прощай", "прощайте", "простите", "прости"),), negatable=False),
+    Rule("this-is-the-end", FAREWELL, (S("это"), S("конец")), gap=1, negatable=False),
+    Rule("left-a-note", FAREWELL, (L("оставить", "написать", "оставлять"), L("записка", "письмо")), gap=3,
+         negatable=False),
+    Rule("deleted-accounts", FAREWELL, (PAST(L("удалить")), L("соцсеть", "аккаунт", "страница", "профиль")), gap=2,
+         negatable=False),
+    Rule("was-nice-knowing", FAREWELL, (L("приятно", "рада", "рад", "счастье"), L("знать", "знакомый")), gap=2,
+         negatable=False),
     Rule("goodbye-all", FAREWELL, (S("прощайте", "простите", "прощай"), L("все", "всех", "весь", "меня")),
          ordered=False, window=4, negatable=False),
     Rule("forever", FAREWELL, (L("навсегда"),), negatable=False),
@@ -340,10 +398,10 @@ _WEAK_FAREWELL = (
          negatable=False),
     Rule("wont-write", FAREWELL, (S("больше"), NEG, L("написать", "писать")), gap=1, negatable=False),
     Rule("last-time", FAREWELL, (L("последний"), S("раз")), gap=0, negatable=False),
-    Rule("decided", FAREWELL, (L("все", "всё", "весь"), PAST(L("решить"))), gap=1, negatable=False),
+    Rule("decided", FAREWELL, (L("все", "всё", "весь", "так"), PAST(L("решить"))), gap=1, negatable=False),
     Rule("tell-loved", FAREWELL, (L("передать", "скажите", "скажи"), L("любить", "люблю")), ordered=False,
          window=6, negatable=False),
-    Rule("gave-away", FAREWELL, (L("раздать", "раздавать"), L("вещь")), gap=2, negatable=False),
+    Rule("gave-away", FAREWELL, (PAST(L("раздать", "раздавать", "отдать")),), negatable=False),
     Rule("wont-need", FAREWELL, (NEG, L("понадобиться", "пригодиться", "нужный")), gap=1, negatable=False),
     Rule("im-leaving", FAREWELL, (S("ухожу", "ухожу."),), negatable=False, unless_next=S("с", "на", "в", "из", "от")),
     Rule("thanks-for-all", FAREWELL, (L("спасибо"), L("все", "всё", "весь")), gap=3, negatable=False),
@@ -365,9 +423,14 @@ def _farewell(tokens: list[Token]) -> Verdict | None:
     return None
 
 
+_NOW = S("сейчас", "уже", "прямо")
+
+
 def _verdict(rule: Rule, tokens: list[Token], found: list[int]) -> Verdict:
     span = tokens[found[0]:found[-1] + 1]
-    return Verdict(True, rule.category, rule.name, (" ".join(t.text for t in span)[:80],), acute=rule.acute)
+    # A method said with «сейчас / уже / прямо» is happening: acute.
+    acute = rule.acute or (rule.category == METHOD and any(_NOW(tokens[j]) for j in _clause(tokens, found[0])))
+    return Verdict(True, rule.category, rule.name, (" ".join(t.text for t in span)[:80],), acute=acute)
 
 
 @functools.cache
