@@ -27,11 +27,11 @@ def test_offline_detector_on_the_tuning_set():
 
 
 def test_offline_detector_on_the_held_out_set_does_not_regress():
-    # Written by someone who did not tune the rules; measured once the detector was frozen
-    # (docs/safety.md: 55.7 % recall, 6.6 % false positives). Guarded a little below that.
+    # Written by someone who did not tune the rules and never tuned on (docs/safety.md:
+    # 62.9 % recall, 6.6 % false positives at the last measurement). Guarded a little below.
     score = evaluation.score_offline(HELDOUT)
     print("held-out:", score.line())
-    assert score.recall >= 0.52
+    assert score.recall >= 0.60
     assert score.false_positive_rate <= 0.09
 
 
