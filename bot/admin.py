@@ -112,10 +112,10 @@ class CrisisAlertAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
     actions = ["take_into_work"]
 
     def has_add_permission(self, request):
-        return False
+        return False  # alerts come from the gate or from "set crisis flag" on the member page
 
-    def has_delete_permission(self, request, obj=None):
-        return False  # the record of a crisis and of what staff did stays
+    # Deleting stays a Django permission (not granted to ordinary staff), not a hard "no":
+    # erasing a member in the admin must be able to cascade over their alerts.
 
     @admin.display(description=_("статус"), ordering="status")
     def status_badge(self, obj):
@@ -218,9 +218,6 @@ class MemberFlagChangeAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     search_fields = ["=user__telegram_id", "user__username"]
     list_select_related = ["user", "staff"]
     personal_fields = ("reason",)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(OutboundMessage)

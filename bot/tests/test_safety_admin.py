@@ -84,3 +84,13 @@ def test_a_second_member_alert_is_separate(alert):
     other = TelegramUserFactory()
     safety.crisis_signal(user=other, text="", decision=Decision(True, detected_by="llm", category="llm"))
     assert CrisisAlert.objects.exclude(status="resolved").count() == 2
+
+
+def test_erasing_a_member_in_the_admin_cascades_over_their_alerts(client, superuser, alert, member):
+    client.force_login(superuser)
+    safety.crisis_note_add(alert=alert, author=superuser, text="Позвонили")
+    url = reverse("admin:profiles_telegramuser_delete", args=[member.pk])
+    response = client.post(url, {"post": "yes"})
+    assert response.status_code == 302
+    assert not TelegramUser.objects.filter(pk=member.pk).exists()
+    assert not CrisisAlert.objects.exists() and not CrisisNote.objects.exists()
