@@ -174,8 +174,15 @@ def _crisis_reply(user: TelegramUser, session: UserSession, text: str,
                   decision: gate.Decision) -> list[OutgoingMessage]:
     """The support reply instead of anything from the persona: helplines on the first signal,
     when acute, or when the last helplines are older than CRISIS_HELPLINES_EVERY_MINUTES."""
-    signal = safety.crisis_signal(user=user, text=text, decision=decision)
-    if signal.helplines:
+    try:
+        helplines = safety.crisis_signal(user=user, text=text, decision=decision).helplines
+    except Exception as exc:  # noqa: BLE001 — the member's support reply never depends on the workflow
+        # (e.g. the broker is down when the staff alert is enqueued after commit: the alert row is
+        # saved and the re-alert task pages staff later). Type only: no member data in the log.
+        logger.error("crisis workflow failed for member %s (%s); helplines sent anyway", user.pk,
+                     type(exc).__name__)
+        helplines = True
+    if helplines:
         html = template_html("crisis_support", trusted={"contacts": safety.contacts_text()})
     else:
         html = template_html("crisis_followup")

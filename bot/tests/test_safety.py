@@ -193,3 +193,22 @@ def test_emptying_the_judgement_prompt_does_not_switch_the_gate_off(fake_llm):
     say("хочу умереть")  # the offline detector: a second signal, no LLM call
     assert len(fake_llm.requests) == before
     assert CrisisAlert.objects.get(user=member()).signals == 2
+
+
+@pytest.mark.django_db(transaction=True)  # on-commit hooks run as in production
+def test_helplines_go_out_even_when_the_staff_alert_cannot_be_queued(monkeypatch, settings):
+    from kombu.exceptions import OperationalError
+
+    from bot.tasks import deliver_outbound
+
+    settings.TELEGRAM_STAFF_CHAT_ID = 999
+    consent()
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("broker unreachable")
+
+    monkeypatch.setattr(deliver_outbound, "delay", broker_down)
+    out = say("хочу покончить с собой")
+    assert "8-800-2000-122" in out[0].text
+    alert = CrisisAlert.objects.get(user=member())  # recorded: the re-alert task pages staff later
+    assert OutboundMessage.objects.get(dedupe_key=f"crisis:{alert.pk}").status == "pending"
