@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db.models import F
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -103,6 +104,8 @@ class CrisisAlertAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
     list_filter = ["status", "acute", "detected_by", "category", "assignee", "created_at"]
     search_fields = ["=user__telegram_id", "user__username"]
     list_select_related = ["user", "assignee", "resolved_by"]
+    # Open alerts first (PostgreSQL puts NULLs last in ascending order), newest first.
+    ordering = [F("resolved_at").asc(nulls_first=True), "-created_at"]
     fields = ["user", "status", "assignee", "category_label", "acute", "detected_by", "evidence", "excerpt",
               "signals", "created_at", "last_signal_at", "helplines_sent_at", "staff_alerts", "staff_alerted_at",
               "resolved_at", "resolved_by"]

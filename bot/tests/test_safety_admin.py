@@ -94,3 +94,12 @@ def test_erasing_a_member_in_the_admin_cascades_over_their_alerts(client, superu
     assert response.status_code == 302
     assert not TelegramUser.objects.filter(pk=member.pk).exists()
     assert not CrisisAlert.objects.exists() and not CrisisNote.objects.exists()
+
+
+def test_open_alerts_are_listed_first(client, superuser, alert):
+    old = TelegramUserFactory()
+    resolved = safety.crisis_signal(user=old, text="", decision=Decision(True, detected_by="llm", category="llm")).alert
+    safety.crisis_resolve(alert=resolved, staff=superuser, note="Всё в порядке")
+    client.force_login(superuser)
+    page = client.get(reverse("admin:bot_crisisalert_changelist")).content.decode()
+    assert page.index(f"/bot/crisisalert/{alert.pk}/change/") < page.index(f"/bot/crisisalert/{resolved.pk}/change/")
