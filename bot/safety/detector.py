@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import lexicon as lx
 from .text import Token, tokenize
@@ -462,20 +462,3 @@ def detect(text: str) -> Verdict:
     found_verdicts.sort(key=lambda v: (not v.acute, CATEGORIES.index(v.category)))
     return found_verdicts[0]
 
-
-@dataclass
-class Evaluation:
-    crisis: int = 0
-    caught: int = 0
-    ordinary: int = 0
-    false_alarms: int = 0
-    misses: list[dict] = field(default_factory=list)
-    alarms: list[dict] = field(default_factory=list)
-
-    @property
-    def recall(self) -> float:
-        return self.caught / self.crisis if self.crisis else 1.0
-
-    @property
-    def false_positive_rate(self) -> float:
-        return self.false_alarms / self.ordinary if self.ordinary else 0.0
