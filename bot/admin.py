@@ -1,4 +1,12 @@
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db.models import F
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -7,6 +15,8 @@ from relove.core.admin_utils import CONVERSATION_PERMISSION, PersonalDataAdminMi
 from .models import (
     CrisisAlert,
     CrisisContact,
+    CrisisNote,
+    MemberFlagChange,
     MessageTemplate,
     OperationalFailure,
     OutboundMessage,
@@ -14,7 +24,8 @@ from .models import (
     ProcessedUpdate,
     UserSession,
 )
-from .services.safety import crisis_resolve
+from .safety.detector import CATEGORY_LABELS
+from .services import safety
 
 
 @admin.register(UserSession)
@@ -71,23 +82,146 @@ class CrisisContactAdmin(admin.ModelAdmin):
     list_editable = ["order", "is_active"]
 
 
+STATUS_COLOURS = {CrisisAlert.Status.NEW: "#ba2121", CrisisAlert.Status.IN_PROGRESS: "#c77c02",
+                  CrisisAlert.Status.RESOLVED: "#417690"}
+
+
+class CrisisWorkflowForm(forms.Form):
+    note = forms.CharField(label=_("Заметка"), required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 80}))
+    assignee = forms.ModelChoiceField(label=_("Ответственный"), required=False,
+                                      queryset=get_user_model().objects.filter(is_staff=True, is_active=True))
+
+
+class FlagChangeForm(forms.Form):
+    reason = forms.CharField(label=_("Причина (обязательно)"), widget=forms.Textarea(attrs={"rows": 3, "cols": 80}))
+
+
 @admin.register(CrisisAlert)
 class CrisisAlertAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
-    list_display = ["user", "detected_by", "created_at", "resolved_at", "resolved_by"]
-    list_filter = [("resolved_at", admin.EmptyFieldListFilter), "detected_by", "created_at"]
+    """The crisis workflow: new → in progress (assignee, notes) → resolved (a note is required)."""
+
+    list_display = ["user", "status_badge", "category_label", "acute", "detected_by", "signals", "assignee",
+                    "created_at", "last_signal_at", "resolved_at"]
+    list_filter = ["status", "acute", "detected_by", "category", "assignee", "created_at"]
     search_fields = ["=user__telegram_id", "user__username"]
-    list_select_related = ["user", "resolved_by"]
-    readonly_fields = ["user", "excerpt", "detected_by", "created_at", "resolved_at", "resolved_by"]
-    personal_fields = ("excerpt",)
-    actions = ["resolve_and_clear_flag"]
+    list_select_related = ["user", "assignee", "resolved_by"]
+    # Open alerts first (PostgreSQL puts NULLs last in ascending order), newest first.
+    ordering = [F("resolved_at").asc(nulls_first=True), "-created_at"]
+    fields = ["user", "status", "assignee", "category_label", "acute", "detected_by", "evidence", "excerpt",
+              "signals", "created_at", "last_signal_at", "helplines_sent_at", "staff_alerts", "staff_alerted_at",
+              "resolved_at", "resolved_by"]
+    readonly_fields = fields
+    personal_fields = ("excerpt", "evidence")
+    change_form_template = "admin/bot/crisisalert/change_form.html"
+    actions = ["take_into_work"]
 
     def has_add_permission(self, request):
-        return False
+        return False  # alerts come from the gate or from "set crisis flag" on the member page
 
-    @admin.action(description=_("Разобрано: снять кризисный флаг с участника"))
-    def resolve_and_clear_flag(self, request, queryset):
-        resolved = sum(crisis_resolve(alert=alert, staff=request.user) for alert in queryset)
-        self.message_user(request, _("Разобрано сигналов: %d") % resolved, messages.SUCCESS)
+    # Deleting stays a Django permission (not granted to ordinary staff), not a hard "no":
+    # erasing a member in the admin must be able to cascade over their alerts.
+
+    @admin.display(description=_("статус"), ordering="status")
+    def status_badge(self, obj):
+        return format_html('<b style="color:{}">{}</b>', STATUS_COLOURS.get(obj.status, "#333"),
+                           obj.get_status_display())
+
+    @admin.display(description=_("категория"), ordering="category")
+    def category_label(self, obj):
+        if obj.detected_by == "llm":
+            return _("оценка LLM")
+        return CATEGORY_LABELS.get(obj.category, obj.category or "—")
+
+    @admin.action(description=_("Взять в работу (ответственный — я)"), permissions=["change"])
+    def take_into_work(self, request, queryset):
+        taken = sum(safety.crisis_take(alert=alert, staff=request.user) for alert in queryset)
+        self.message_user(request, _("Взято в работу: %d") % taken, messages.SUCCESS)
+
+    def get_urls(self):
+        return [
+            path("<int:alert_id>/workflow/", self.admin_site.admin_view(self.workflow_view),
+                 name="bot_crisisalert_workflow"),
+            path("member/<int:user_id>/flag/<str:field>/<int:value>/", self.admin_site.admin_view(self.flag_view),
+                 name="bot_member_flag"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        alert = self.get_object(request, object_id)
+        extra = {"workflow_form": CrisisWorkflowForm(initial={"assignee": alert.assignee_id if alert else None})}
+        if alert is not None:
+            extra["notes"] = CrisisNote.objects.filter(alert=alert).select_related("author")
+            extra["workflow_url"] = reverse("admin:bot_crisisalert_workflow", args=[alert.pk])
+            extra["member_url"] = reverse("admin:profiles_telegramuser_change", args=[alert.user_id])
+            if request.user.has_perm(CONVERSATION_PERMISSION):
+                session = UserSession.objects.filter(user_id=alert.user_id).order_by("-started_at").first()
+                if session is not None:
+                    extra["conversation_url"] = reverse("admin:bot_usersession_change", args=[session.pk])
+        return super().change_view(request, object_id, form_url, extra_context={**(extra_context or {}), **extra})
+
+    def workflow_view(self, request, alert_id: int):
+        """Take, assign, add a note or resolve (POST from the alert page)."""
+        if request.method != "POST" or not self.has_change_permission(request):
+            raise PermissionDenied
+        alert = get_object_or_404(CrisisAlert, pk=alert_id)
+        form = CrisisWorkflowForm(request.POST)
+        form.is_valid()
+        note, assignee = form.cleaned_data.get("note", ""), form.cleaned_data.get("assignee")
+        action = request.POST.get("action")
+        back = reverse("admin:bot_crisisalert_change", args=[alert.pk])
+        try:
+            if action == "take":
+                safety.crisis_take(alert=alert, staff=request.user, assignee=assignee)
+                if note.strip():
+                    safety.crisis_note_add(alert=alert, author=request.user, text=note)
+                self.message_user(request, _("Сигнал в работе."), messages.SUCCESS)
+            elif action == "note":
+                safety.crisis_note_add(alert=alert, author=request.user, text=note)
+                self.message_user(request, _("Заметка добавлена."), messages.SUCCESS)
+            elif action == "resolve":
+                if safety.crisis_resolve(alert=alert, staff=request.user, note=note):
+                    self.message_user(request, _("Сигнал разобран."), messages.SUCCESS)
+                else:
+                    self.message_user(request, _("Сигнал уже был разобран."), messages.WARNING)
+            else:
+                raise PermissionDenied
+        except ValueError:
+            self.message_user(request, _("Нужна заметка: что сделано и почему сигнал можно закрыть."),
+                              messages.ERROR)
+        return redirect(back)
+
+    def flag_view(self, request, user_id: int, field: str, value: int):
+        """Set or clear the crisis flag or "blocked" of a member, with a required reason."""
+        from profiles.models import TelegramUser
+
+        if field not in MemberFlagChange.Field.values or not self.has_change_permission(request):
+            raise PermissionDenied
+        member = get_object_or_404(TelegramUser, pk=user_id)
+        member_url = reverse("admin:profiles_telegramuser_change", args=[member.pk])
+        form = FlagChangeForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            changed = safety.member_flag_set(user=member, field=field, value=bool(value), staff=request.user,
+                                             reason=form.cleaned_data["reason"])
+            self.message_user(request, _("Сохранено.") if changed else _("Ничего не изменилось."),
+                              messages.SUCCESS if changed else messages.WARNING)
+            return redirect(member_url)
+        label = MemberFlagChange.Field(field).label
+        title = (_("Поставить: %s") if value else _("Снять: %s")) % label
+        return TemplateResponse(request, "admin/relove_member_action.html", {
+            **self.admin_site.each_context(request), "title": title, "member": member, "member_url": member_url,
+            "form": form, "submit_label": title,
+            "description": _("Изменение записывается с вашим именем и причиной. Снятие кризисного флага "
+                             "закрывает открытые кризисные сигналы участника с этой причиной как заметкой."),
+        })
+
+
+@admin.register(MemberFlagChange)
+class MemberFlagChangeAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
+    list_display = ["user", "field", "value", "staff", "created_at"]
+    list_filter = ["field", "value", "created_at"]
+    search_fields = ["=user__telegram_id", "user__username"]
+    list_select_related = ["user", "staff"]
+    personal_fields = ("reason",)
 
 
 @admin.register(OutboundMessage)

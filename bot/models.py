@@ -86,6 +86,7 @@ class PersonaPrompt(models.Model):
         STAGE_ANALYSIS = "stage_analysis", _("анализ этапа")
         PROFILE = "profile", _("построение профиля")
         PROACTIVE = "proactive", _("проактивное сообщение")
+        CRISIS_MODE = "crisis_mode", _("бережный режим после кризиса")
 
     key = models.CharField(_("ключ"), max_length=32, choices=Key.choices, unique=True)
     text = models.TextField(_("текст промпта"))
@@ -148,12 +149,32 @@ class CrisisContact(models.Model):
 
 
 class CrisisAlert(models.Model):
-    """A member's message looked like a crisis: staff look, help, then resolve."""
+    """A member's message looked like a crisis: staff take it, help, note what they did, resolve.
+
+    One open alert per member: later signals are counted on it (and re-send helplines at most
+    every 10 minutes unless acute) instead of paging staff again.
+    """
+
+    class Status(models.TextChoices):
+        NEW = "new", _("новый")
+        IN_PROGRESS = "in_progress", _("в работе")
+        RESOLVED = "resolved", _("разобран")
 
     user = models.ForeignKey(TelegramUser, on_delete=models.CASCADE, related_name="crisis_alerts",
                              verbose_name=_("участник"))
+    status = models.CharField(_("статус"), max_length=12, choices=Status.choices, default=Status.NEW)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="crisis_alerts_assigned", verbose_name=_("ответственный"))
     excerpt = EncryptedTextField(_("фрагмент сообщения"), blank=True, default="")
     detected_by = models.CharField(_("как обнаружено"), max_length=16, default="keywords")
+    category = models.CharField(_("категория"), max_length=16, blank=True)
+    evidence = EncryptedTextField(_("совпавшие слова"), blank=True, default="")
+    acute = models.BooleanField(_("острая опасность"), default=False)
+    signals = models.PositiveIntegerField(_("сигналов"), default=1)
+    last_signal_at = models.DateTimeField(_("последний сигнал"), null=True, blank=True)
+    helplines_sent_at = models.DateTimeField(_("контакты помощи отправлены"), null=True, blank=True)
+    staff_alerts = models.PositiveSmallIntegerField(_("оповещений сотрудникам"), default=0)
+    staff_alerted_at = models.DateTimeField(_("сотрудники оповещены"), null=True, blank=True)
     created_at = models.DateTimeField(_("время"), auto_now_add=True)
     resolved_at = models.DateTimeField(_("разобрано"), null=True, blank=True)
     resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
@@ -164,9 +185,58 @@ class CrisisAlert(models.Model):
         verbose_name = _("кризисный сигнал")
         verbose_name_plural = _("кризисные сигналы")
         indexes = [models.Index(fields=["resolved_at", "-created_at"], name="crisis_open_idx")]
+        constraints = [
+            # Concurrent signals for one member end up on one open alert, never two.
+            models.UniqueConstraint(fields=["user"], condition=~models.Q(status="resolved"),
+                                    name="crisis_one_open_alert_per_member"),
+        ]
 
     def __str__(self):
         return f"{self.user} · {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class CrisisNote(models.Model):
+    """What staff did or learned about an alert; resolving requires one."""
+
+    alert = models.ForeignKey(CrisisAlert, on_delete=models.CASCADE, related_name="notes",
+                              verbose_name=_("сигнал"))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                               verbose_name=_("автор"))
+    text = EncryptedTextField(_("заметка"))
+    created_at = models.DateTimeField(_("время"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("заметка по кризису")
+        verbose_name_plural = _("заметки по кризису")
+
+    def __str__(self):
+        return f"{self.alert_id} · {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class MemberFlagChange(models.Model):
+    """Who changed a member's crisis flag or "blocked" by hand, and why (the only way to change them)."""
+
+    class Field(models.TextChoices):
+        CRISIS_FLAG = "crisis_flag", _("кризисный флаг")
+        IS_BLOCKED = "is_blocked", _("заблокировал бота")
+
+    user = models.ForeignKey(TelegramUser, on_delete=models.CASCADE, related_name="flag_changes",
+                             verbose_name=_("участник"))
+    field = models.CharField(_("поле"), max_length=16, choices=Field.choices)
+    value = models.BooleanField(_("новое значение"))
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                              verbose_name=_("сотрудник"))
+    reason = EncryptedTextField(_("причина"))
+    created_at = models.DateTimeField(_("время"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("изменение флага участника")
+        verbose_name_plural = _("изменения флагов участников")
+
+    def __str__(self):
+        return f"{self.user} · {self.field} → {self.value}"
 
 
 class OutboundMessage(models.Model):

@@ -36,3 +36,11 @@ def sweep_outbound() -> dict:
     from .services.notify import outbound_sweep
 
     return outbound_sweep()
+
+
+@shared_task(name="bot.tasks.crisis_realert")
+def crisis_realert() -> int:
+    """Page the staff chat again for crisis alerts unresolved past CRISIS_REALERT_AFTER_MINUTES."""
+    from .services.safety import crisis_realert_due
+
+    return crisis_realert_due()

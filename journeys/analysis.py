@@ -202,7 +202,9 @@ def journey_analyse(*, user_id: int, force: bool = False) -> AnalysisOutcome:
     the turn still has one vote for the hysteresis. Never raises for LLM trouble (no LLM,
     timeout, invalid output): nothing is stored then.
     """
-    user = TelegramUser.objects.filter(pk=user_id, consent_at__isnull=False, journey_stage__isnull=False).first()
+    # A member in crisis is not analysed at all: their words stay out of stage signals.
+    user = TelegramUser.objects.filter(pk=user_id, consent_at__isnull=False, journey_stage__isnull=False,
+                                       crisis_flag=False).first()
     if user is None:
         return AnalysisOutcome("skipped")
     if not llm.llm_enabled():

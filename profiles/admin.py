@@ -43,8 +43,10 @@ class TelegramUserAdmin(admin.ModelAdmin):
     search_fields = ["=telegram_id", "username", "first_name", "last_name"]
     filter_horizontal = ["tags"]
     date_hierarchy = "created_at"
+    # is_blocked and crisis_flag change only through the recorded actions on the page (bot admin).
     readonly_fields = ["telegram_id", "username", "first_name", "last_name", "language_code",
-                       "consent_at", "blocked_at", "crisis_flagged_at", "journey_stage", "messages_count",
+                       "consent_at", "is_blocked", "crisis_flag", "blocked_at", "crisis_flagged_at",
+                       "journey_stage", "messages_count",
                        "sessions_count", "unanswered_proactive", "last_activity_at",
                        "last_user_message_at", "created_at", "updated_at",
                        "journey_timeline", "journey_actions", "stream_enrollments", "profile_versions",

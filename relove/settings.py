@@ -213,6 +213,10 @@ TELEGRAM_WEBHOOK_SECRET = env("TELEGRAM_WEBHOOK_SECRET", default="")
 TELEGRAM_STAFF_CHAT_ID = env.int("TELEGRAM_STAFF_CHAT_ID", default=None)
 # Failures of background work alert the staff chat once per kind and hour, at most this many an hour.
 FAILURE_ALERTS_PER_HOUR = env.int("FAILURE_ALERTS_PER_HOUR", default=10)
+# Crisis workflow: an unresolved alert pages the staff chat again after this long (and again
+# every such period); a member with risk gets the helplines again at most this often unless acute.
+CRISIS_REALERT_AFTER_MINUTES = env.int("CRISIS_REALERT_AFTER_MINUTES", default=120)
+CRISIS_HELPLINES_EVERY_MINUTES = env.int("CRISIS_HELPLINES_EVERY_MINUTES", default=10)
 # 29.4/s: 30 sends span 1.02 s, the slack a strict sliding 30/s window needs (docs/benchmarks.md).
 TELEGRAM_GLOBAL_RATE = env.float("TELEGRAM_GLOBAL_RATE", default=29.4)
 TELEGRAM_PER_CHAT_INTERVAL = env.float("TELEGRAM_PER_CHAT_INTERVAL", default=1.0)

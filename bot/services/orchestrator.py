@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from bot import hooks
 from bot.models import UserSession
+from bot.safety import gate
 from bot.timezones import parse_timezone
 from bot.ui import (
     MENU_PAUSE,
@@ -85,7 +86,11 @@ def handle(incoming: Incoming) -> list[OutgoingMessage]:
 
     flood = flood_check(user_id=user.pk)  # typed text, commands and button presses alike
     if flood is not Flood.OK:
-        # Kept, not answered: the excess never reaches the LLM.
+        # Kept, not answered: the excess never reaches the LLM. The offline gate still reads it,
+        # so a crisis message is never lost in a flood.
+        verdict = gate.offline_verdict(incoming.text) if incoming.kind is Kind.TEXT and user.consent_at else None
+        if verdict is not None and verdict.risk:
+            return _crisis_turn(user, incoming.text[:MEMBER_TEXT_MAX], gate.from_offline(verdict))
         if incoming.kind is not Kind.CALLBACK:
             members.member_log(user=user, kind=UserActivityLog.Kind.MESSAGE_IN,
                                content=incoming.text[:MEMBER_TEXT_MAX])
@@ -110,12 +115,34 @@ def handle(incoming: Incoming) -> list[OutgoingMessage]:
 # --- conversation ------------------------------------------------------------------------
 
 def converse(user: TelegramUser, text: str) -> list[OutgoingMessage]:
-    """One conversational turn: consent gate → safety → stage → Natasha → store → decorate."""
+    """One conversational turn: consent gate → safety gate → stage → Natasha → store → decorate.
+
+    The offline detector reads the whole message first; on risk no LLM is called. Otherwise
+    Natasha's structured reply carries the LLM's risk judgement, and on risk the reply is
+    discarded for the support reply. A member in crisis never receives a persona reply.
+    """
     if not user.consent_at:
         if members.is_consent(text):
             return _give_consent(user)
         return [_consent_request(user, template_html("consent_needed"))]
-    text = text[:MEMBER_TEXT_MAX]
+    offline = gate.offline_verdict(text)  # the whole text: risk at the end of a long message counts
+    session = _store_member_turn(user, text[:MEMBER_TEXT_MAX])
+    if offline is not None and offline.risk:
+        return _crisis_reply(user, session, text[:MEMBER_TEXT_MAX], gate.from_offline(offline))
+    stage = stage_get(user.journey_stage)
+    generated = natasha.reply(user=user, session=session, stage=stage)
+    decision = gate.decide(offline=offline, llm_risk=generated.risk if generated.source == "llm" else None)
+    if decision.crisis:
+        return _crisis_reply(user, session, text[:MEMBER_TEXT_MAX], decision)
+    if decision.unchecked:
+        generated = natasha.gentle_reply(history=session.conversation_history)
+    answer = _stage_change_news(user) + _answer(user, session, generated)
+    if not user.crisis_flag:  # no stage analysis of a member in crisis
+        analyse_member_later(user.pk)  # stage analysis via Celery on commit, off the reply path
+    return answer
+
+
+def _store_member_turn(user: TelegramUser, text: str) -> UserSession:
     now = timezone.now()
     session = sessions.session_get_active(user=user)
     session = sessions.session_append(session=session, turns=[sessions.Turn("user", text)])
@@ -123,15 +150,7 @@ def converse(user: TelegramUser, text: str) -> list[OutgoingMessage]:
                        interaction=UserInteraction.Kind.MESSAGE_IN, metadata={"session_id": session.pk})
     member_services.member_record_message(user=user, at=now)
     hooks.member_message_stored(user=user, at=now)
-
-    detected = safety.detect_crisis(text)
-    if detected:
-        return _crisis_reply(user, session, text, detected)
-    stage = stage_get(user.journey_stage)
-    generated = natasha.reply(user=user, session=session, stage=stage)
-    answer = _stage_change_news(user) + _answer(user, session, generated)
-    analyse_member_later(user.pk)  # stage analysis via Celery on commit, off the reply path
-    return answer
+    return session
 
 
 def _stage_change_news(user: TelegramUser) -> list[OutgoingMessage]:
@@ -162,11 +181,28 @@ def decorate(generated: Generated, *, turn_index: int) -> list[OutgoingMessage]:
     return parts
 
 
-def _crisis_reply(user, session, text: str, detected: str) -> list[OutgoingMessage]:
-    safety.crisis_register(user=user, text=text, detected_by=detected)
-    html = template_html("crisis_support", trusted={"contacts": safety.contacts_text()})
+def _crisis_reply(user: TelegramUser, session: UserSession, text: str,
+                  decision: gate.Decision) -> list[OutgoingMessage]:
+    """The support reply instead of anything from the persona: helplines on the first signal,
+    when acute, or when the last helplines are older than CRISIS_HELPLINES_EVERY_MINUTES."""
+    try:
+        helplines = safety.crisis_signal(user=user, text=text, decision=decision).helplines
+    except Exception as exc:  # noqa: BLE001 — the member's support reply never depends on the workflow
+        # (e.g. the broker is down when the staff alert is enqueued after commit: the alert row is
+        # saved and the re-alert task pages staff later). Type only: no member data in the log.
+        logger.error("crisis workflow failed for member %s (%s); helplines sent anyway", user.pk,
+                     type(exc).__name__)
+        helplines = True
+    if helplines:
+        html = template_html("crisis_support", trusted={"contacts": safety.contacts_text()})
+    else:
+        html = template_html("crisis_followup")
     generated = Generated(html=html, plain=html, source="safety")
     return _answer(user, session, generated)
+
+
+def _crisis_turn(user: TelegramUser, text: str, decision: gate.Decision) -> list[OutgoingMessage]:
+    return _crisis_reply(user, _store_member_turn(user, text), text, decision)
 
 
 # --- consent -----------------------------------------------------------------------------
@@ -381,6 +417,8 @@ def _quick_reply_text(user: TelegramUser, turn: str, index: str) -> str | None:
 
 
 def _start_stream(user: TelegramUser, stream_id: int) -> list[OutgoingMessage]:
+    if user.crisis_flag:  # gentle mode: no exercises or challenges until staff resolve the alert
+        return [_msg(template_html("crisis_no_tasks"))]
     stream = journey_selectors.stream_active(stream_id=stream_id)
     if stream is None:
         return [_msg(template_html("unknown_button"))]

@@ -152,11 +152,14 @@ def test_crisis_phrase_gets_support_flag_and_alert_without_a_persona_call(fake_l
     assert CrisisAlert.objects.filter(user=member, resolved_at__isnull=True).count() == 1
 
 
-def test_soft_signal_asks_the_llm_for_judgement(fake_llm):
+def test_every_message_gets_the_llm_risk_judgement_in_the_same_call(fake_llm):
     consent()
-    fake_llm.enqueue({"crisis": False}, {"reply": "Расскажи, что случилось.", "quick_replies": []})
+    before = len(fake_llm.requests)
+    fake_llm.enqueue({"risk": "none", "reply": "Расскажи, что случилось.", "quick_replies": []})
     out = say("Я больше не могу с этой работой")
     assert "Расскажи" in out[0].text
+    assert len(fake_llm.requests) == before + 1  # no second, separate classifier call
+    assert '"risk"' in fake_llm.prompts()[-1]
     assert not TelegramUser.objects.get(telegram_id=5001).crisis_flag
 
 

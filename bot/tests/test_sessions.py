@@ -102,8 +102,9 @@ def test_staff_clear_the_crisis_flag_in_admin(client, superuser):
     handle(Incoming(identity, Kind.TEXT, text="Не хочу жить"))
     alert = CrisisAlert.objects.get()
     client.force_login(superuser)
-    response = client.post(reverse("admin:bot_crisisalert_changelist"),
-                           {"action": "resolve_and_clear_flag", "_selected_action": [alert.pk]})
+    # Resolving needs a note (what was done): the old one-click bulk action is gone.
+    response = client.post(reverse("admin:bot_crisisalert_workflow", args=[alert.pk]),
+                           {"action": "resolve", "note": "Созвонились, в безопасности"})
     assert response.status_code == 302
     assert not TelegramUser.objects.get(telegram_id=31337).crisis_flag
     assert CrisisAlert.objects.get().resolved_by == superuser

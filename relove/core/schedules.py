@@ -11,6 +11,8 @@ PERIODIC_TASKS = [
      {"every": 1, "period": "minutes"}),
     ("Служебные сообщения: повторы и зависшие", "bot.tasks.sweep_outbound", "interval",
      {"every": 1, "period": "minutes"}),
+    ("Кризисные сигналы: повторное оповещение", "bot.tasks.crisis_realert", "interval",
+     {"every": 5, "period": "minutes"}),
     ("Сессии: завершение неактивных", "bot.tasks.end_idle_sessions", "interval", {"every": 5, "period": "minutes"}),
     ("Профили: ежедневная ротация", "profiles.tasks.rotate_profiles", "crontab",
      {"minute": "0", "hour": "3", "timezone": "Europe/Moscow"}),

@@ -1,0 +1,464 @@
+"""The offline crisis detector: morphology-aware rules, organised by category.
+
+``detect(text)`` returns a ``Verdict`` naming the category, the rule and the matched words
+(evidence for staff). It is deterministic, needs no network and runs on every member
+message before anything else. Callers must never log the evidence: it is the member's words.
+
+A rule is a short pattern over lemmas (``Seq``: in order, small gaps, within one clause;
+``Near``: together within a window). A match is discarded when the words around it say
+it is not about the member's own life: a negation before it («не хочу умирать»), a
+negated intent after it («убивать себя не стану»), an idiom («умираю от смеха», «чуть не
+умерла со стыда», «умереть для старой себя»), or a crisis that is explicitly over.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import lexicon as lx
+from .text import Token, tokenize
+
+EXPLICIT, INDIRECT, METHOD, FAREWELL, SELF_HARM, ACUTE, VIOLENCE = (
+    "explicit", "indirect", "method", "farewell", "self_harm", "acute", "violence")
+CATEGORIES = (EXPLICIT, INDIRECT, METHOD, FAREWELL, SELF_HARM, ACUTE, VIOLENCE)
+CATEGORY_LABELS = {EXPLICIT: "явное суицидальное намерение", INDIRECT: "косвенное намерение",
+                   METHOD: "способ и намерение", FAREWELL: "прощание, приготовления", SELF_HARM: "самоповреждение",
+                   ACUTE: "острая опасность сейчас", VIOLENCE: "насилие или угрозы"}
+Slot = Callable[[Token], bool]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    risk: bool
+    category: str = ""
+    rule: str = ""
+    evidence: tuple[str, ...] = ()
+    acute: bool = False
+
+    def describe(self) -> str:
+        """For staff: category and the matched words (member text: never log it)."""
+        if not self.risk:
+            return "риск не найден"
+        return f"{CATEGORY_LABELS.get(self.category, self.category)}: «{' … '.join(self.evidence)}» ({self.rule})"
+
+
+NO_RISK = Verdict(False)
+
+
+# --- slots -----------------------------------------------------------------------------------
+
+def L(*groups) -> Slot:
+    """Any lemma from the given words or sets."""
+    words = frozenset().union(*({g} if isinstance(g, str) else g for g in groups))
+    return lambda t: bool(t.lemmas & words)
+
+
+def S(*surfaces: str) -> Slot:
+    """Exactly this surface form (when the case matters: «себя», not «в себе»)."""
+    words = frozenset(surfaces)
+    return lambda t: t.text in words
+
+
+def PAST(slot: Slot) -> Slot:
+    return lambda t: t.past and slot(t)
+
+
+def INF(slot: Slot) -> Slot:
+    return lambda t: t.infinitive and slot(t)
+
+
+NEG = L(lx.NEGATION)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    category: str
+    slots: tuple[Slot, ...]
+    ordered: bool = True
+    gap: int = 2  # ordered: at most this many words between two slots
+    window: int = 7  # unordered: all slots within this many words
+    negatable: bool = True  # a negation before it cancels the match
+    idioms: bool = True  # idiom and "old self" contexts cancel the match
+    acute: bool = False
+    end: bool = False  # the last slot must close the clause («не хочу жить», not «… жить в Москве»)
+    unless_next: Slot | None = None  # the word right after the last slot cancels the match
+    unless_clause: Slot | None = None  # any word of the clause cancels the match
+
+    def find(self, tokens: list[Token]) -> list[int] | None:
+        search = self._ordered if self.ordered else self._near
+        for start, token in enumerate(tokens):
+            if self.ordered and not self.slots[0](token):
+                continue
+            if not self.ordered and not any(slot(token) for slot in self.slots):
+                continue  # an unordered match starts on one of its own words
+            found = search(tokens, start)
+            if found and self._accepts(tokens, found):
+                return found
+        return None
+
+    def _ordered(self, tokens: list[Token], start: int) -> list[int] | None:
+        def extend(at: int, slot_index: int) -> list[int] | None:
+            if slot_index == len(self.slots):
+                return []
+            for j in range(at, min(len(tokens), at + self.gap + 1)):
+                if tokens[j].is_break:
+                    return None
+                if self.slots[slot_index](tokens[j]):
+                    rest = extend(j + 1, slot_index + 1)
+                    if rest is not None:
+                        return [j, *rest]
+            return None
+
+        rest = extend(start + 1, 1)
+        return [start, *rest] if rest is not None else None
+
+    def _near(self, tokens: list[Token], start: int) -> list[int] | None:
+        window = []
+        for j in range(start, min(len(tokens), start + self.window)):
+            if tokens[j].is_break:
+                break
+            window.append(j)
+        picked: list[int] = []
+        for slot in self.slots:
+            hit = next((j for j in window if j not in picked and slot(tokens[j])), None)
+            if hit is None:
+                return None
+            picked.append(hit)
+        return sorted(picked) if picked[0] == start or start in picked else None
+
+    def _accepts(self, tokens: list[Token], found: list[int]) -> bool:
+        first, last = found[0], found[-1]
+        clause = _clause(tokens, first)
+        if self.end and not _clause_ends(tokens, last + 1):
+            return False
+        if self.unless_next and last + 1 < len(tokens) and self.unless_next(tokens[last + 1]):
+            return False
+        if self.unless_clause and any(self.unless_clause(tokens[j]) for j in clause):
+            return False
+        if self.negatable and _negated(tokens, first, last, clause):
+            return False
+        if self.idioms and _idiomatic(tokens, first, last, clause):
+            return False
+        return not _resolved_in_past(tokens, first, last)
+
+
+_WORLD = L("мир", "свет")
+
+
+def _clause_ends(tokens: list[Token], at: int) -> bool:
+    """Only filler words (or «в этом мире», «на этом свете») until the end of the clause."""
+    while at < len(tokens) and not tokens[at].is_break:
+        token = tokens[at]
+        if token.text in ("в", "на") and any(_WORLD(t) for t in tokens[at + 1:at + 3]):
+            at += 3 if at + 2 < len(tokens) and _WORLD(tokens[at + 2]) else 2
+            continue
+        if not (token.lemmas & lx.LIVE_TAIL):
+            return False
+        at += 1
+    return True
+
+
+def _clause(tokens: list[Token], at: int) -> range:
+    start = at
+    while start > 0 and not tokens[start - 1].is_break:
+        start -= 1
+    end = at
+    while end + 1 < len(tokens) and not tokens[end + 1].is_break:
+        end += 1
+    return range(start, end + 1)
+
+
+_INTENT = L("думать", "собираться", "планировать", "стать", "хотеть", "хотеться", "делать", "сделать",
+            "причинить", "мысль")
+_JOKE_CAUSE = L(lx.IDIOM_CAUSE)
+
+
+def _negated(tokens: list[Token], first: int, last: int, clause: range) -> bool:
+    before = [j for j in range(max(clause.start, first - 2), first)]
+    if any(NEG(tokens[j]) for j in before):
+        return True
+    # «я не собираюсь …», «никогда не думала о том, чтобы …»: a negated intent earlier in the clause.
+    for j in range(clause.start, first):
+        if NEG(tokens[j]) and j + 1 < first and _INTENT(tokens[j + 1]):
+            return True
+    # «убивать себя я не стану»: a negated intent right after; «суицидальных мыслей нет».
+    after = range(last + 1, min(clause.stop, last + 4))
+    if any(tokens[j].text == "нет" for j in range(last + 1, min(clause.stop, last + 3))):
+        return True
+    return any(NEG(tokens[j]) and j + 1 in clause and _INTENT(tokens[j + 1]) for j in after)
+
+
+def _idiomatic(tokens: list[Token], first: int, last: int, clause: range) -> bool:
+    prefix = [tokens[j].text for j in range(max(clause.start, first - 3), first)]
+    if any(w in ("чуть", "едва", "хоть") for w in prefix):
+        return True  # «чуть не умерла», «хоть убей»
+    following = [tokens[j] for j in range(last + 1, min(clause.stop, last + 4))]
+    if following and following[0].text in ("для", "можно"):
+        return True  # «умереть для прошлого», «повеситься можно от …»
+    for j, token in enumerate(following[:-1]):
+        if token.text in ("от", "со", "с") and _JOKE_CAUSE(following[j + 1]):
+            return True  # «умираю от смеха», «застрелилась со скуки»
+    return any(tokens[j].lemmas & lx.OLD_SELF for j in range(max(clause.start, first - 3), min(clause.stop, last + 4)))
+
+
+_PAST_MARK = L("раньше", "когда-то", "давно", "прежде")
+_OVER_MARK = L("пройти", "позади", "порядок", "справиться", "пережить")
+
+
+def _resolved_in_past(tokens: list[Token], first: int, last: int) -> bool:
+    """«раньше думала о самоубийстве, но это давно прошло»."""
+    return any(_PAST_MARK(t) for t in tokens[max(0, first - 4):first]) and \
+        any(_OVER_MARK(t) for t in tokens[last + 1:last + 12])
+
+
+# --- the rules -------------------------------------------------------------------------------
+
+SELF = S("себя", "собой", "себе")
+SELF_ACC = S("себя", "собой")
+ME = S("меня", "мне", "мной", "я")
+ALL = L("весь", "все", "всё")
+
+RULES: tuple[Rule, ...] = (
+    # explicit intent
+    Rule("suicide-word", EXPLICIT, (L(lx.EXPLICIT_WORDS),), idioms=False, unless_clause=L(lx.MEDIA)),
+    Rule("die-wish", EXPLICIT, (S("бы", "поскорее", "скорее", "смысле", "лишь", "лучше"),
+                                INF(L(lx.DIE))), gap=1, unless_clause=L(lx.MEDIA)),
+    Rule("await-death", EXPLICIT, (L("ждать", "дождаться", "дожидаться"), S("умру", "сдохну", "умрешь", "умереть")),
+         ordered=False, window=5, negatable=False),
+    Rule("want-die", EXPLICIT, (L(lx.WANT), L(lx.DIE)), gap=3),
+    Rule("kill-self", EXPLICIT, (L(lx.SELF_KILL_VERBS), SELF_ACC), gap=2),
+    Rule("self-kill", EXPLICIT, (SELF_ACC, L(lx.SELF_KILL_VERBS)), gap=2),
+    Rule("end-self", EXPLICIT, (L("покончить", "кончать", "кончить", "покончу"), SELF_ACC), gap=6),
+    Rule("end-life", EXPLICIT, (L("покончить", "кончать", "заканчивать", "закончить"), L("жизнь")), gap=4),
+    Rule("leave-life", EXPLICIT, (L("уйти", "уходить"), S("из"), L("жизнь")), gap=1),
+    Rule("settle-scores", EXPLICIT, (L("свести", "сводить"), L("счет", "счеты", "счёты")), gap=2),
+    Rule("lay-hands", EXPLICIT, (L("наложить", "накладывать"), S("на"), SELF, L("рука")), gap=1),
+    Rule("better-dead", EXPLICIT, (L("лучше"), S("бы"), ME, L(lx.DIE)), gap=1),
+    Rule("dead-better", EXPLICIT, (L("лучше"), S("бы"), ME, S("умерла", "умер", "сдохла", "сдох")), gap=1),
+    # indirect intent
+    Rule("not-want-live", INDIRECT, (NEG, L(lx.WANT), INF(L(lx.LIVE))), gap=2, negatable=False, end=True,
+         unless_next=S("так")),
+    Rule("live-not-want", INDIRECT, (INF(L(lx.LIVE)), NEG, L(lx.WANT)), gap=1, negatable=False),
+    Rule("not-want-wake", INDIRECT, (NEG, L(lx.WANT), L(lx.WAKE)), gap=2, negatable=False),
+    Rule("sleep-not-wake", INDIRECT, (NEG, INF(L(lx.WAKE))), gap=0, negatable=False),
+    Rule("want-vanish", INDIRECT, (L(lx.WANT, "лучше", "просто"), L(lx.VANISH)), gap=2,
+         unless_next=S("из", "на", "с", "со", "от")),
+    Rule("better-without-me", INDIRECT, (L(lx.BETTER), S("без"), S("меня")), ordered=False, window=7),
+    Rule("me-not-be", INDIRECT, (S("меня"), NEG, L("стать", "быть", "должный", "должно")), gap=1,
+         negatable=False, unless_next=S("дома", "на", "в", "рядом", "с")),
+    Rule("live-no-reason", INDIRECT, (INF(L(lx.LIVE)), L("незачем", "нечего", "смысл")), gap=1),
+    Rule("regret-waking", INDIRECT, (L("жалеть", "пожалеть", "зря"), L("проснуться", "родиться", "выжить",
+                                                                       "откачать", "спасти")), gap=1),
+    Rule("superfluous", INDIRECT, (L("лишний"), L("свет", "мир", "жизнь")), ordered=False, window=4),
+    Rule("cannot-live", INDIRECT, (NEG, L("мочь", "получаться"), INF(L(lx.LIVE))), gap=2, negatable=False,
+         end=True, unless_next=S("без")),
+    Rule("no-strength-live", INDIRECT, (L("нет", "нету"), L("сила"), INF(L(lx.LIVE))), gap=1, negatable=False,
+         end=True),
+    Rule("burden", INDIRECT, (L("обуза"),)),
+    Rule("why-live", INDIRECT, (L("зачем", "незачем", "смысл"), INF(L(lx.LIVE, lx.WAKE, "оставаться"))), gap=3),
+    Rule("why-i-live", INDIRECT, (L("зачем"), S("я"), L(lx.LIVE)), gap=1, end=True),
+    Rule("no-sense-live", INDIRECT, (L("смысл"), NEG, L(lx.LIVE)), ordered=False, window=6, negatable=False),
+    Rule("tired-live", INDIRECT, (L(lx.TIRED), INF(L(lx.LIVE))), gap=1, end=True),
+    Rule("live-tired", INDIRECT, (INF(L(lx.LIVE)), L(lx.TIRED)), gap=0, end=True),
+    Rule("death-only-way", INDIRECT, (L("выход", "выхода"), L("смерть", "умереть", "суицид")), ordered=False,
+         window=5, negatable=False),
+    Rule("sleep-forever", INDIRECT, (L("уснуть", "заснуть", "засыпать"), L("навсегда", "вечный")), gap=1),
+    Rule("kill-me", EXPLICIT, (S("убейте", "убей", "пристрелите", "пристрели", "добейте"), S("меня")), ordered=False,
+         window=3),
+    Rule("tired-life", INDIRECT, (L(lx.TIRED), S("от"), L("жизнь")), gap=1),
+    Rule("stop-being", INDIRECT, (L("перестать", "прекратить"), INF(L("быть", "жить", "существовать"))), gap=1),
+    Rule("not-here", INDIRECT, (NEG, L(lx.WANT), L("здесь", "тут", "свет"), L("быть")), gap=2, negatable=False),
+    # method or means with intent
+    Rule("overdose", METHOD, (L(lx.OVERDOSE),)),
+    Rule("lethal-dose", METHOD, (L("смертельный", "летальный"), L("доза")), ordered=False, window=4),
+    Rule("lethal-means", METHOD, (L(lx.LETHAL), L(lx.HIGH_PLACE, lx.PILLS, lx.VEIN, lx.ROPE, "машина", "этаж")),
+         ordered=False, window=6, unless_clause=L(lx.MEDIA)),
+    Rule("out-the-window", METHOD, (L("выйти", "выходить", "шагнуть"), S("в"), L("окно")), gap=1),
+    Rule("on-the-rails", METHOD, (L("лечь", "лежать", "броситься", "кинуться", "встать", "стоять", "сидеть"),
+                                  S("на", "под"), L("рельсы", "рельс", "поезд", "электричка")), gap=1),
+    Rule("rope", METHOD, (L("купить", "найти", "взять", "приготовить", "достать", "завязать"), L(lx.ROPE)), gap=2,
+         unless_clause=L("белье", "для", "сушка", "палатка", "лодка", "поход", "собака", "качели")),
+    Rule("gas", METHOD, (L("надышаться", "отравиться"), L("газ", "угарный")), ordered=False, window=4),
+    Rule("gulp-pills", METHOD, (L("наглотаться", "нажраться", "обожраться", "наесться", "наесть"), L(lx.PILLS)),
+         ordered=False, window=5),
+    Rule("want-gulp", METHOD, (L(lx.WANT), L("наглотаться", "отравиться", "травиться")), gap=2),
+    Rule("pills-all", METHOD, (L(lx.PILLS), L(lx.INGEST), L(lx.QUANTITY)), ordered=False, window=8,
+         unless_clause=L(lx.PRESCRIBED)),
+    Rule("hoard-pills", METHOD, (L(lx.HOARD), L(lx.PILLS)), ordered=False, window=4),
+    Rule("jump-from", METHOD, (L(lx.JUMP), L("с", "из", "со"), L(lx.HIGH_PLACE)), gap=2, unless_clause=L(lx.MEDIA)),
+    Rule("jump-under", METHOD, (L(lx.JUMP), S("под"), L(lx.UNDER)), gap=1),
+    Rule("cut-veins", METHOD, (L(lx.CUT), L(lx.VEIN)), gap=2),
+    Rule("hang", METHOD, (L(lx.HANG),), unless_next=S("как", "можно", "от")),
+    Rule("want-jump", METHOD, (L(lx.WANT), L("спрыгнуть", "сброситься", "выброситься", "выпрыгнуть")), gap=1,
+         end=True),
+    Rule("shoot-self", METHOD, (L(lx.SHOOT),), unless_next=S("его", "ее", "их", "тебя", "как", "можно", "от")),
+    Rule("not-wake-pills", METHOD, (L(lx.PILLS), S("чтобы"), NEG, L(lx.WAKE)), ordered=False, window=8,
+         negatable=False),
+    # preparation and farewell: scored separately (see _farewell)
+    # self-harm
+    Rule("self-harm-word", SELF_HARM, (L(lx.SELF_HARM_WORDS),), idioms=False),
+    Rule("cut-self", SELF_HARM, (L(lx.SELF_CUT), SELF_ACC), gap=1),
+    Rule("cut-arms", SELF_HARM, (L("резать", "порезать", "резаться", "изрезать", "жечь", "прижигать", "прижечь"),
+                                 L(lx.ARMS)), gap=2),
+    Rule("blade-again", SELF_HARM, (L("лезвие", "бритва"), L("взяться", "снова", "опять", "резать", "рука")),
+         ordered=False, window=4),
+    Rule("cuts-on-body", SELF_HARM, (L("порез", "шрам", "ожог"), L(lx.ARMS)), ordered=False, window=4,
+         unless_clause=L("операция", "кошка", "кот", "собака", "авария", "детство", "упасть", "ремонт", "роды",
+                         "прививка", "готовить", "кухня", "ожог")),
+    Rule("cut-deep", ACUTE, (PAST(L("порезаться", "порезать", "вскрыть")), L("сильно", "глубоко", "вена")),
+         ordered=False, window=4, acute=True),
+    Rule("cutting", SELF_HARM, (L("резаться"),), unless_next=S("в")),
+    Rule("hurt-self", SELF_HARM, (L(lx.DO_TO), S("себе"), L(lx.HURT)), ordered=False, window=5),
+    Rule("scratch-blood", SELF_HARM, (L("расцарапать", "царапать", "раздирать", "расчесать"), L("кровь")),
+         ordered=False, window=6),
+    Rule("head-wall", SELF_HARM, (L("биться"), L("голова", "стена")), ordered=False, window=4),
+    Rule("cuts-on-self", SELF_HARM, (L(lx.DO_TO), L("порез", "ожог", "шрам")), ordered=False, window=4),
+    Rule("starve-self", SELF_HARM, (L("морить"), SELF_ACC, L("голод")), ordered=False, window=5),
+    # acute danger now
+    Rule("took-pills", ACUTE, (PAST(L(lx.INGEST)), L(lx.PILLS, lx.QUANTITY)), ordered=False, window=7,
+         acute=True, unless_clause=L(lx.PRESCRIBED)),
+    Rule("gulped", ACUTE, (PAST(L("наглотаться", "отравиться", "передознуться")),), acute=True),
+    Rule("took-lethal", ACUTE, (PAST(L(lx.INGEST)), L("смертельный", "летальный")), ordered=False, window=5,
+         acute=True),
+    Rule("cut-already", ACUTE, (PAST(L(lx.CUT)), L(lx.VEIN)), gap=2, acute=True),
+    Rule("blood-flows", ACUTE, (L("кровь"), L("идти", "течь", "хлестать", "остановиться", "останавливаться")),
+         gap=1, acute=True,
+         unless_clause=L("нос", "палец", "десна")),
+    Rule("blade-wrist", ACUTE, (L(lx.BLADE), L(lx.VEIN)), ordered=False, window=5, acute=True),
+    Rule("at-edge", ACUTE, (S("на"), L(lx.EDGE)), gap=1, acute=True,
+         unless_clause=L("нервы", "срыв", "грань", "земля", "света", "деревня", "город", "новый", "начало",
+                         "открытие", "успех", "мечта", "решение", "перемена")),
+    Rule("rope-ready", ACUTE, (L(lx.ROPE), L(lx.ROPE_READY)), ordered=False, window=5, acute=True),
+    # violence and threats from another person
+    Rule("beats-me", VIOLENCE, (L(lx.BEAT), S("меня", "мне")), ordered=False, window=4, idioms=False),
+    Rule("threatens", VIOLENCE, (L(lx.THREAT), L(lx.THREAT_OBJECT)), gap=3, idioms=False),
+    Rule("will-kill-me", VIOLENCE, (L("сказать", "обещать", "пообещать", "грозиться", "угрожать"), S("что"),
+                                    L("убить", "зарезать", "прибить")), gap=2, idioms=False),
+    Rule("raped", VIOLENCE, (L("изнасиловать", "насиловать", "домогаться"),), idioms=False),
+    Rule("armed-person", VIOLENCE, (L(lx.BLADE, "топор"), L("ломиться", "бросаться", "кидаться", "гоняться",
+                                                             "угрожать", "замахиваться", "приставить", "махать")),
+         ordered=False, window=6, idioms=False, acute=True),
+    Rule("raises-hand", VIOLENCE, (L("поднимать", "поднять"), S("меня"), L("рука")), ordered=False, window=5,
+         idioms=False),
+    Rule("touches-me", VIOLENCE, (L(lx.PERSON), L("трогать", "лапать", "приставать", "раздевать"), S("меня", "мне")),
+         ordered=False, window=5, idioms=False),
+    Rule("locked-up", VIOLENCE, (L("взаперти", "запереть", "запирать"), S("меня")), ordered=False, window=4,
+         idioms=False),
+    Rule("afraid-he-kills", VIOLENCE, (L("бояться", "страшно"), S("меня"), L(lx.BEAT, "убить", "прибить")),
+         ordered=False, window=6, idioms=False),
+    Rule("threatens-me", VIOLENCE, (L("угрожать", "грозить", "шантажировать", "преследовать"), S("мне", "меня")),
+         ordered=False, window=4, idioms=False,
+         unless_clause=L("увольнение", "штраф", "суд", "выговор", "двойка", "отчисление")),
+)
+
+
+def _heights(tokens: list[Token]) -> list[int] | None:
+    """On a roof or bridge now, with a cue of danger (and no sign of a pleasant outing)."""
+    words = set().union(*(t.lemmas for t in tokens)) if tokens else set()
+    if words & lx.LEISURE:
+        return None
+    for i, token in enumerate(tokens[:-1]):
+        if token.text == "на" and tokens[i + 1].lemmas & lx.HIGH_PLACE - {"окно", "этаж", "высота"}:
+            stands = any(t.lemmas & lx.STAND for t in tokens[max(0, i - 3):i])
+            cue = words & lx.DANGER_CUE
+            short = len([t for t in tokens if not t.is_break]) <= 4
+            if cue or (stands and short):
+                return [i, i + 1]
+    return None
+
+
+_STRONG_FAREWELL = (
+    Rule("last-message", FAREWELL, (L("последний", "прощальный", "предсмертный"),
+                                    L("сообщение", "письмо", "записка", "слово")), gap=1),
+    Rule("farewell-letter", FAREWELL, (L(lx.FAREWELL_STRONG_WORDS),)),
+    Rule("writing-last-time", FAREWELL, (L("писать", "написать"), S("последний"), S("раз")), gap=2),
+    Rule("me-gone", FAREWELL, (S("меня"), NEG, L("стать")), gap=1, negatable=False),
+    Rule("me-no-more", FAREWELL, (S("меня"), S("уже", "больше"), NEG, S("будет")), gap=0, negatable=False,
+         unless_next=S("на", "в", "дома", "рядом", "с")),
+    Rule("me-no-more-end", FAREWELL, (S("меня"), NEG, S("будет")), gap=1, negatable=False, end=True),
+    Rule("not-alive", FAREWELL, (S("в"), S("живых")), gap=0, negatable=False),
+    Rule("wont-hear", FAREWELL, (S("обо", "про"), S("мне", "меня"), NEG, L("услышать")), gap=1, negatable=False),
+)
+_WEAK_FAREWELL = (
+    Rule("goodbye", FAREWELL, (S("прощай", "прощайте", "простите", "прости"),), negatable=False),
+    Rule("this-is-the-end", FAREWELL, (S("это"), S("конец")), gap=1, negatable=False),
+    Rule("left-a-note", FAREWELL, (L("оставить", "написать", "оставлять"), L("записка", "письмо")), gap=3,
+         negatable=False),
+    Rule("deleted-accounts", FAREWELL, (PAST(L("удалить")), L("соцсеть", "аккаунт", "страница", "профиль")), gap=2,
+         negatable=False),
+    Rule("was-nice-knowing", FAREWELL, (L("приятно", "рада", "рад", "счастье"), L("знать", "знакомый")), gap=2,
+         negatable=False),
+    Rule("goodbye-all", FAREWELL, (S("прощайте", "простите", "прощай"), L("все", "всех", "весь", "меня")),
+         ordered=False, window=4, negatable=False),
+    Rule("forever", FAREWELL, (L("навсегда"),), negatable=False),
+    Rule("rest-from-me", FAREWELL, (L("отдохнуть", "отдыхать"), S("от"), S("меня")), ordered=False, window=5,
+         negatable=False),
+    Rule("wont-write", FAREWELL, (S("больше"), NEG, L("написать", "писать")), gap=1, negatable=False),
+    Rule("last-time", FAREWELL, (L("последний"), S("раз")), gap=0, negatable=False),
+    Rule("decided", FAREWELL, (L("все", "всё", "весь", "так"), PAST(L("решить"))), gap=1, negatable=False),
+    Rule("tell-loved", FAREWELL, (L("передать", "скажите", "скажи"), L("любить", "люблю")), ordered=False,
+         window=6, negatable=False),
+    Rule("gave-away", FAREWELL, (PAST(L("раздать", "раздавать", "отдать")),), negatable=False),
+    Rule("wont-need", FAREWELL, (NEG, L("понадобиться", "пригодиться", "нужный")), gap=1, negatable=False),
+    Rule("im-leaving", FAREWELL, (S("ухожу", "ухожу."),), negatable=False, unless_next=S("с", "на", "в", "из", "от")),
+    Rule("thanks-for-all", FAREWELL, (L("спасибо"), L("все", "всё", "весь")), gap=3, negatable=False),
+    Rule("said-goodbye", FAREWELL, (PAST(L("попрощаться")),), negatable=False),
+    Rule("all-will-end", FAREWELL, (L("скоро", "завтра"), L("все", "всё", "весь"), L("закончиться", "кончиться")),
+         gap=1, negatable=False),
+)
+
+
+def _farewell(tokens: list[Token]) -> Verdict | None:
+    for rule in _STRONG_FAREWELL:
+        found = rule.find(tokens)
+        if found:
+            return _verdict(rule, tokens, found)
+    hits = [(rule, found) for rule in _WEAK_FAREWELL if (found := rule.find(tokens))]
+    if len(hits) >= 2:  # one «прощай, лето!» is not a farewell; two cues together are
+        evidence = tuple(" ".join(tokens[j].text for j in found) for _, found in hits[:3])
+        return Verdict(True, FAREWELL, "+".join(rule.name for rule, _ in hits[:3]), evidence)
+    return None
+
+
+_NOW = S("сейчас", "уже", "прямо")
+
+
+def _verdict(rule: Rule, tokens: list[Token], found: list[int]) -> Verdict:
+    span = tokens[found[0]:found[-1] + 1]
+    # A method said with «сейчас / уже / прямо» is happening: acute.
+    acute = rule.acute or (rule.category == METHOD and any(_NOW(tokens[j]) for j in _clause(tokens, found[0])))
+    return Verdict(True, rule.category, rule.name, (" ".join(t.text for t in span)[:80],), acute=acute)
+
+
+@functools.cache
+def _vocabulary() -> frozenset[str]:
+    return lx.vocabulary()
+
+
+def detect(text: str) -> Verdict:
+    """The offline verdict for one message. Acute and violence rules win over the rest."""
+    tokens = tokenize(text, vocabulary=_vocabulary())
+    if not tokens:
+        return NO_RISK
+    found_verdicts: list[Verdict] = []
+    for rule in RULES:
+        found = rule.find(tokens)
+        if found:
+            found_verdicts.append(_verdict(rule, tokens, found))
+            if rule.acute:
+                break
+    heights = _heights(tokens)
+    if heights:
+        found_verdicts.append(Verdict(True, ACUTE, "on-a-height", (" ".join(tokens[j].text for j in heights),),
+                                      acute=True))
+    farewell = _farewell(tokens)
+    if farewell:
+        found_verdicts.append(farewell)
+    if not found_verdicts:
+        return NO_RISK
+    found_verdicts.sort(key=lambda v: (not v.acute, CATEGORIES.index(v.category)))
+    return found_verdicts[0]
+
