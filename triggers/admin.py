@@ -13,6 +13,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
+from relove.core.access import has_personal_permission
 from relove.core.admin_utils import PERSONAL_DATA_PERMISSION
 
 from .models import ProactiveTrigger, ProactivityConfig
@@ -155,7 +156,7 @@ class ProactiveTriggerAdmin(admin.ModelAdmin):
 
     def _preview(self, request, triggers):
         """Natasha's message for each trigger, generated now (nothing is stored or sent)."""
-        if not request.user.has_perm(PERSONAL_DATA_PERMISSION):
+        if not has_personal_permission(request.user, PERSONAL_DATA_PERMISSION):
             raise PermissionDenied
         previews = []
         for trigger in triggers:
