@@ -42,3 +42,6 @@ class Access(models.Model):
         ]
         verbose_name = _("доступ")
         verbose_name_plural = _("доступ")
+
+    def __str__(self):
+        return str(self._meta.verbose_name)

@@ -2,8 +2,9 @@
 
 An archive file is gzip-compressed JSON lines, Fernet-encrypted as a whole. Everything that
 writes archives (archiving, erasure, key rotation, retention) holds :func:`archive_lock`, an
-exclusive ``flock`` on ``<ARCHIVE_DIR>.lock`` (beside the folder, so the folder holds only archives): erasure must never scan the folder while an
-archiver holds a member's rows that are no longer in the table but not yet in a file.
+exclusive ``flock`` on ``<ARCHIVE_DIR>.lock`` (beside the folder, which holds only archives):
+erasure must never scan the folder while an archiver holds a member's rows that are no longer
+in the table but not yet in a file.
 """
 
 from __future__ import annotations
