@@ -61,6 +61,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "drf_spectacular",
@@ -83,9 +86,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "privacy.middleware.AbsoluteSessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "relove.urls"
@@ -163,6 +170,25 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- Auth, i18n --------------------------------------------------------------------------
+# django-axes first: failed logins on the admin and the token endpoint are counted and a
+# username+address pair is locked out after AXES_FAILURE_LIMIT failures (staff unlock it in
+# admin → «Попытки входа», or it expires after AXES_COOLOFF_MINUTES).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "privacy.auth.lockout_response"
+# Behind the TLS proxy the client address is the last X-Forwarded-For hop it added.
+AXES_IPWARE_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else [
+    "REMOTE_ADDR"]
+# Staff holding a personal-data permission must pass TOTP (django-otp) for it to count.
+STAFF_2FA_REQUIRED = env.bool("STAFF_2FA_REQUIRED", default=False)
+OTP_TOTP_ISSUER = "reLove"
+ADMIN_SESSION_MAX_HOURS = env.float("ADMIN_SESSION_MAX_HOURS", default=12)
+SESSION_COOKIE_AGE = int(ADMIN_SESSION_MAX_HOURS * 3600)
+JWT_SESSION_MAX_SECONDS = env.int("JWT_SESSION_MAX_DAYS", default=7) * 86400
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -249,14 +275,15 @@ PROFILE_ROTATION_CLAIM_TTL = env.int("PROFILE_ROTATION_CLAIM_TTL", default=600)
 # --- API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "privacy.authentication.StaffJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # Django model permissions on every view, reads included; personal fields filtered per
     # permission (relove/core/access.py, the same rules as the admin).
     "DEFAULT_PERMISSION_CLASSES": ["relove.core.access.RolePermission"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "relove.core.pagination.CappedLimitOffsetPagination",
+    "DEFAULT_THROTTLE_RATES": {"auth": env("AUTH_THROTTLE_RATE", default="10/min")},
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -266,6 +293,9 @@ SIMPLE_JWT = {
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
+    # Access tokens carry a hash of the password: a password change kills them at once
+    # (refresh tokens are blacklisted then too, privacy/signals.py).
+    "CHECK_REVOKE_TOKEN": True,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "reLove Communication Bot API",
