@@ -130,6 +130,7 @@ class StaffTelegramAccountFactory(factory.django.DjangoModelFactory):
 
     user = factory.SubFactory(StaffFactory)
     telegram_id = factory.Sequence(lambda n: 900_000 + n)
+    verified_at = factory.LazyFunction(timezone.now)
 
 
 class BroadcastDeliveryFactory(factory.django.DjangoModelFactory):

@@ -90,6 +90,9 @@ def handle(incoming: Incoming) -> list[OutgoingMessage]:
         # Kept, not answered: the excess never reaches the LLM.
         members.member_log(user=user, kind=UserActivityLog.Kind.MESSAGE_IN, content=incoming.text[:MEMBER_TEXT_MAX])
         return [_msg(template_html("flood"))] if flood is Flood.FIRST_OVER else []
+    if incoming.kind is Kind.COMMAND and incoming.command in STAFF_COMMANDS:
+        return [_msg(STAFF_COMMANDS[incoming.command](telegram_id=incoming.identity.telegram_id,
+                                                      args=incoming.text.split()[1:]))]
     if incoming.kind is Kind.COMMAND:
         return _handle_command(user, incoming.command)
     text = incoming.text.strip()
@@ -324,6 +327,16 @@ QUICK_REPLY_SOURCES: dict[str, Callable[..., str | None]] = {}
 
 def register_quick_reply_source(prefix: str, resolver: Callable[..., str | None]) -> None:
     QUICK_REPLY_SOURCES[prefix] = resolver
+
+
+# Commands for staff, owned by apps above the bot (broadcasts: ``/staff CODE`` links a staff
+# account to this Telegram id). They concern the staff member, not a member's data: no
+# consent gate, nothing logged. handler(telegram_id=..., args=[...]) returns safe HTML.
+STAFF_COMMANDS: dict[str, Callable[..., str]] = {}
+
+
+def register_command(name: str, handler: Callable[..., str]) -> None:
+    STAFF_COMMANDS[name] = handler
 
 
 def _handle_callback(user: TelegramUser, data: str) -> list[OutgoingMessage]:
