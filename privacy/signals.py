@@ -8,6 +8,8 @@ from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 
+from relove.core.management.commands.ensure_admin import ADMIN_PASSWORD_FILE
+
 from .auth import tokens_revoke
 
 SESSION_LOGIN_AT = "privacy_login_at"
@@ -33,3 +35,15 @@ def _revoke_tokens(sender, instance, created, **kwargs):
 def _session_login_at(sender, request, user, **kwargs):
     if request is not None and hasattr(request, "session"):
         request.session[SESSION_LOGIN_AT] = int(time.time())
+
+
+@receiver(user_logged_in, dispatch_uid="privacy.forget_generated_password")
+def _forget_generated_password(sender, request, user, **kwargs):
+    """The generated admin password is on disk only until that account first logs in."""
+    path = settings.VAR_DIR / ADMIN_PASSWORD_FILE
+    try:
+        first_line = path.read_text().split("\n", 1)[0]
+    except OSError:
+        return
+    if first_line == user.get_username():
+        path.unlink(missing_ok=True)

@@ -51,6 +51,9 @@ class TelegramUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
 
 
 class PsychologicalProfileSerializer(PersonalFieldsMixin, serializers.ModelSerializer):
+    # The encrypted column is a text column to Django: without this, DRF renders a Python repr.
+    data = serializers.JSONField(read_only=True)
+
     class Meta:
         model = PsychologicalProfile
         fields = ["id", "user", "version", "generated_at", "generated_by", "rotation_key", "light_shadow_balance",

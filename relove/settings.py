@@ -15,6 +15,8 @@ import environ
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from relove.core.private_files import private_dir, private_file, write_private
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -23,6 +25,8 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # Embedded mode: no DATABASE_URL, so this is one machine running on a SQLite file.
 EMBEDDED = not env("DATABASE_URL", default="")
+if EMBEDDED or VAR_DIR.exists():
+    private_dir(VAR_DIR)  # secrets, the SQLite file, archives, the broker's queue: owner only
 
 
 def _local_secret(name: str, make) -> str:
@@ -32,10 +36,7 @@ def _local_secret(name: str, make) -> str:
     """
     path = VAR_DIR / name
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(make())
+        write_private(path, make())
     return path.read_text().strip()
 
 
@@ -121,6 +122,9 @@ SQLITE_PATH = VAR_DIR / "relove.sqlite3"
 # An empty DATABASE_URL (e.g. copied blank from .env.example) means "not set".
 DATABASES = {"default": environ.Env.db_url_config(env("DATABASE_URL", default="") or f"sqlite:///{SQLITE_PATH}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Session keys, refresh tokens and member rows: the file (and its WAL/SHM) is 0600.
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        private_file(Path(DATABASES["default"]["NAME"]))
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "timeout": 20,
