@@ -255,6 +255,15 @@ BROADCAST_STUCK_AFTER_SECONDS = env.int("BROADCAST_STUCK_AFTER_SECONDS", default
 # --- LLM ---------------------------------------------------------------------------------
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None
+# Conversations are special-category personal data (health, beliefs); 152-FZ restricts sending
+# them abroad. Without OPENAI_BASE_URL the client would talk to OpenAI in the US, so that must
+# be chosen explicitly, never fallen into.
+LLM_ALLOW_FOREIGN_ENDPOINT = env.bool("LLM_ALLOW_FOREIGN_ENDPOINT", default=False)
+if OPENAI_API_KEY and not OPENAI_BASE_URL and not LLM_ALLOW_FOREIGN_ENDPOINT:
+    raise ImproperlyConfigured(
+        "OPENAI_API_KEY is set but OPENAI_BASE_URL is not: members' conversations would go to OpenAI "
+        "abroad (a cross-border transfer under 152-FZ). Set OPENAI_BASE_URL to your endpoint, or set "
+        "LLM_ALLOW_FOREIGN_ENDPOINT=true if that transfer is lawful for you (see README).")
 LLM_MODEL = env("LLM_MODEL", default="gpt-4o-mini")
 LLM_TIMEOUT = env.float("LLM_TIMEOUT", default=15.0)
 LLM_TOTAL_BUDGET = env.float("LLM_TOTAL_BUDGET", default=20.0)

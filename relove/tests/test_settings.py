@@ -71,3 +71,16 @@ def test_production_without_a_secret_refuses_to_start(tmp_path, missing):
     out = run_settings(env, tmp_path)
     assert out.returncode != 0
     assert f"{missing} must be set" in out.stderr
+
+
+def test_llm_key_without_endpoint_refuses_to_start_unless_foreign_is_allowed(tmp_path):
+    refused = run_settings({"OPENAI_API_KEY": "sk-test"}, tmp_path)
+    assert refused.returncode != 0 and "152-FZ" in refused.stderr
+
+    allowed = run_settings({"OPENAI_API_KEY": "sk-test", "LLM_ALLOW_FOREIGN_ENDPOINT": "true"}, tmp_path)
+    assert allowed.returncode == 0, allowed.stderr
+    assert "LLM endpoint host: api.openai.com (foreign endpoint allowed" in allowed.stderr
+
+    local = run_settings({"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": "https://llm.relove.ru/v1"}, tmp_path)
+    assert local.returncode == 0, local.stderr
+    assert "LLM endpoint host: llm.relove.ru" in local.stderr and "sk-test" not in local.stderr
