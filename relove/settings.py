@@ -276,6 +276,7 @@ CONTEXT_TOKEN_BUDGET = env.int("CONTEXT_TOKEN_BUDGET", default=3000)
 FLOOD_MAX_PER_MINUTE = env.int("FLOOD_MAX_PER_MINUTE", default=20)
 ACTIVITY_LOG_RETENTION_DAYS = env.int("ACTIVITY_LOG_RETENTION_DAYS", default=90)
 ARCHIVE_DIR = env("ARCHIVE_DIR", default=str(VAR_DIR / "archive"))
+ARCHIVE_RETENTION_DAYS = env.int("ARCHIVE_RETENTION_DAYS", default=365)
 
 # --- Journeys and profiles ---------------------------------------------------------------
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")  # enables click-tracked stream links (/r/s/<ref>/)
