@@ -8,7 +8,7 @@ class PrivacyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import signals  # noqa: F401
+        from . import schema, signals  # noqa: F401 (registers the OpenAPI scheme, the receivers)
         from .roles import roles_top_up
 
         post_migrate.connect(roles_top_up, dispatch_uid="privacy.roles_top_up")

@@ -219,10 +219,21 @@ STORAGES = {
     },
 }
 
-# --- Security (production behind a TLS proxy) -------------------------------------------
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG and bool(CSRF_TRUSTED_ORIGINS))
+# --- Security (production behind the TLS proxy of docker-compose.yml) ----------------------
+# Production (DATABASE_URL set) is HTTPS-only by default; the embedded default serves plain
+# http on localhost. Each switch can be set explicitly.
+_HTTPS = not EMBEDDED and not DEBUG
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=_HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_HTTPS)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container's own health probe speaks plain http
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Preloading is the domain owner's near-irreversible decision (browser lists), not a default:
+# the deploy check's reminder about it is silenced unless SECURE_HSTS_PRELOAD is chosen.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 X_FRAME_OPTIONS = "DENY"
 
 # --- Encryption at rest ------------------------------------------------------------------
