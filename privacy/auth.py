@@ -144,7 +144,7 @@ class StaffAdminLoginForm(AdminAuthenticationForm):
 def lockout_message() -> str:
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     return (f"Слишком много неудачных попыток входа. Вход заблокирован на {minutes} мин. "
-            "Разблокировать раньше может администратор («Попытки входа» в админке).")
+            "Разблокировать раньше может администратор («Axes» → «Попытки доступа» в админке).")
 
 
 class LockedOut(APIException):

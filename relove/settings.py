@@ -176,7 +176,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # --- Auth, i18n --------------------------------------------------------------------------
 # django-axes first: failed logins on the admin and the token endpoint are counted and a
 # username+address pair is locked out after AXES_FAILURE_LIMIT failures (staff unlock it in
-# admin → «Попытки входа», or it expires after AXES_COOLOFF_MINUTES).
+# admin → «Axes» → «Попытки доступа», or it expires after AXES_COOLOFF_MINUTES).
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))

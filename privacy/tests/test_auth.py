@@ -37,7 +37,7 @@ def test_token_endpoint_locks_out_after_failures_and_staff_can_unlock():
     locked = obtain(client, "anna")  # even the right password
     assert locked.status_code == 429
     assert "заблокирован" in locked.json()["detail"]
-    AccessAttempt.objects.filter(username="anna").delete()  # admin → «Попытки входа» → delete
+    AccessAttempt.objects.filter(username="anna").delete()  # admin → «Axes» → «Попытки доступа» → delete
     assert obtain(client, "anna").status_code == 200
 
 
