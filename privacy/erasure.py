@@ -69,12 +69,13 @@ def member_erase(*, user: TelegramUser, staff=None) -> ErasureRecord:
         # Lock the member row: a turn being written for them waits, then finds no member.
         TelegramUser.objects.select_for_update().filter(pk=user_pk).first()
         owned: dict[type, list] = {}
+        # Deepest first, each by primary key: rows a cascade would only null (SET_NULL) go too.
         for relation in member_relations():
-            rows = relation.rows(user_pk)
-            owned[relation.model] = list(rows.values_list("pk", flat=True))
-            n = relation.model._base_manager.filter(pk__in=owned[relation.model]).delete()[0]
-            if n:
-                counts[relation.label] = counts.get(relation.label, 0) + len(owned[relation.model])
+            pks = list(relation.rows(user_pk).values_list("pk", flat=True))
+            owned[relation.model] = pks
+            if pks:
+                relation.model._base_manager.filter(pk__in=pks).delete()
+                counts[relation.label] = len(pks)
         counts["admin.LogEntry"] = _admin_log_delete(user_pk=user_pk, owned=owned)
         counts[TelegramUser._meta.label] = TelegramUser.objects.filter(pk=user_pk).delete()[0] and 1
         record = ErasureRecord.objects.create(

@@ -7,7 +7,8 @@ import pytest
 
 from relove.core.log_redaction import RedactingFormatter
 
-pytestmark = pytest.mark.django_db
+# The bot application handles updates in worker threads with their own connections.
+pytestmark = pytest.mark.django_db(transaction=True)
 URL = "/telegram/webhook/"
 
 
