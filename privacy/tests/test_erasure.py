@@ -172,3 +172,41 @@ def test_introspection_follows_indirect_references():
     # Deepest first: children are erased before their parents.
     order = [r.label for r in member_relations()]
     assert order.index("journeys.StreamStepDelivery") < order.index("journeys.StreamEnrollment")
+
+
+@pytest.mark.django_db
+def test_work_queued_before_the_erasure_does_nothing_after_it(settings, tmp_path, fake_telegram):
+    """Celery messages already in the broker carry only row ids: run after the erasure, they
+    find nothing, write nothing and send nothing."""
+    from bot.tasks import deliver_outbound
+    from journeys.tasks import analyse_member
+    from profiles.tasks import rotate_member_profile
+
+    member = f.TelegramUserFactory()
+    _fill_every_store(member, settings, tmp_path)
+    outbound_id = OutboundMessage.objects.get(user=member).pk
+    member_pk = member.pk
+    member_erase(user=member)
+
+    rotate_member_profile(member_pk)
+    analyse_member(member_pk, force=True)
+    deliver_outbound(outbound_id)
+    for relation in member_relations():
+        assert not relation.rows(member_pk).exists(), relation.label
+    assert fake_telegram.sent_messages(member.telegram_id) == []
+
+
+@pytest.mark.django_db
+def test_forget_through_the_bot_erases_and_records_the_member_as_initiator():
+    from bot.services.members import TelegramIdentity
+    from bot.services.orchestrator import Incoming, Kind, handle
+
+    identity = TelegramIdentity(telegram_id=6006, username="forget_me")
+    handle(Incoming(identity, Kind.COMMAND, text="/start", command="start"))
+    handle(Incoming(identity, Kind.CALLBACK, callback_data="c:y"))
+    handle(Incoming(identity, Kind.TEXT, text="Мне страшно"))
+    handle(Incoming(identity, Kind.COMMAND, text="/forget", command="forget"))
+    assert TelegramUser.objects.filter(telegram_id=6006).exists()  # asked, not yet confirmed
+    handle(Incoming(identity, Kind.CALLBACK, callback_data="fg:y"))
+    assert not TelegramUser.objects.filter(telegram_id=6006).exists()
+    assert ErasureRecord.objects.get().initiator == "member"
