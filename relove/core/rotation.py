@@ -57,7 +57,7 @@ def _rotate_row(model, pk, columns: list[str], old: tuple) -> bool:
     # Raw SQL: the ORM refuses lookups on encrypted columns, and the CAS compares ciphertext.
     # Identifiers come from model metadata, quoted; every value is a parameter.
     sql = f"UPDATE {qn(model._meta.db_table)} SET {sets} WHERE {qn(model._meta.pk.column)} = %s AND {conds}"  # noqa: S608
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount == 1
 
@@ -80,7 +80,20 @@ def _read(model, columns: list[str], *, after=None, pk=None, limit: int = 500) -
         return cursor.fetchall()
 
 
-def reencrypt_model(model, *, batch_size: int = 500, progress: Callable[[str, int], None] | None = None) -> int:
+def _rotate_with_retries(model, columns: list[str], pk, current: tuple) -> int:
+    for _attempt in range(MAX_CAS_RETRIES):
+        if all(is_current(v) for v in current):
+            return 0
+        if _rotate_row(model, pk, columns, current):
+            return 1
+        fresh = _read(model, columns, pk=pk, limit=1)  # changed under us: take the new value
+        if not fresh:
+            return 0  # deleted meanwhile (e.g. erased): nothing to rotate
+        current = tuple(fresh[0][1:])
+    raise DecryptionError(f"{model._meta.label} #{pk} kept changing during rotation; run again")
+
+
+def reencrypt_model(model, *, batch_size: int = 200, progress: Callable[[str, int], None] | None = None) -> int:
     """Rotate every row of one model; returns the rows whose ciphertext changed."""
     columns = [f.column for f in encrypted_fields(model)]
     rotated, last_pk = 0, None
@@ -88,20 +101,11 @@ def reencrypt_model(model, *, batch_size: int = 500, progress: Callable[[str, in
         rows = _read(model, columns, after=last_pk, limit=batch_size)
         if not rows:
             return rotated
-        for pk, *values in rows:
-            current = tuple(values)
-            for _attempt in range(MAX_CAS_RETRIES):
-                if all(is_current(v) for v in current):
-                    break
-                if _rotate_row(model, pk, columns, current):
-                    rotated += 1
-                    break
-                fresh = _read(model, columns, pk=pk, limit=1)
-                if not fresh:
-                    break  # deleted meanwhile (e.g. erased): nothing to rotate
-                current = tuple(fresh[0][1:])
-            else:
-                raise DecryptionError(f"{model._meta.label} #{pk} kept changing during rotation; run again")
+        # One commit per batch (not per row): the swaps stay per-row compare-and-swap; a swapped
+        # row stays locked until the batch commits, a few hundred milliseconds at most.
+        with transaction.atomic():
+            for pk, *values in rows:
+                rotated += _rotate_with_retries(model, columns, pk, tuple(values))
         last_pk = rows[-1][0]
         if progress:
             progress(model._meta.label, len(rows))
@@ -124,7 +128,7 @@ def reencrypt_archives(*, progress: Callable[[str, int], None] | None = None) ->
     return rewritten
 
 
-def reencrypt_all(*, batch_size: int = 500, progress=None) -> dict[str, int]:
+def reencrypt_all(*, batch_size: int = 200, progress=None) -> dict[str, int]:
     """Rotate every encrypted column and archive file; returns what changed per model
     (``"archive"``: files). Raises DecryptionError on a value no key can read, so nothing
     is rewritten under a key mix-up."""

@@ -11,7 +11,7 @@ class Command(BaseCommand):
             "Safe while the product serves (per-row compare-and-swap); a rerun resumes where it stopped.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument("--batch-size", type=int, default=200)
 
     def handle(self, *args, batch_size, **options):
         total = sum(m._base_manager.count() for m in models_with_encrypted_fields()) + len(archive_files())
