@@ -23,10 +23,12 @@ class DailyBudget:
 QuickReplyResolver = Callable[..., str | None]  # resolver(user=..., data=...) -> the text the button stands for
 MessageListener = Callable[..., None]  # listener(user=..., at=...) after a member's message is stored
 BudgetPolicy = Callable[..., DailyBudget]  # policy(user) -> that member's daily budget
+StaffCommand = Callable[..., str]  # handler(telegram_id=..., args=[...]) -> safe Telegram HTML
 
 _quick_reply_sources: dict[str, QuickReplyResolver] = {}
 _message_listeners: dict[str, MessageListener] = {}
 _budget_policy: list[BudgetPolicy] = []
+_commands: dict[str, StaffCommand] = {}
 
 
 def register_quick_reply_source(prefix: str, resolver: QuickReplyResolver) -> None:
@@ -60,3 +62,16 @@ def register_daily_budget(policy: BudgetPolicy) -> None:
 def daily_budget(user) -> DailyBudget | None:
     """``user``'s daily budget, or None when no app set one (then nothing counts against a budget)."""
     return _budget_policy[0](user) if _budget_policy else None
+
+
+def register_command(name: str, handler: StaffCommand) -> None:
+    """A bot command for staff owned by an app above the bot (e.g. ``/staff CODE``).
+
+    It concerns the staff member's own account, not a member's data: no consent gate, nothing
+    logged about it as a member turn.
+    """
+    _commands[name] = handler
+
+
+def command(name: str) -> StaffCommand | None:
+    return _commands.get(name)

@@ -20,11 +20,17 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from telegram import Update
+from telegram.error import InvalidToken
 from telegram.ext import Application
 
 from .telegram.runtime import build_application
 
 logger = logging.getLogger(__name__)
+
+# Telegram updates nest a handful of levels (message → reply_to_message → entities …); a body
+# nested deeper is an attack on the parser, answered 400 before Update.de_json recurses into it.
+MAX_JSON_DEPTH = 32
+MAX_UPDATE_ID = 2**63 - 1  # Telegram's update_id is a signed 64-bit integer, never negative
 
 _applications: dict[asyncio.AbstractEventLoop, Application] = {}
 _locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
@@ -51,6 +57,24 @@ def _secret_ok(request) -> bool:
     return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
+def valid_update_id(value) -> bool:
+    """A real int (not a bool) in [0, 2^63 - 1]: what Telegram sends and the BigInteger column holds."""
+    return type(value) is int and 0 <= value <= MAX_UPDATE_ID
+
+
+def json_depth(value) -> int:
+    """Nesting depth of parsed JSON, computed without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > MAX_JSON_DEPTH:
+                return deepest
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
 @csrf_exempt
 async def telegram_webhook(request):
     if request.method != "POST":
@@ -60,11 +84,18 @@ async def telegram_webhook(request):
         return JsonResponse({"ok": False, "error": "forbidden"}, status=403)
     try:
         data = json.loads(request.body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return JsonResponse({"ok": False, "error": "malformed body"}, status=400)
-    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+    if json_depth(data) > MAX_JSON_DEPTH:
+        return JsonResponse({"ok": False, "error": "nested too deeply"}, status=400)
+    if not isinstance(data, dict) or not valid_update_id(data.get("update_id")):
         return JsonResponse({"ok": False, "error": "not an update"}, status=400)
-    application = await webhook_application()
+    try:
+        application = await webhook_application()
+    except InvalidToken:
+        # PTB's message quotes the token: log that it was rejected, never the exception text.
+        logger.error("Telegram rejected TELEGRAM_BOT_TOKEN; the webhook cannot answer")
+        return JsonResponse({"ok": False, "error": "bot unavailable"}, status=503)
     try:
         update = Update.de_json(data, application.bot)
     except Exception:  # noqa: BLE001 — any undecodable update is the sender's problem

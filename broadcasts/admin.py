@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -19,6 +20,7 @@ from .models import Broadcast, BroadcastDelivery, StaffTelegramAccount
 from .rendering import check_buttons, check_text, preview_html
 from .services import staff
 from .services.compose import EDITABLE
+from .services.staff_link import LINK_CODE_TTL, staff_link_code_issue
 from .tasks import test_send_for_staff
 
 SEGMENT_FIELDS = ["segment_stages", "segment_streams", "segment_tags", "segment_gender", "segment_language",
@@ -192,10 +194,23 @@ class BroadcastDeliveryAdmin(ReadOnlyAdmin):
 
 @admin.register(StaffTelegramAccount)
 class StaffTelegramAccountAdmin(admin.ModelAdmin):
-    """Where each staff member receives test sends; staff see and edit only their own."""
+    """Where each staff member receives test sends; staff see only their own. The id is set
+    only by the bot, from the account that sent the link code (``/staff CODE``)."""
 
     form = StaffTelegramAccountForm
-    list_display = ["user", "telegram_id", "updated_at"]
+    list_display = ["user", "telegram_id", "verified_at", "updated_at"]
+    change_list_template = "admin/broadcasts/stafftelegramaccount/change_list.html"
+
+    def get_urls(self):
+        return [path("link/", self.admin_site.admin_view(self.link_view), name="broadcasts_staff_link"),
+                *super().get_urls()]
+
+    def link_view(self, request):
+        """Issue a one-time code and tell the staff member what to send the bot."""
+        code = staff_link_code_issue(staff_user=request.user)
+        return TemplateResponse(request, "admin/broadcasts/staff_link.html", {
+            **self.admin_site.each_context(request), "title": _("Привязать Telegram"), "code": code,
+            "minutes": LINK_CODE_TTL // 60, "opts": self.model._meta})
 
     def get_queryset(self, request):
         qs = super().get_queryset(request).select_related("user")
@@ -219,7 +234,7 @@ class StaffTelegramAccountAdmin(admin.ModelAdmin):
     has_delete_permission = has_view_permission
 
     def has_add_permission(self, request):
-        return self.has_module_permission(request)
+        return False  # linked from the bot with a code (see link_view)
 
     def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else ["user"]
+        return ["user", "telegram_id", "verified_at"]

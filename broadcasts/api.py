@@ -110,6 +110,8 @@ class BroadcastViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Re
 
     serializer_class = BroadcastSerializer
     filterset_class = BroadcastFilter
+    # Sending and cancelling change a broadcast (relove.core.access.RolePermission).
+    action_permissions = {"send": ["broadcasts.change_broadcast"], "cancel": ["broadcasts.change_broadcast"]}
     http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):

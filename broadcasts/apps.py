@@ -13,3 +13,7 @@ class BroadcastsConfig(AppConfig):
         from .services.buttons import broadcast_button_pressed
 
         hooks.register_quick_reply_source(CALLBACK_PREFIX, broadcast_button_pressed)
+
+        from .services.staff_link import staff_link_command
+
+        hooks.register_command("staff", staff_link_command)

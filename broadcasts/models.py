@@ -110,7 +110,8 @@ class BroadcastDelivery(models.Model):
 
 
 class StaffTelegramAccount(models.Model):
-    """The Telegram id a staff member receives test sends on."""
+    """The Telegram id a staff member receives test sends on, proven by a code they sent the
+    bot (``/staff CODE``): a typed id could be anyone's."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="telegram_account",
                                 verbose_name=_("сотрудник"))
@@ -118,6 +119,8 @@ class StaffTelegramAccount(models.Model):
         _("Telegram ID"),
         help_text=_("Числовой id вашего аккаунта (узнать: @userinfobot). "
                     "Сначала напишите боту /start, иначе Telegram не даст ему написать вам."))
+    verified_at = models.DateTimeField(_("подтверждён"), null=True, blank=True,
+                                       help_text=_("Когда сотрудник прислал боту код привязки"))
     updated_at = models.DateTimeField(_("обновлён"), auto_now=True)
 
     class Meta:

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from profiles.models import TelegramUser, UserInteraction
+from relove.core import access
 from relove.core.admin_utils import PersonalDataAdminMixin, ReadOnlyAdmin, html_table
 
 from .models import (
@@ -175,8 +176,9 @@ class StreamAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         member = get_object_or_404(TelegramUser, pk=user_id)
+        with_profile = access.has_personal_permission(request.user, access.PERSONAL_DATA)
         rows = [("★" if i < MAX_RECOMMENDATIONS else "", s.stream.title, s.total, s.parts["stage"], s.parts["topics"],
-                 s.parts["profile"], s.parts["start"], "; ".join(s.reasons))
+                 s.parts["profile"], s.parts["start"], "; ".join(s.as_dict(with_profile=with_profile)["reasons"]))
                 for i, s in enumerate(stream_scores(user=member))]
         table = html_table([_("показ"), _("поток"), _("итого"), _("этап"), _("темы"), _("профиль"), _("старт"),
                             _("почему")], rows)

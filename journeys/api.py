@@ -8,7 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from profiles.models import TelegramUser
-from relove.core.admin_utils import PERSONAL_DATA_PERMISSION
+from relove.core.access import PERSONAL_DATA, PersonalFieldsMixin, has_personal_permission
 
 from . import selectors, services
 from .models import STAGE_COUNT, JourneyProgress, JourneyStage, Stream, StreamStep
@@ -32,7 +32,7 @@ class JourneyStageViewSet(viewsets.ReadOnlyModelViewSet):
     pagination_class = None
 
 
-class JourneyProgressSerializer(serializers.ModelSerializer):
+class JourneyProgressSerializer(PersonalFieldsMixin, serializers.ModelSerializer):
     stage = serializers.SlugRelatedField(slug_field="order", read_only=True)
     stage_name = serializers.CharField(source="stage.name", read_only=True)
     previous_stage = serializers.SlugRelatedField(slug_field="order", read_only=True)
@@ -42,13 +42,6 @@ class JourneyProgressSerializer(serializers.ModelSerializer):
         model = JourneyProgress
         fields = ["id", "user", "stage", "stage_name", "previous_stage", "confidence", "source", "changed_by",
                   "reason", "evidence", "skipped_stages", "announced_at", "created_at"]
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        request = self.context.get("request")
-        if not (request and request.user.has_perm(PERSONAL_DATA_PERMISSION)):
-            data.pop("evidence", None)  # a quote of the member: personal data
-        return data
 
 
 class JourneyProgressFilter(django_filters.FilterSet):
@@ -79,6 +72,11 @@ class JourneyMemberViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
 
     queryset = TelegramUser.objects.all()
     serializer_class = serializers.Serializer  # the response is built by hand below
+    action_permissions = {
+        "retrieve": ["profiles.view_telegramuser", "journeys.view_journeyprogress"],
+        "set_stage": ["profiles.change_telegramuser", "journeys.add_journeyprogress"],
+        "analyse": ["profiles.change_telegramuser"],
+    }
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def retrieve(self, request, *args, **kwargs):
@@ -92,7 +90,8 @@ class JourneyMemberViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             "stage_count": STAGE_COUNT,
             "stage_progress": selectors.stage_progress(user=user),
             "history": JourneyProgressSerializer(history, many=True, context={"request": request}).data,
-            "recommendations": [s.as_dict() for s in stream_recommendations(user=user)],
+            "recommendations": [s.as_dict(with_profile=has_personal_permission(request.user, PERSONAL_DATA))
+                                for s in stream_recommendations(user=user)],
         })
 
     @extend_schema(request=SetStageSerializer, responses=JourneyProgressSerializer)

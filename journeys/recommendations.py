@@ -37,14 +37,18 @@ class StreamScore:
     stream: Stream
     parts: dict[str, float] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
+    # Reasons quoting the member's profile (its topics, the streams it names): personal data.
+    profile_reasons: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> float:
         return round(sum(self.parts.values()), 2)
 
-    def as_dict(self) -> dict:
+    def as_dict(self, *, with_profile: bool = True) -> dict:
+        """The breakdown; without ``with_profile`` the reasons quoting the profile are left out."""
+        reasons = [r for r in self.reasons if with_profile or r not in self.profile_reasons]
         return {"stream": self.stream.pk, "title": self.stream.title, "total": self.total,
-                "parts": dict(self.parts), "reasons": list(self.reasons)}
+                "parts": dict(self.parts), "reasons": reasons}
 
 
 def _words(text: str) -> list[str]:
@@ -108,6 +112,8 @@ def score_stream(stream: Stream, *, stage: int, terms: list[str], picks: list[st
         score.parts[name] = value
         if reason:
             score.reasons.append(reason)
+            if name in ("topics", "profile"):
+                score.profile_reasons.append(reason)
     return score
 
 

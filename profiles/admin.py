@@ -10,6 +10,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from relove.core import access
 from relove.core.admin_utils import (
     CONVERSATION_PERMISSION,
     PERSONAL_DATA_PERMISSION,
@@ -68,9 +69,9 @@ class TelegramUserAdmin(admin.ModelAdmin):
         fieldsets = list(self.base_fieldsets)
         if obj is None:
             return fieldsets
-        if request.user.has_perm(PERSONAL_DATA_PERMISSION):
+        if access.has_personal_permission(request.user, PERSONAL_DATA_PERMISSION):
             fieldsets.append((_("Профиль"), {"fields": ["profile_versions", "profile_changes"]}))
-        if request.user.has_perm(CONVERSATION_PERMISSION):
+        if access.has_personal_permission(request.user, CONVERSATION_PERMISSION):
             fieldsets.append((_("Переписка"), {"fields": ["conversation"], "classes": ["collapse"]}))
         return fieldsets
 

@@ -4,7 +4,7 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from relove.core.admin_utils import PERSONAL_DATA_PERMISSION
+from relove.core.access import PERSONAL_DATA, PersonalFieldsMixin
 
 from .models import PsychologicalProfile, TelegramUser
 from .selectors import profile_diff
@@ -44,19 +44,14 @@ class TelegramUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
     http_method_names = ["get", "patch", "head", "options"]
 
 
-class PsychologicalProfileSerializer(serializers.ModelSerializer):
+class PsychologicalProfileSerializer(PersonalFieldsMixin, serializers.ModelSerializer):
+    # The encrypted column is a text column to Django: without this, DRF renders a Python repr.
+    data = serializers.JSONField(read_only=True)
+
     class Meta:
         model = PsychologicalProfile
         fields = ["id", "user", "version", "generated_at", "generated_by", "rotation_key", "light_shadow_balance",
                   "source_log_count", "summary", "data"]
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        request = self.context.get("request")
-        if not (request and request.user.has_perm(PERSONAL_DATA_PERMISSION)):
-            data.pop("summary", None)
-            data.pop("data", None)
-        return data
 
 
 class PsychologicalProfileViewSet(viewsets.ReadOnlyModelViewSet):
@@ -65,13 +60,12 @@ class PsychologicalProfileViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = PsychologicalProfile.objects.order_by("user_id", "-version")
     serializer_class = PsychologicalProfileSerializer
     filterset_fields = ["user", "generated_by"]
+    action_permissions = {"diff": ["profiles.view_psychologicalprofile", PERSONAL_DATA]}
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["get"])
     def diff(self, request, pk=None):
         """What changed from the member's previous version to this one."""
-        if not request.user.has_perm(PERSONAL_DATA_PERMISSION):
-            return Response({"detail": "The personal-data permission is required."}, status=403)
         profile = self.get_object()
         previous = (PsychologicalProfile.objects.filter(user=profile.user_id, version__lt=profile.version)
                     .order_by("-version").first())

@@ -4,8 +4,6 @@ The chat (``bot``), the admin, the API and the delivery engines all write member
 these functions, so a rule about a member holds whichever door the change comes through.
 """
 
-import gzip
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from relove.core.crypto import get_fernet
+from relove.core.archive import ARCHIVE_SUFFIX, archive_encode, archive_lock, archive_read, archive_write
 
 from .models import TelegramUser, UserActivityLog, UserInteraction, validate_timezone
 
@@ -140,32 +138,27 @@ def activity_logs_archive(*, older_than_days: int | None = None, batch_size: int
 
     Each batch is written to its own file (gzip of JSON lines, then Fernet-encrypted with the
     current key) before its rows are deleted, so a crash loses nothing: at worst a batch is in
-    an archive file and still in the table, and the next run archives it again.
+    an archive file and still in the table, and the next run archives it again. Each batch is
+    read, written and deleted under the archive lock, so an erasure never misses rows in flight.
     Returns the number of rows archived.
     """
     days = older_than_days if older_than_days is not None else settings.ACTIVITY_LOG_RETENTION_DAYS
     cutoff = (now or timezone.now()) - timedelta(days=days)
-    archive_dir = Path(settings.ARCHIVE_DIR)
-    archive_dir.mkdir(parents=True, exist_ok=True)
     total = 0
     while True:
-        batch = list(UserActivityLog.objects.filter(created_at__lt=cutoff).order_by("id")[:batch_size])
-        if not batch:
-            return total
-        lines = "\n".join(
-            json.dumps({"id": e.id, "user_id": e.user_id, "kind": e.kind, "content": e.content,
-                        "created_at": e.created_at.isoformat()}, ensure_ascii=False)
-            for e in batch
-        )
-        blob = get_fernet().encrypt(gzip.compress(lines.encode("utf-8")))
-        path = archive_dir / f"activity-{batch[0].id:012d}-{batch[-1].id:012d}.jsonl.gz.fernet"
-        path.write_bytes(blob)
-        UserActivityLog.objects.filter(id__in=[e.id for e in batch]).delete()
+        with archive_lock() as folder:
+            batch = list(UserActivityLog.objects.filter(created_at__lt=cutoff).order_by("id")[:batch_size])
+            if not batch:
+                return total
+            rows = [{"id": e.id, "user_id": e.user_id, "kind": e.kind, "content": e.content,
+                     "created_at": e.created_at.isoformat()} for e in batch]
+            path = folder / f"activity-{batch[0].id:012d}-{batch[-1].id:012d}{ARCHIVE_SUFFIX}"
+            archive_write(path, archive_encode(rows))
+            UserActivityLog.objects.filter(id__in=[e.id for e in batch]).delete()
         total += len(batch)
         logger.info("archived %d activity-log rows into %s", len(batch), path.name)
 
 
 def read_archive(path: Path) -> list[dict]:
     """Decrypt one archive file back into its rows (for audits and data requests)."""
-    raw = gzip.decompress(get_fernet().decrypt(path.read_bytes())).decode("utf-8")
-    return [json.loads(line) for line in raw.splitlines() if line]
+    return archive_read(path)

@@ -4,7 +4,8 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from privacy.auth import LogoutView, StaffTokenObtainView, StaffTokenRefreshView
 
 router = DefaultRouter()
 
@@ -31,8 +32,9 @@ def register_viewsets():
 extra = register_viewsets()
 
 urlpatterns = [
-    path("v1/auth/token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),
-    path("v1/auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
+    path("v1/auth/token/", StaffTokenObtainView.as_view(), name="token_obtain_pair"),
+    path("v1/auth/token/refresh/", StaffTokenRefreshView.as_view(), name="token_refresh"),
+    path("v1/auth/logout/", LogoutView.as_view(), name="token_logout"),
     path("v1/", include(extra + router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # Staff who are not logged in are sent to the admin login and come back here.

@@ -25,16 +25,32 @@ logger = logging.getLogger(__name__)
 MEMBER_OPEN = "<<<MEMBER>>>"
 MEMBER_CLOSE = "<<<END>>>"
 _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+# Invisible characters could hide a marker from us and not from the model ("<<\u200b<END>>>").
+_INVISIBLE = re.compile(r"[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+# Any run of three angle brackets (ASCII, full-width, small) and chat-template openers "<|".
+_ANGLE_RUN = re.compile(r"[<\uff1c\ufe64]{3,}|[>\uff1e\ufe65]{3,}|<\|")
+_ESCAPED = {"<": "‹", "\uff1c": "‹", "\ufe64": "‹", ">": "›", "\uff1e": "›", "\ufe65": "›", "|": "|"}
 
 
 def llm_enabled() -> bool:
     return bool(settings.OPENAI_API_KEY)
 
 
+def escape_markers(text: str) -> str:
+    """Member-derived text with every delimiter-like sequence escaped, in one pass.
+
+    Stripping markers once is not enough: ``<<<E<<<END>>>ND>>>`` becomes ``<<<END>>>`` after
+    one strip. Instead every run of three or more angle brackets becomes guillemets (the
+    text stays readable, its length is kept) after invisible characters are removed, so no
+    run can survive or be re-formed: the output holds no ``<<<`` or ``>>>`` at all.
+    """
+    visible = _INVISIBLE.sub("", text)
+    return _ANGLE_RUN.sub(lambda m: "".join(_ESCAPED[ch] for ch in m.group(0)), visible)
+
+
 def delimit_member_text(text: str) -> str:
-    """Wrap member text as data; strip our markers from inside so it cannot close the block."""
-    cleaned = text.replace(MEMBER_OPEN, "").replace(MEMBER_CLOSE, "")
-    return f"{MEMBER_OPEN}\n{cleaned}\n{MEMBER_CLOSE}"
+    """Wrap member-derived text as one data block whose markers it cannot forge or close."""
+    return f"{MEMBER_OPEN}\n{escape_markers(text)}\n{MEMBER_CLOSE}"
 
 
 @dataclass(frozen=True)

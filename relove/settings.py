@@ -15,6 +15,8 @@ import environ
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from relove.core.private_files import private_dir, private_file, write_private
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -23,6 +25,8 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # Embedded mode: no DATABASE_URL, so this is one machine running on a SQLite file.
 EMBEDDED = not env("DATABASE_URL", default="")
+if EMBEDDED or VAR_DIR.exists():
+    private_dir(VAR_DIR)  # secrets, the SQLite file, archives, the broker's queue: owner only
 
 
 def _local_secret(name: str, make) -> str:
@@ -32,10 +36,7 @@ def _local_secret(name: str, make) -> str:
     """
     path = VAR_DIR / name
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(make())
+        write_private(path, make())
     return path.read_text().strip()
 
 
@@ -61,6 +62,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "drf_spectacular",
@@ -74,6 +78,7 @@ INSTALLED_APPS = [
     "triggers",
     "broadcasts",
     "analytics",
+    "privacy",
 ]
 
 MIDDLEWARE = [
@@ -83,9 +88,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "privacy.middleware.AbsoluteSessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into the lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "relove.urls"
@@ -114,11 +123,15 @@ SQLITE_PATH = VAR_DIR / "relove.sqlite3"
 # An empty DATABASE_URL (e.g. copied blank from .env.example) means "not set".
 DATABASES = {"default": environ.Env.db_url_config(env("DATABASE_URL", default="") or f"sqlite:///{SQLITE_PATH}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Session keys, refresh tokens and member rows: the file (and its WAL/SHM) is 0600.
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        private_file(Path(DATABASES["default"]["NAME"]))
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "timeout": 20,
             "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            # secure_delete: erased rows are overwritten in the file, not left in free pages.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;",
         }
     )
 else:
@@ -162,6 +175,25 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- Auth, i18n --------------------------------------------------------------------------
+# django-axes first: failed logins on the admin and the token endpoint are counted and a
+# username+address pair is locked out after AXES_FAILURE_LIMIT failures (staff unlock it in
+# admin → «Axes» → «Попытки доступа», or it expires after AXES_COOLOFF_MINUTES).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "privacy.auth.lockout_response"
+# Behind the TLS proxy the client address is the last X-Forwarded-For hop it added.
+AXES_IPWARE_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else [
+    "REMOTE_ADDR"]
+# Staff holding a personal-data permission must pass TOTP (django-otp) for it to count.
+STAFF_2FA_REQUIRED = env.bool("STAFF_2FA_REQUIRED", default=False)
+OTP_TOTP_ISSUER = "reLove"
+ADMIN_SESSION_MAX_HOURS = env.float("ADMIN_SESSION_MAX_HOURS", default=12)
+SESSION_COOKIE_AGE = int(ADMIN_SESSION_MAX_HOURS * 3600)
+JWT_SESSION_MAX_SECONDS = env.int("JWT_SESSION_MAX_DAYS", default=7) * 86400
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -188,10 +220,21 @@ STORAGES = {
     },
 }
 
-# --- Security (production behind a TLS proxy) -------------------------------------------
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG and bool(CSRF_TRUSTED_ORIGINS))
+# --- Security (production behind the TLS proxy of docker-compose.yml) ----------------------
+# Production (DATABASE_URL set) is HTTPS-only by default; the embedded default serves plain
+# http on localhost. Each switch can be set explicitly.
+_HTTPS = not EMBEDDED and not DEBUG
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=_HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_HTTPS)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container's own health probe speaks plain http
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if _HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Preloading is the domain owner's near-irreversible decision (browser lists), not a default:
+# the deploy check's reminder about it is silenced unless SECURE_HSTS_PRELOAD is chosen.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 X_FRAME_OPTIONS = "DENY"
 
 # --- Encryption at rest ------------------------------------------------------------------
@@ -240,6 +283,15 @@ BROADCAST_STATUS_POLL_SECONDS = 0.25
 # --- LLM ---------------------------------------------------------------------------------
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None
+# Conversations are special-category personal data (health, beliefs); 152-FZ restricts sending
+# them abroad. Without OPENAI_BASE_URL the client would talk to OpenAI in the US, so that must
+# be chosen explicitly, never fallen into.
+LLM_ALLOW_FOREIGN_ENDPOINT = env.bool("LLM_ALLOW_FOREIGN_ENDPOINT", default=False)
+if OPENAI_API_KEY and not OPENAI_BASE_URL and not LLM_ALLOW_FOREIGN_ENDPOINT:
+    raise ImproperlyConfigured(
+        "OPENAI_API_KEY is set but OPENAI_BASE_URL is not: members' conversations would go to OpenAI "
+        "abroad (a cross-border transfer under 152-FZ). Set OPENAI_BASE_URL to your endpoint, or set "
+        "LLM_ALLOW_FOREIGN_ENDPOINT=true if that transfer is lawful for you (see README).")
 LLM_MODEL = env("LLM_MODEL", default="gpt-4o-mini")
 LLM_TIMEOUT = env.float("LLM_TIMEOUT", default=15.0)
 LLM_TOTAL_BUDGET = env.float("LLM_TOTAL_BUDGET", default=20.0)
@@ -252,6 +304,7 @@ CONTEXT_TOKEN_BUDGET = env.int("CONTEXT_TOKEN_BUDGET", default=3000)
 FLOOD_MAX_PER_MINUTE = env.int("FLOOD_MAX_PER_MINUTE", default=20)
 ACTIVITY_LOG_RETENTION_DAYS = env.int("ACTIVITY_LOG_RETENTION_DAYS", default=90)
 ARCHIVE_DIR = env("ARCHIVE_DIR", default=str(VAR_DIR / "archive"))
+ARCHIVE_RETENTION_DAYS = env.int("ARCHIVE_RETENTION_DAYS", default=365)
 
 # --- Journeys and profiles ---------------------------------------------------------------
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")  # enables click-tracked stream links (/r/s/<ref>/)
@@ -264,12 +317,15 @@ PROFILE_ROTATION_CLAIM_TTL = env.int("PROFILE_ROTATION_CLAIM_TTL", default=600)
 # --- API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "privacy.authentication.StaffJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    # Django model permissions on every view, reads included; personal fields filtered per
+    # permission (relove/core/access.py, the same rules as the admin).
+    "DEFAULT_PERMISSION_CLASSES": ["relove.core.access.RolePermission"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "relove.core.pagination.CappedLimitOffsetPagination",
+    "DEFAULT_THROTTLE_RATES": {"auth": env("AUTH_THROTTLE_RATE", default="10/min")},
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -279,6 +335,9 @@ SIMPLE_JWT = {
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
+    # Access tokens carry a hash of the password: a password change kills them at once
+    # (refresh tokens are blacklisted then too, privacy/signals.py).
+    "CHECK_REVOKE_TOKEN": True,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "reLove Communication Bot API",
@@ -298,7 +357,10 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # The redacting formatter removes the bot token (and other secrets) from every line,
+    # tracebacks included: Telegram client errors quote the token.
+    "formatters": {"plain": {"()": "relove.core.log_redaction.RedactingFormatter",
+                             "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {

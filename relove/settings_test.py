@@ -18,6 +18,10 @@ from .settings import *  # noqa: F403
 from .settings import BASE_DIR, DATABASES
 
 DEBUG = False
+# The test client speaks plain http: production's HTTPS-only switches stay off in tests.
+SECURE_SSL_REDIRECT = False
+SECURE_HSTS_SECONDS = 0
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},

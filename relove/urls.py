@@ -3,8 +3,10 @@ from django.urls import include, path
 
 from analytics.views import dashboard, dashboard_data
 from bot.views import telegram_webhook
+from privacy.auth import StaffAdminLoginForm
 from relove.core.health import healthz
 
+admin.site.login_form = StaffAdminLoginForm  # optional TOTP code (django-otp)
 admin.site.site_header = "reLove · Наташа"
 admin.site.site_title = "reLove"
 admin.site.index_title = "Управление ботом"

@@ -15,11 +15,31 @@ class StaffFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
         django_get_or_create = ["username"]
+        skip_postgeneration_save = True  # roles/perms write their own rows
 
     username = factory.Sequence(lambda n: f"staff{n}")
     email = factory.LazyAttribute(lambda o: f"{o.username}@relove.test")
     is_staff = True
     password = factory.django.Password("staff-pass-123")
+
+    @factory.post_generation
+    def roles(self, create, extracted, **kwargs):
+        """``StaffFactory(roles=["Куратор"])``: put the account in the shipped role groups."""
+        if create and extracted:
+            from django.contrib.auth.models import Group
+
+            self.groups.add(*[Group.objects.get(name=name) for name in extracted])
+
+    @factory.post_generation
+    def perms(self, create, extracted, **kwargs):
+        """``StaffFactory(perms=["profiles.view_telegramuser"])``: grant single permissions."""
+        if create and extracted:
+            from django.contrib.auth.models import Permission
+
+            for perm in extracted:
+                app_label, codename = perm.split(".")
+                self.user_permissions.add(Permission.objects.get(content_type__app_label=app_label,
+                                                                 codename=codename))
 
 
 class SuperuserFactory(StaffFactory):
@@ -123,6 +143,7 @@ class StaffTelegramAccountFactory(factory.django.DjangoModelFactory):
 
     user = factory.SubFactory(StaffFactory)
     telegram_id = factory.Sequence(lambda n: 900_000 + n)
+    verified_at = factory.LazyFunction(timezone.now)
 
 
 class BroadcastDeliveryFactory(factory.django.DjangoModelFactory):

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from bot import telegram_html
+from relove.core.access import has_personal_permission
 from relove.core.admin_utils import PERSONAL_DATA_PERMISSION
 from relove.core.models import StaffTask
 from relove.core.staff_tasks import staff_task_queue, staff_tasks_announce
@@ -133,7 +134,7 @@ class ProactiveTriggerAdmin(admin.ModelAdmin):
 
     def _queue_preview(self, request, trigger_ids):
         """Natasha's words may come from the LLM: a worker writes them, the result page waits for it."""
-        if not request.user.has_perm(PERSONAL_DATA_PERMISSION):
+        if not has_personal_permission(request.user, PERSONAL_DATA_PERMISSION):
             raise PermissionDenied
         task = staff_task_queue(kind=staff.PREVIEW, requested_by=request.user, task=preview_for_staff,
                                 params={"trigger_ids": trigger_ids})

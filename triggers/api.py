@@ -51,6 +51,9 @@ class ProactivityConfigView(APIView):
     """The proactivity rules (one object). PATCH changes them; the next scan applies them."""
 
     serializer_class = ProactivityConfigSerializer
+    method_permissions = {"GET": ["triggers.view_proactivityconfig"], "HEAD": ["triggers.view_proactivityconfig"],
+                          "OPTIONS": ["triggers.view_proactivityconfig"],
+                          "PATCH": ["triggers.change_proactivityconfig"], "PUT": ["triggers.change_proactivityconfig"]}
 
     def get(self, request):
         return Response(ProactivityConfigSerializer(ProactivityConfig.load()).data)

@@ -33,6 +33,8 @@ def test_dashboard_is_staff_only_and_renders(client):
     url = reverse("analytics-dashboard")
     assert client.get(url).status_code == 302  # to the login page
     client.force_login(StaffFactory())
+    assert client.get(url).status_code == 403  # staff without the analytics permission
+    client.force_login(StaffFactory(roles=["Аналитик"]))
     response = client.get(url)
     assert response.status_code == 200
     assert "Удержание" in response.content.decode()

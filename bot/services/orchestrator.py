@@ -97,6 +97,8 @@ def handle(incoming: Incoming) -> list[OutgoingMessage]:
         return [_msg(template_html("flood"))] if flood is Flood.FIRST_OVER else []
     if incoming.kind is Kind.CALLBACK:
         return _handle_callback(user, incoming.callback_data)
+    if incoming.kind is Kind.COMMAND and (staff_command := hooks.command(incoming.command)):
+        return [_msg(staff_command(telegram_id=incoming.identity.telegram_id, args=incoming.text.split()[1:]))]
     if incoming.kind is Kind.COMMAND:
         return _handle_command(user, incoming.command)
     text = incoming.text.strip()

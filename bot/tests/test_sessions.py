@@ -45,8 +45,7 @@ def test_idle_sessions_end_and_update_the_member(settings):
     # The next message opens a new session whose prompt recalls the previous one.
     new = sessions.session_get_active(user=member)
     assert new.pk != session.pk
-    assert "боюсь перемен" in natasha.system_prompt(user=member, stage=JourneyStage.objects.get(order=1),
-                                                     history=[])
+    assert "боюсь перемен" in natasha.context_message(user=member, history=[])["content"]
 
 
 def test_long_history_is_summarised_and_the_context_stays_in_budget(fake_llm, settings):

@@ -85,8 +85,9 @@ def broadcast_test_send(*, broadcast: Broadcast, staff_user) -> outbound.Outcome
     delivery rows and does not count against anyone's daily budget.
     """
     account = StaffTelegramAccount.objects.filter(user=staff_user).first()
-    if account is None:
-        raise BroadcastError("Укажите свой Telegram ID в разделе «Telegram сотрудников», чтобы получать тесты.")
+    if account is None or account.verified_at is None:
+        raise BroadcastError("Привяжите свой Telegram: «Telegram сотрудников» → «Привязать Telegram», "
+                             "затем отправьте боту команду с кодом.")
     broadcast_validate(text=broadcast.text, buttons=broadcast.buttons, has_photo=bool(broadcast.photo))
     message = broadcast_message(broadcast, photo=broadcast_photo(broadcast))
     outcome = outbound.send(account.telegram_id, [message])

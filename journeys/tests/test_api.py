@@ -12,7 +12,10 @@ pytestmark = [pytest.mark.django_db, pytest.mark.urls("journeys.tests.urls")]
 
 @pytest.fixture
 def staff(client):
-    user = StaffFactory()
+    # Member and content work without the personal-data rights (granted per test below).
+    user = StaffFactory(roles=["Редактор контента"], perms=[
+        "profiles.view_telegramuser", "profiles.change_telegramuser", "profiles.view_psychologicalprofile",
+        "journeys.view_journeyprogress", "journeys.add_journeyprogress"])
     client.force_login(user)
     return user
 
@@ -39,7 +42,9 @@ def test_member_stage_history_hides_evidence_without_the_personal_data_right(cli
     rows = client.get(f"/api/v1/journeys/progress/?user={member.pk}").json()["results"]
     assert [r["source"] for r in rows] == ["llm", "initial"]
     assert "evidence" not in rows[0]
-    grant_personal_data(staff)
+    grant_personal_data(staff)  # the profile right is not enough: evidence quotes the member's words
+    assert "evidence" not in client.get(f"/api/v1/journeys/progress/?user={member.pk}").json()["results"][0]
+    staff.user_permissions.add(Permission.objects.get(codename="view_conversation"))
     rows = client.get(f"/api/v1/journeys/progress/?user={member.pk}").json()["results"]
     assert rows[0]["evidence"] == "цитата участника"
 

@@ -75,7 +75,8 @@ def test_stage_style_and_earlier_insights_shape_natashas_prompt(member):
     member.journey_stage = 3
     refusal = JourneyStage.objects.get(order=3)
     history = [{"role": "assistant", "content": "Что тебя держит на месте?"}]
-    prompt = natasha.system_prompt(user=member, stage=refusal, history=history)
+    prompt = natasha.system_prompt(user=member, stage=refusal)
+    data = natasha.context_message(user=member, history=history)  # member-derived: user role, delimited
     assert refusal.style_prompt in prompt and "мягче" in prompt  # softer on the Refusal
-    assert "Понимает, что давно хочет перемен" in prompt  # refers back to earlier insights
-    assert "Что тебя держит на месте?" in prompt  # ...and does not repeat its questions
+    assert data["role"] == "user" and "Понимает, что давно хочет перемен" in data["content"]  # earlier insights
+    assert "Что тебя держит на месте?" in data["content"]  # ...and does not repeat its questions

@@ -4,8 +4,10 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-PERSONAL_DATA_PERMISSION = "profiles.view_personal_data"
-CONVERSATION_PERMISSION = "bot.view_conversation"
+from . import access
+
+PERSONAL_DATA_PERMISSION = access.PERSONAL_DATA
+CONVERSATION_PERMISSION = access.CONVERSATION
 HIDDEN = _("скрыто: нужно право на просмотр личных данных")
 
 
@@ -20,22 +22,33 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class PersonalDataAdminMixin:
-    """Hides the listed encrypted fields from staff without the personal-data permission."""
+    """Hides personal fields from staff without the permission they need (relove.core.access).
+
+    Model fields follow ``access.FIELD_PERMISSIONS``; ``personal_fields`` adds admin-only
+    display fields (e.g. a rendered conversation), guarded by ``personal_permission``.
+    """
 
     personal_fields: tuple[str, ...] = ()
     personal_permission = PERSONAL_DATA_PERMISSION
 
+    def _hidden_fields(self, request) -> set[str]:
+        hidden = access.hidden_fields(request.user, self.model)
+        central = access.FIELD_PERMISSIONS.get(self.model._meta.label, {})
+        if not access.has_personal_permission(request.user, self.personal_permission):
+            hidden |= {f for f in self.personal_fields if f not in central}
+        return hidden
+
     def get_exclude(self, request, obj=None):
         excluded = list(super().get_exclude(request, obj) or [])
-        if not request.user.has_perm(self.personal_permission):
-            excluded += self.personal_fields
-        return excluded
+        return excluded + sorted(self._hidden_fields(request))
 
     def get_fields(self, request, obj=None):
-        fields = super().get_fields(request, obj)
-        if request.user.has_perm(self.personal_permission):
-            return fields
-        return [f for f in fields if f not in self.personal_fields]
+        hidden = self._hidden_fields(request)
+        return [f for f in super().get_fields(request, obj) if f not in hidden]
+
+    def get_readonly_fields(self, request, obj=None):
+        hidden = self._hidden_fields(request)
+        return [f for f in super().get_readonly_fields(request, obj) if f not in hidden]
 
 
 def html_table(headers, rows):

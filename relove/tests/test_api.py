@@ -42,7 +42,7 @@ def obtain(client, username, password):
 
 @pytest.mark.django_db
 def test_jwt_obtain_refresh_rotate_and_blacklist(client):
-    StaffFactory(username="anna")
+    StaffFactory(username="anna", roles=["Куратор"])
     tokens = obtain(client, "anna", "staff-pass-123").json()
     assert {"access", "refresh"} <= tokens.keys()
 
@@ -71,7 +71,7 @@ def test_api_is_staff_only(client):
 
 @pytest.mark.django_db
 def test_users_api_fields_filter_and_patch(client):
-    staff = StaffFactory()
+    staff = StaffFactory(roles=["Куратор"])
     client.force_login(staff)
     member = TelegramUserFactory(telegram_id=777, journey_stage=3)
     TelegramUserFactory(telegram_id=778)
@@ -100,7 +100,7 @@ def test_users_api_fields_filter_and_patch(client):
 
 @pytest.mark.django_db
 def test_schema_and_docs_render_for_staff(client):
-    client.force_login(StaffFactory())
+    client.force_login(StaffFactory(roles=["Аналитик"]))
     schema = client.get("/api/schema/")
     assert schema.status_code == 200
     assert b"/api/v1/users/" in schema.content

@@ -17,7 +17,7 @@ TRIGGERS_URL = "/api/v1/triggers/"
 
 @pytest.fixture
 def staff(db):
-    return StaffFactory()
+    return StaffFactory(roles=["Администратор"])
 
 
 @pytest.fixture

@@ -1,0 +1,116 @@
+"""Admin: erase and export a member (the only way to delete one), and the erasure records."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from profiles.admin import TelegramUserAdmin
+from profiles.models import TelegramUser
+from relove.core import access
+from relove.core.admin_utils import ReadOnlyAdmin
+
+from .erasure import member_erase
+from .export import member_export_json
+from .models import ErasureRecord
+
+ERASE_PERMISSION = "profiles.delete_telegramuser"
+
+
+def can_erase(request) -> bool:
+    return request.user.has_perm(ERASE_PERMISSION)
+
+
+def can_export(request) -> bool:
+    return request.user.has_perm("profiles.view_telegramuser") and access.has_personal_permission(
+        request.user, access.EXPORT)
+
+
+admin.site.unregister(TelegramUser)
+
+
+@admin.register(TelegramUser)
+class MemberAdmin(TelegramUserAdmin):
+    """The member admin with erasure and export. Django's own delete is off: it would leave
+    rows whose foreign key is only nulled, the cache and the archives behind."""
+
+    actions = [*TelegramUserAdmin.actions, "erase_members"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_erase_permission(self, request):
+        return can_erase(request)
+
+    @admin.action(description=_("Удалить все данные участников (безвозвратно)"), permissions=["erase"])
+    def erase_members(self, request, queryset):
+        if request.POST.get("confirmed") == "yes":
+            members = list(queryset)
+            for member in members:
+                member_erase(user=member, staff=request.user)
+            self.message_user(request, _("Данные удалены, участников: %(n)d") % {"n": len(members)},
+                              messages.SUCCESS)
+            return None
+        return TemplateResponse(request, "admin/privacy/erase_confirm.html", {
+            **self.admin_site.each_context(request), "title": _("Удалить все данные участников"),
+            "members": queryset, "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        })
+
+    @admin.display(description=_("действия"))
+    def journey_actions(self, obj):
+        links = super().journey_actions(obj)
+        if obj is None or obj.pk is None:
+            return links
+        return format_html('{} · <a class="button" href="{}">{}</a> · <a class="button" href="{}">{}</a>', links,
+                           reverse("admin:privacy_member_export", args=[obj.pk]), _("⬇️ Выгрузить данные"),
+                           reverse("admin:privacy_member_erase", args=[obj.pk]), _("🗑 Удалить все данные"))
+
+    def get_urls(self):
+        return [
+            path("<int:user_id>/export/", self.admin_site.admin_view(self.export_view), name="privacy_member_export"),
+            path("<int:user_id>/erase/", self.admin_site.admin_view(self.erase_view), name="privacy_member_erase"),
+            *super().get_urls(),
+        ]
+
+    def export_view(self, request, user_id: int):
+        """Everything held about the member as a JSON file (docs/export-schema.md)."""
+        if not can_export(request):
+            raise PermissionDenied
+        member = get_object_or_404(TelegramUser, pk=user_id)
+        response = HttpResponse(member_export_json(user=member), content_type="application/json; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="member-{member.pk}.json"'
+        return response
+
+    def erase_view(self, request, user_id: int):
+        """The member page's erase button: confirm, then erase everywhere."""
+        if not can_erase(request):
+            raise PermissionDenied
+        member = get_object_or_404(TelegramUser, pk=user_id)
+        if request.method == "POST":
+            member_erase(user=member, staff=request.user)
+            self.message_user(request, _("Все данные участника удалены."), messages.SUCCESS)
+            return redirect("admin:profiles_telegramuser_changelist")
+        return TemplateResponse(request, "admin/relove_member_action.html", {
+            **self.admin_site.each_context(request), "title": _("Удалить все данные участника"), "member": member,
+            "member_url": reverse("admin:profiles_telegramuser_change", args=[member.pk]),
+            "submit_label": _("Удалить безвозвратно"), "confirm_only": True,
+            "description": _("Будут удалены участник, его переписка, профиль, журнал (и архивы журнала), этапы, "
+                             "кризисные сигналы, триггеры, доставки рассылок и всё остальное. Отменить нельзя. "
+                             "Останется только запись о факте удаления — без имени и id."),
+        })
+
+
+@admin.register(ErasureRecord)
+class ErasureRecordAdmin(ReadOnlyAdmin):
+    list_display = ["erased_at", "initiator", "staff", "archive_rows_deleted", "cache_keys_deleted"]
+    list_filter = ["initiator", "erased_at"]
+    readonly_fields = ["erased_at", "initiator", "staff", "rows_deleted", "archive_rows_deleted",
+                       "cache_keys_deleted"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
