@@ -14,6 +14,16 @@ for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TELEGRAM_BOT_TOKEN", "TELEGR
               "TELEGRAM_WEBHOOK_SECRET", "TELEGRAM_STAFF_CHAT_ID"):
     os.environ.pop(_name, None)
 
+# Under ``pytest -n N`` each worker gets its own Redis database (tests clear the cache) and its
+# own archive folder; pytest-django already gives each its own test database.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _WORKER.startswith("gw") and os.environ.get("REDIS_URL"):
+    from urllib.parse import urlsplit, urlunsplit
+
+    _url = urlsplit(os.environ["REDIS_URL"])
+    _db = (int(_url.path.strip("/") or 0) - int(_WORKER[2:])) % 16
+    os.environ["REDIS_URL"] = urlunsplit(_url._replace(path=f"/{_db}"))
+
 from .settings import *  # noqa: F403
 from .settings import BASE_DIR, DATABASES
 
@@ -28,7 +38,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 CELERY_TASK_ALWAYS_EAGER = True
-ARCHIVE_DIR = str(BASE_DIR / "var" / "test-archive")
+ARCHIVE_DIR = str(BASE_DIR / "var" / f"test-archive{_WORKER}")
 LLM_TOTAL_BUDGET = 3.0
 PROFILE_ROTATION_PAUSE_SECONDS = 0
 LLM_TIMEOUT = 2.0
