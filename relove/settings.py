@@ -120,7 +120,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    DATABASE_POOL_MAX_SIZE = 0
+elif env.bool("DATABASE_POOL", default=True):
+    # Django's psycopg pool: a connection is borrowed per unit of work and given back, so the
+    # bot's database threads (BOT_DB_THREADS) share at most DATABASE_POOL_MAX_SIZE connections
+    # per process. Pooling replaces persistent connections (CONN_MAX_AGE must be 0).
+    DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=16)
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2), "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=30.0)}
 else:
+    DATABASE_POOL_MAX_SIZE = 0
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -213,6 +224,11 @@ TELEGRAM_STAFF_CHAT_ID = env.int("TELEGRAM_STAFF_CHAT_ID", default=None)
 # 29.4/s: 30 sends span 1.02 s, the slack a strict sliding 30/s window needs (docs/benchmarks.md).
 TELEGRAM_GLOBAL_RATE = env.float("TELEGRAM_GLOBAL_RATE", default=29.4)
 TELEGRAM_PER_CHAT_INTERVAL = env.float("TELEGRAM_PER_CHAT_INTERVAL", default=1.0)
+# Turns in flight per bot process (webhook: per uvicorn worker). Waiting for the LLM costs a
+# coroutine, not a thread or a connection, so this is bounded by memory and the LLM, not CPUs.
+BOT_MAX_CONCURRENT_TURNS = env.int("BOT_MAX_CONCURRENT_TURNS", default=200)
+# Threads running the database parts of turns; as many as the pool has connections.
+BOT_DB_THREADS = env.int("BOT_DB_THREADS", default=DATABASE_POOL_MAX_SIZE or 8)
 
 # --- Broadcasts ----------------------------------------------------------------------------
 BROADCAST_CONCURRENCY = env.int("BROADCAST_CONCURRENCY", default=8)

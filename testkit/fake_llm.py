@@ -28,6 +28,8 @@ class FakeLLM:
         self.responder: Callable[[dict], object] | None = None
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self.in_flight = 0  # requests being answered right now
+        self.max_in_flight = 0  # the most ever answered at once (since start or reset)
 
     # --- control -------------------------------------------------------------------------
     def enqueue(self, *items) -> None:
@@ -51,6 +53,7 @@ class FakeLLM:
             self.requests.clear()
             self.responder = None
             self.routes.clear()
+            self.max_in_flight = self.in_flight
 
     @property
     def base_url(self) -> str:
@@ -70,6 +73,16 @@ class FakeLLM:
                 pass
 
             def do_POST(self):
+                with fake._lock:
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                try:
+                    self._answer()
+                finally:
+                    with fake._lock:
+                        fake.in_flight -= 1
+
+            def _answer(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if not self.path.endswith("/chat/completions"):

@@ -154,6 +154,11 @@ def conversation_messages(session: UserSession, *, budget_tokens: int) -> list[d
 
 def maybe_summarize(session: UserSession) -> None:
     """Fold old turns into the running summary once enough of them pile up beyond the window."""
+    llm.run_steps(summarize_steps(session))
+
+
+def summarize_steps(session: UserSession) -> llm.Steps[None]:
+    """``maybe_summarize`` as steps: the LLM call is yielded (see ``relove.llm.run_steps``)."""
     history = session.conversation_history
     unsummarized = len(history) - session.summarized_turns
     if unsummarized <= RECENT_TURNS_MAX + SUMMARY_BATCH:
@@ -164,7 +169,7 @@ def maybe_summarize(session: UserSession) -> None:
         f"{'Участник' if t.get('role') == 'user' else 'Наташа'}: {t.get('content', '')[:500]}" for t in old)
     summary = None
     if llm.llm_enabled():
-        summary = llm.complete(
+        summary = yield llm.LLMCall(
             [{"role": "system", "content": prompt_text("summary")},
              {"role": "user", "content": llm.delimit_member_text(
                  f"Прежняя сводка: {session.summary}\n\nНовые реплики:\n{transcript}")}],
@@ -188,6 +193,10 @@ def _llm_reply(messages: list[dict], *, purpose: str) -> tuple[str, list[str]] |
     return llm.complete_json(messages, validate=validate_reply, purpose=purpose)
 
 
+def _reply_call(messages: list[dict], *, purpose: str) -> llm.LLMCall:
+    return llm.LLMCall(messages, validate=validate_reply, purpose=purpose)
+
+
 def _stage_defaults(stage: JourneyStage) -> list[str]:
     return clean_quick_replies(stage.quick_replies)
 
@@ -207,13 +216,18 @@ def _template_reply(*, stage: JourneyStage, history: list[dict]) -> Generated:
 
 def reply(*, user: TelegramUser, session: UserSession, stage: JourneyStage) -> Generated:
     """Natasha's answer to the member's last turn (already stored in ``session``)."""
-    maybe_summarize(session)
+    return llm.run_steps(reply_steps(user=user, session=session, stage=stage))
+
+
+def reply_steps(*, user: TelegramUser, session: UserSession, stage: JourneyStage) -> llm.Steps[Generated]:
+    """``reply`` as steps: the LLM calls are yielded, so the caller decides how to wait for them."""
+    yield from summarize_steps(session)
     history = session.conversation_history
     if llm.llm_enabled():
         system = system_prompt(user=user, stage=stage, history=history)
         budget = max(500, settings.CONTEXT_TOKEN_BUDGET - _tokens(system))
         messages = [{"role": "system", "content": system}, *conversation_messages(session, budget_tokens=budget)]
-        result = _llm_reply(messages, purpose="reply")
+        result = yield _reply_call(messages, purpose="reply")
         if result:
             text, replies = result
             return Generated(html=escape(text), plain=text, quick_replies=replies or _stage_defaults(stage),

@@ -8,6 +8,7 @@ are stored before the messages are returned, so nothing said is lost if sending 
 from __future__ import annotations
 
 import enum
+import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from journeys.models import Stream
 from journeys.services import stage_get, stream_enroll, stream_link
 from journeys.tasks import analyse_member_later
 from profiles.models import PsychologicalProfile, TelegramUser, UserActivityLog, UserInteraction
+from relove import llm
 
 from . import members, natasha, safety, sessions
 from .flood import Flood, flood_check
@@ -75,15 +77,39 @@ def _with_menu(user: TelegramUser, html: str) -> OutgoingMessage:
     return _msg(html, reply_keyboard=menu_keyboard(paused=user.is_paused))
 
 
-def handle(incoming: Incoming) -> list[OutgoingMessage]:
-    """Answer one update. Never raises for bad input; unexpected errors go to the caller's handler."""
+Reply = list[OutgoingMessage]
+
+
+def handle(incoming: Incoming) -> Reply:
+    """Answer one update. Never raises for bad input; unexpected errors go to the caller's handler.
+
+    The synchronous entry point (terminal chat, tests): waits for the LLM in this thread.
+    """
+    return llm.run_steps(handle_steps(incoming))
+
+
+async def handle_async(incoming: Incoming, *, run_db: Callable) -> Reply:
+    """``handle`` for the bot's event loop: database work through ``run_db`` (a bounded thread
+    pool), the LLM awaited on the loop, so a slow LLM holds no thread and no connection."""
+    return await llm.run_steps_async(handle_steps(incoming), run_db)
+
+
+def _steps(result):
+    """Actions may answer at once (a list) or need the LLM (steps); treat both as steps."""
+    if inspect.isgenerator(result):
+        return (yield from result)
+    return result
+
+
+def handle_steps(incoming: Incoming) -> llm.Steps[Reply]:
+    """``handle`` as steps: every LLM call is yielded (see ``relove.llm.run_steps``)."""
     user = members.member_sync(identity=incoming.identity)
     if incoming.kind is Kind.EDITED:
         return [_msg(template_html("edited"))]
     if incoming.kind is Kind.NON_TEXT:
         return [_msg(template_html("non_text"))]
     if incoming.kind is Kind.CALLBACK:
-        return _handle_callback(user, incoming.callback_data)
+        return (yield from _handle_callback(user, incoming.callback_data))
 
     flood = flood_check(user_id=user.pk)
     if flood is not Flood.OK:
@@ -91,7 +117,7 @@ def handle(incoming: Incoming) -> list[OutgoingMessage]:
         members.member_log(user=user, kind=UserActivityLog.Kind.MESSAGE_IN, content=incoming.text[:MEMBER_TEXT_MAX])
         return [_msg(template_html("flood"))] if flood is Flood.FIRST_OVER else []
     if incoming.kind is Kind.COMMAND:
-        return _handle_command(user, incoming.command)
+        return (yield from _handle_command(user, incoming.command))
     text = incoming.text.strip()
     if not text:
         return [_msg(template_html("non_text"))]
@@ -102,13 +128,17 @@ def handle(incoming: Incoming) -> list[OutgoingMessage]:
         return menu(user)
     if cache.get(_await_tz_key(user)):
         return _set_timezone(user, text)
-    return converse(user, text)
+    return (yield from converse(user, text))
 
 
 # --- conversation ------------------------------------------------------------------------
 
-def converse(user: TelegramUser, text: str) -> list[OutgoingMessage]:
-    """One conversational turn: consent gate → safety → stage → Natasha → store → decorate."""
+def converse(user: TelegramUser, text: str) -> llm.Steps[Reply]:
+    """One conversational turn: consent gate → safety → stage → Natasha → store → decorate.
+
+    Steps: the member's turn is stored before the LLM call is yielded and the reply after it,
+    with no transaction open in between.
+    """
     if not user.consent_at:
         if members.is_consent(text):
             return _give_consent(user)
@@ -126,7 +156,7 @@ def converse(user: TelegramUser, text: str) -> list[OutgoingMessage]:
     if detected:
         return _crisis_reply(user, session, text, detected)
     stage = stage_get(user.journey_stage)
-    generated = natasha.reply(user=user, session=session, stage=stage)
+    generated = yield from natasha.reply_steps(user=user, session=session, stage=stage)
     answer = _answer(user, session, generated)
     analyse_member_later(user.pk)  # stage analysis via Celery on commit, off the reply path
     return answer
@@ -184,16 +214,16 @@ def _handle_command(user: TelegramUser, command: str) -> list[OutgoingMessage]:
         return [_msg(template_html("help"))]
     if command not in ("start", "help", "forget") and not user.consent_at:
         return [_consent_request(user, template_html("consent_needed"))]
-    return action(user)
+    return (yield from _steps(action(user)))
 
 
-def _start(user: TelegramUser) -> list[OutgoingMessage]:
+def _start(user: TelegramUser) -> llm.Steps[Reply]:
     if user.consent_at:
         members.member_set_paused(user=user, paused=False)
         session = sessions.session_get_active(user=user)
         out = [_with_menu(user, template_html("resumed"))]
-        return out + _answer(user, session, natasha.reply(user=user, session=session,
-                                                          stage=stage_get(user.journey_stage)))
+        generated = yield from natasha.reply_steps(user=user, session=session, stage=stage_get(user.journey_stage))
+        return out + _answer(user, session, generated)
     return [_consent_request(user, template_html("greeting"))]
 
 
@@ -326,7 +356,7 @@ def register_quick_reply_source(prefix: str, resolver: Callable[..., str | None]
     QUICK_REPLY_SOURCES[prefix] = resolver
 
 
-def _handle_callback(user: TelegramUser, data: str) -> list[OutgoingMessage]:
+def _handle_callback(user: TelegramUser, data: str) -> llm.Steps[Reply]:
     parts = (data or "").split(":")
     head, args = parts[0], parts[1:]
     members.member_log(user=user, kind=UserActivityLog.Kind.BUTTON, interaction=UserInteraction.Kind.BUTTON,
@@ -342,7 +372,7 @@ def _handle_callback(user: TelegramUser, data: str) -> list[OutgoingMessage]:
     if head == "q" and len(args) == 2:
         text = _quick_reply_text(user, args[0], args[1])
         if text:
-            return converse(user, text)
+            return (yield from converse(user, text))
     elif head == "st" and len(args) == 1 and args[0].isdigit():
         return _start_stream(user, int(args[0]))
     elif head == "set" and args == ["tz"]:
@@ -354,7 +384,7 @@ def _handle_callback(user: TelegramUser, data: str) -> list[OutgoingMessage]:
     elif head in QUICK_REPLY_SOURCES:
         text = QUICK_REPLY_SOURCES[head](user=user, data=data)
         if text:
-            return converse(user, text)
+            return (yield from converse(user, text))
     elif head == "fg" and args in (["y"], ["n"]):
         if args == ["y"]:
             members.member_forget(user=user)
