@@ -12,6 +12,8 @@ from django.utils import timezone
 from journeys.services import journey_start
 from profiles.models import TelegramUser, UserActivityLog, UserInteraction
 
+from .sessions import session_history
+
 CONSENT_WORDS = {"да", "да!", "согласен", "согласна", "согласен(на)", "я согласен", "я согласна", "давай",
                  "конечно", "ок", "окей", "хорошо", "поехали", "начнём", "начнем", "yes"}
 
@@ -100,7 +102,7 @@ def member_export(*, user: TelegramUser) -> bytes:
         "member": {"telegram_id": user.telegram_id, "username": user.username, "first_name": user.first_name,
                    "timezone": user.timezone, "consent_at": user.consent_at, "journey_stage": user.journey_stage,
                    "proactive_enabled": user.proactive_enabled, "last_summary": user.last_summary},
-        "sessions": [{"started_at": s.started_at, "ended_at": s.ended_at, "history": s.conversation_history}
+        "sessions": [{"started_at": s.started_at, "ended_at": s.ended_at, "history": session_history(s)}
                      for s in user.sessions.order_by("started_at")],
         "journey": [{"at": p.created_at, "stage": p.stage.name, "source": p.source}
                     for p in user.journey_progress.select_related("stage").order_by("created_at")],

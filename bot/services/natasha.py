@@ -134,12 +134,17 @@ def _turn_message(turn: dict) -> dict:
     return {"role": "assistant", "content": turn.get("content", "")}
 
 
-def conversation_messages(session: UserSession, *, budget_tokens: int) -> list[dict]:
+def context_turns(session: UserSession) -> list[dict]:
+    """The turns the LLM may see verbatim: the last ``RECENT_TURNS_MAX`` not yet summarised."""
+    return sessions.session_recent_turns(session=session, limit=RECENT_TURNS_MAX, start=session.summarized_turns)
+
+
+def conversation_messages(session: UserSession, *, budget_tokens: int, turns: list[dict] | None = None) -> list[dict]:
     """The summary of older turns plus as many recent turns as fit in the budget."""
-    history = session.conversation_history
+    history = context_turns(session) if turns is None else turns
     recent: list[dict] = []
     used = 0
-    for turn in reversed(history[session.summarized_turns:][-RECENT_TURNS_MAX:]):
+    for turn in reversed(history[-RECENT_TURNS_MAX:]):
         cost = _tokens(turn.get("content", ""))
         if recent and used + cost > budget_tokens:
             break
@@ -158,13 +163,15 @@ def maybe_summarize(session: UserSession) -> None:
 
 
 def summarize_steps(session: UserSession) -> llm.Steps[None]:
-    """``maybe_summarize`` as steps: the LLM call is yielded (see ``relove.llm.run_steps``)."""
-    history = session.conversation_history
-    unsummarized = len(history) - session.summarized_turns
+    """``maybe_summarize`` as steps: the LLM call is yielded (see ``relove.llm.run_steps``).
+
+    Reads only the turns being folded in (at least ``SUMMARY_BATCH``), never the whole session.
+    """
+    unsummarized = session.message_count - session.summarized_turns
     if unsummarized <= RECENT_TURNS_MAX + SUMMARY_BATCH:
         return
-    cut = len(history) - RECENT_TURNS_MAX
-    old = history[session.summarized_turns:cut]
+    cut = session.message_count - RECENT_TURNS_MAX
+    old = sessions.session_turns(session=session, start=session.summarized_turns, stop=cut)
     transcript = "\n".join(
         f"{'Участник' if t.get('role') == 'user' else 'Наташа'}: {t.get('content', '')[:500]}" for t in old)
     summary = None
@@ -202,7 +209,8 @@ def _stage_defaults(stage: JourneyStage) -> list[str]:
 
 
 def _template_reply(*, stage: JourneyStage, history: list[dict]) -> Generated:
-    """Stage-aware words without the LLM: the stage's first question once, then rotating prompts."""
+    """Stage-aware words without the LLM: the stage's first question once (within the recent
+    turns), then rotating prompts."""
     asked = {t.get("content") for t in history if t.get("role") == "assistant"}
     if stage.first_question and stage.first_question not in asked:
         return Generated(html=escape(stage.first_question), plain=stage.first_question,
@@ -222,11 +230,12 @@ def reply(*, user: TelegramUser, session: UserSession, stage: JourneyStage) -> G
 def reply_steps(*, user: TelegramUser, session: UserSession, stage: JourneyStage) -> llm.Steps[Generated]:
     """``reply`` as steps: the LLM calls are yielded, so the caller decides how to wait for them."""
     yield from summarize_steps(session)
-    history = session.conversation_history
+    history = context_turns(session)
     if llm.llm_enabled():
         system = system_prompt(user=user, stage=stage, history=history)
         budget = max(500, settings.CONTEXT_TOKEN_BUDGET - _tokens(system))
-        messages = [{"role": "system", "content": system}, *conversation_messages(session, budget_tokens=budget)]
+        messages = [{"role": "system", "content": system},
+                    *conversation_messages(session, budget_tokens=budget, turns=history)]
         result = yield _reply_call(messages, purpose="reply")
         if result:
             text, replies = result
@@ -249,7 +258,7 @@ def proactive(*, user: TelegramUser, kind: str, context: dict[str, str]) -> Gene
     stage = JourneyStage.objects.get(order=user.journey_stage or 1)
     if llm.llm_enabled():
         session = UserSession.objects.filter(user=user).order_by("-started_at").first()
-        history = session.conversation_history[-8:] if session else []
+        history = sessions.session_recent_turns(session=session, limit=8) if session else []
         reason = "\n".join(f"{k}: {v}" for k, v in context.items())
         system = system_prompt(user=user, stage=stage, history=history,
                                extra=f"{prompt_text('proactive')}\nПричина: {kind}\n{reason}")

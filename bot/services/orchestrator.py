@@ -168,8 +168,7 @@ def _answer(user: TelegramUser, session: UserSession, generated: Generated) -> l
     members.member_log(user=user, kind=UserActivityLog.Kind.MESSAGE_OUT, content=generated.plain,
                        interaction=UserInteraction.Kind.MESSAGE_OUT,
                        metadata={"source": generated.source, "session_id": session.pk})
-    turn_index = len(session.conversation_history) - 1
-    return decorate(generated, turn_index=turn_index)
+    return decorate(generated, turn_index=session.message_count - 1)
 
 
 def decorate(generated: Generated, *, turn_index: int) -> list[OutgoingMessage]:
@@ -287,7 +286,7 @@ def _resume(user: TelegramUser) -> list[OutgoingMessage]:
     members.member_set_paused(user=user, paused=False)
     session = sessions.session_get_active(user=user)
     recap = ""
-    last = next((t for t in reversed(session.conversation_history) if t.get("role") == "assistant"), None)
+    last = sessions.session_last_turn(session=session, role="assistant")
     if last:
         recap = f"\n\nМы остановились на этом:\n<i>{escape(last['content'][:500])}</i>"
     return [_msg(template_html("resumed") + recap, reply_keyboard=menu_keyboard(paused=False))]
@@ -401,11 +400,11 @@ def _quick_reply_text(user: TelegramUser, turn: str, index: str) -> str | None:
         UserSession.objects.filter(user=user).order_by("-started_at").first()
     if session is None:
         return None
-    history = session.conversation_history
-    turn_no, i = int(turn), int(index)
-    if turn_no >= len(history):
+    stored = sessions.session_turn(session=session, position=int(turn))
+    if stored is None:
         return None
-    replies = history[turn_no].get("qr") or []
+    i = int(index)
+    replies = stored.get("qr") or []
     return replies[i] if i < len(replies) else None
 
 
