@@ -248,6 +248,10 @@ LLM_MAX_ATTEMPTS = env.int("LLM_MAX_ATTEMPTS", default=4)
 SESSION_IDLE_MINUTES = env.int("SESSION_IDLE_MINUTES", default=30)
 CONTEXT_TOKEN_BUDGET = env.int("CONTEXT_TOKEN_BUDGET", default=3000)
 FLOOD_MAX_PER_MINUTE = env.int("FLOOD_MAX_PER_MINUTE", default=20)
+# Stages, prompts and templates are kept per process (relove/core/process_cache.py): another
+# process's edit is seen within PROCESS_CACHE_CHECK_SECONDS, anything else within MAX_AGE.
+PROCESS_CACHE_CHECK_SECONDS = env.float("PROCESS_CACHE_CHECK_SECONDS", default=1.0)
+PROCESS_CACHE_MAX_AGE = env.float("PROCESS_CACHE_MAX_AGE", default=300.0)
 ACTIVITY_LOG_RETENTION_DAYS = env.int("ACTIVITY_LOG_RETENTION_DAYS", default=90)
 ARCHIVE_DIR = env("ARCHIVE_DIR", default=str(VAR_DIR / "archive"))
 

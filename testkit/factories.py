@@ -43,6 +43,7 @@ class TelegramUserFactory(factory.django.DjangoModelFactory):
 class UserSessionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = UserSession
+        skip_postgeneration_save = True
 
     user = factory.SubFactory(TelegramUserFactory)
 

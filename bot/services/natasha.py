@@ -16,8 +16,10 @@ from django.conf import settings
 from bot.models import MessageTemplate, PersonaPrompt, UserSession
 from bot.ui import clean_quick_replies, escape, render
 from journeys.models import JourneyInsight, JourneyStage
+from journeys.services import stage_get
 from profiles.models import PsychologicalProfile, TelegramUser
 from relove import llm
+from relove.core.process_cache import ProcessCached
 
 from . import sessions
 
@@ -42,14 +44,31 @@ class Generated:
 
 # --- templates ---------------------------------------------------------------------------
 
+def _load_templates() -> dict[tuple[str, int | None], list[MessageTemplate]]:
+    grouped: dict[tuple[str, int | None], list[MessageTemplate]] = {}
+    for row in MessageTemplate.objects.filter(is_active=True).order_by("id"):
+        grouped.setdefault((row.key, row.stage_id), []).append(row)
+    return grouped
+
+
+def _load_prompts() -> dict[str, str]:
+    return dict(PersonaPrompt.objects.values_list("key", "text"))
+
+
+# Read on every turn, edited in admin now and then: per-process copies cleared on save (process_cache).
+ACTIVE_TEMPLATES = ProcessCached("message-templates", _load_templates, MessageTemplate)
+PERSONA_PROMPTS = ProcessCached("persona-prompts", _load_prompts, PersonaPrompt)
+
+
 def template(key: str, *, stage: JourneyStage | None = None, avoid: str | None = None) -> MessageTemplate | None:
     """An active template for ``key``: one written for the stage first, else a general one.
 
     With several candidates, picks at random but not the text in ``avoid`` (no repeats).
     """
-    rows = list(MessageTemplate.objects.filter(key=key, is_active=True, stage=stage)) if stage else []
+    active = ACTIVE_TEMPLATES.get()
+    rows = list(active.get((key, stage.pk), ())) if stage else []
     if not rows:
-        rows = list(MessageTemplate.objects.filter(key=key, is_active=True, stage__isnull=True))
+        rows = list(active.get((key, None), ()))
     if len(rows) > 1 and avoid:
         rows = [r for r in rows if r.text != avoid] or rows
     return random.choice(rows) if rows else None
@@ -68,9 +87,9 @@ def template_html(key: str, *, for_stage: JourneyStage | None = None, trusted: d
 
 
 def prompt_text(key: str) -> str:
-    row = PersonaPrompt.objects.filter(key=key).first()
-    if row:
-        return row.text
+    text = PERSONA_PROMPTS.get().get(key)
+    if text is not None:
+        return text
     from bot.defaults import PROMPTS
 
     return PROMPTS.get(key, "")
@@ -255,7 +274,7 @@ def proactive(*, user: TelegramUser, kind: str, context: dict[str, str]) -> Gene
     ``context`` values are data (stream name, next step, avoidance pattern). The LLM writes
     it when available; otherwise the ``proactive_<kind>`` template is filled in.
     """
-    stage = JourneyStage.objects.get(order=user.journey_stage or 1)
+    stage = stage_get(user.journey_stage)
     if llm.llm_enabled():
         session = UserSession.objects.filter(user=user).order_by("-started_at").first()
         history = sessions.session_recent_turns(session=session, limit=8) if session else []

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -83,16 +83,19 @@ def session_append(*, session: UserSession, turns: list[Turn], now=None) -> User
     number of turns, so the last one appended is at ``message_count - 1``.
     """
     now = now or timezone.now()
-    locked = UserSession.objects.select_for_update().get(pk=session.pk)
-    first = locked.message_count
+    # One statement takes the positions and locks the row until commit (UPDATE … RETURNING,
+    # PostgreSQL and SQLite ≥ 3.35), instead of SELECT … FOR UPDATE then UPDATE.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE bot_usersession SET message_count = message_count + %s, last_activity_at = %s "
+                       "WHERE id = %s RETURNING message_count", [len(turns), now, session.pk])
+        (count,) = cursor.fetchone()
+    first = count - len(turns)
     ConversationTurn.objects.bulk_create([
-        ConversationTurn(session=locked, position=first + i, role=t.role, kind=t.kind, content=t.content,
+        ConversationTurn(session_id=session.pk, position=first + i, role=t.role, kind=t.kind, content=t.content,
                          quick_replies=t.quick_replies or [], created_at=now)
         for i, t in enumerate(turns)])
-    locked.message_count = first + len(turns)
-    locked.last_activity_at = now
-    locked.save(update_fields=["message_count", "last_activity_at"])
-    return locked
+    session.message_count, session.last_activity_at = count, now
+    return session
 
 
 def session_turns(*, session: UserSession, start: int = 0, stop: int | None = None) -> list[dict]:
