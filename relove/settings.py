@@ -229,6 +229,9 @@ TELEGRAM_PER_CHAT_INTERVAL = env.float("TELEGRAM_PER_CHAT_INTERVAL", default=1.0
 BOT_MAX_CONCURRENT_TURNS = env.int("BOT_MAX_CONCURRENT_TURNS", default=200)
 # Threads running the database parts of turns; as many as the pool has connections.
 BOT_DB_THREADS = env.int("BOT_DB_THREADS", default=DATABASE_POOL_MAX_SIZE or 8)
+# Webhook with several workers/hosts: one chat's updates in update_id order (bot/telegram/ordering.py).
+TELEGRAM_CHAT_LOCK_SECONDS = env.float("TELEGRAM_CHAT_LOCK_SECONDS", default=90.0)
+TELEGRAM_ORDER_GRACE_SECONDS = env.float("TELEGRAM_ORDER_GRACE_SECONDS", default=0.05)
 
 # --- Broadcasts ----------------------------------------------------------------------------
 BROADCAST_CONCURRENCY = env.int("BROADCAST_CONCURRENCY", default=8)
