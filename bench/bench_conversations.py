@@ -85,9 +85,11 @@ def setup_django(env: dict) -> None:
 def make_members(count: int, first_chat: int) -> list[int]:
     from django.utils import timezone
 
+    from bot.models import ProcessedUpdate
     from profiles.models import TelegramUser
 
     TelegramUser.objects.all().delete()
+    ProcessedUpdate.objects.all().delete()  # each fake numbers its updates from 1 again
     now = timezone.now()
     TelegramUser.objects.bulk_create([
         TelegramUser(telegram_id=first_chat + i, first_name="Бенч", language_code="ru", consent_at=now,
@@ -126,10 +128,12 @@ class BotProcess:
     def __exit__(self, *exc):
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.communicate(timeout=30)
+            output = self.process.communicate(timeout=30)[0]
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.communicate()
+            output = self.process.communicate()[0]
+        if exc[0] is not None:
+            print(output[-4000:], file=sys.stderr)
 
 
 def wait_answered(fake_tg, chats: list[int], per_chat: int, timeout: float) -> float:
@@ -143,8 +147,9 @@ def wait_answered(fake_tg, chats: list[int], per_chat: int, timeout: float) -> f
         if all(counts.get(chat, 0) >= per_chat for chat in chats):
             return max(c.time for c in sent)
         if time.monotonic() > deadline:
-            missing = sum(1 for chat in chats if counts.get(chat, 0) < per_chat)
-            raise RuntimeError(f"{missing} chats not answered within {timeout:.0f}s")
+            missing = [chat for chat in chats if counts.get(chat, 0) < per_chat]
+            calls = [(c.method, c.status, c.response) for c in fake_tg.calls if c.chat_id in missing[:3]]
+            raise RuntimeError(f"{len(missing)} chats not answered within {timeout:.0f}s: {calls[:6]}")
         time.sleep(0.05)
 
 

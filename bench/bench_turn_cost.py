@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/bench_turn_cost.py [--turns 800] [--database-url URL] [--llm]
 
-Drives ``orchestrator.handle`` (the same path as Telegram and ``manage.py chat``) for one
-consented member: ``--turns`` member messages in one session, timing each turn, then
-reports the median cost around turn 10 and around the last turn, and the SQL queries of a
-plain turn, a quick-reply press and a command (``/progress``). With ``--llm`` the replies
+Drives ``orchestrator.handle`` (the same path as Telegram and ``manage.py chat``) for two
+consented members: one session is filled to ``--turns`` stored turns, the other has ~10;
+then the two members take turns alternately (``--pairs``), so load on the machine hits
+both alike, and the medians are compared. Also reports the SQL queries of a plain turn, a
+quick-reply press and a command (``/progress``). With ``--llm`` the replies
 come from the loopback fake LLM answering at once (the summary every 12 turns included);
 without it from templates. The analysis task and the flood guard are switched off: they are
 not part of the turn being measured.
@@ -45,6 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--turns", type=int, default=800)
     parser.add_argument("--database-url", default=f"sqlite:///{ROOT / 'var' / 'bench_turn_cost.sqlite3'}")
+    parser.add_argument("--pairs", type=int, default=40, help="alternating short/long turns measured")
     parser.add_argument("--llm", action="store_true", help="answers from the fake LLM instead of templates")
     args = parser.parse_args()
     if args.database_url.startswith("sqlite:///"):
@@ -68,15 +70,30 @@ def main() -> None:
                                        if body.get("response_format") else "Сводка: участник говорил о работе.")
         settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL = "bench-key", fake.base_url
 
-    TelegramUser.objects.filter(telegram_id=777_001).delete()
-    identity = TelegramIdentity(telegram_id=777_001, first_name="Бенч", language_code="ru")
-    handle(Incoming(identity, Kind.COMMAND, text="/start", command="start"))
-    out = handle(Incoming(identity, Kind.CALLBACK, callback_data="c:y"))
-    costs = []
-    for i in range(args.turns):
+    def member(telegram_id: int) -> TelegramIdentity:
+        TelegramUser.objects.filter(telegram_id=telegram_id).delete()
+        identity = TelegramIdentity(telegram_id=telegram_id, first_name="Бенч", language_code="ru")
+        handle(Incoming(identity, Kind.COMMAND, text="/start", command="start"))
+        handle(Incoming(identity, Kind.CALLBACK, callback_data="c:y"))
+        return identity
+
+    def turn(identity: TelegramIdentity, i: int) -> float:
         started = time.perf_counter()
-        out = handle(Incoming(identity, Kind.TEXT, text=f"Сообщение номер {i}: мне важно понять, чего я хочу."))
-        costs.append(time.perf_counter() - started)
+        handle(Incoming(identity, Kind.TEXT, text=f"Сообщение номер {i}: мне важно понять, чего я хочу."))
+        return time.perf_counter() - started
+
+    # Each member message is two stored turns (theirs and Natasha's).
+    short, long_ = member(777_001), member(777_002)
+    for i in range(5):
+        turn(short, i)
+    fill = [turn(long_, i) for i in range(args.turns // 2)]
+    # Side by side, alternating, so the machine's load affects both equally.
+    early, late = [], []
+    for i in range(args.pairs):
+        early.append(turn(short, 100 + i))
+        late.append(turn(long_, 100 + i))
+    identity = long_
+    out = handle(Incoming(identity, Kind.TEXT, text="Что дальше?"))
 
     def counted(incoming) -> int:
         with CaptureQueriesContext(connection) as queries:
@@ -90,16 +107,16 @@ def main() -> None:
     if fake:
         fake.stop()
 
-    def window(center: int) -> float:
-        lo, hi = max(0, center - 5), min(len(costs), center + 5)
-        return statistics.median(costs[lo:hi]) * 1000
+    def ms(values) -> float:
+        return statistics.median(values) * 1000
 
-    early, late = window(10), window(len(costs) - 6)
     print(f"database: {connection.vendor}; replies: {'fake LLM' if args.llm else 'templates'}")
-    print(f"turn 10: {early:.1f} ms   turn {len(costs)}: {late:.1f} ms   ratio {late / early:.2f}")
-    for lo in range(0, len(costs), max(1, len(costs) // 8)):
-        chunk = costs[lo:lo + max(1, len(costs) // 8)]
-        print(f"  turns {lo + 1:>4}-{lo + len(chunk):<4} median {statistics.median(chunk) * 1000:.1f} ms")
+    print(f"turn ~10: {ms(early):.1f} ms   turn ~{args.turns}: {ms(late):.1f} ms   ratio {ms(late) / ms(early):.2f} "
+          f"(medians of {args.pairs} alternating turns)")
+    step = max(1, len(fill) // 4)
+    for lo in range(0, len(fill), step):
+        chunk = fill[lo:lo + step]
+        print(f"  while filling: turns {2 * lo + 1:>4}-{2 * (lo + len(chunk)):<4} median {ms(chunk):.1f} ms")
     print(f"queries: plain turn {turn_queries}, quick-reply press {press_queries}, command /progress "
           f"{command_queries}")
 

@@ -18,6 +18,10 @@ DEFAULT_REPLY = {"reply": "Я слышу тебя. Что для тебя сей
                  "quick_replies": ["Страх", "Желание", "Не знаю"]}
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # hundreds of turns call at once; the default backlog (5) refuses them
+
+
 class FakeLLM:
     """``with FakeLLM() as llm: settings.OPENAI_BASE_URL = llm.base_url``."""
 
@@ -124,7 +128,7 @@ class FakeLLM:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self

@@ -50,6 +50,7 @@ BOT_COMMANDS = [
     ("forget", "Удалить мои данные"), ("stop", "Не писать первой"),
 ]
 TYPING_REFRESH_SECONDS = 4.0
+REPLY_RETRY_AFTER_ATTEMPTS = 5
 
 
 _executors: dict[int, ThreadPoolExecutor] = {}
@@ -195,13 +196,21 @@ async def deliver(context: ContextTypes.DEFAULT_TYPE, chat_id: int, parts: list[
     if not parts:
         return
     limiter = context.bot_data.setdefault("limiter", RateLimiter())
-    outcome = await send_limited(context.bot, limiter, chat_id, parts)
-    if outcome.status is Delivery.BLOCKED:
-        from bot.services.members import member_mark_blocked
+    for part in parts:
+        # Part by part, so a 429 retries only what did not go out (the limiter already paused
+        # every sender for retry_after); a burst must not cost a member their answer.
+        for _attempt in range(REPLY_RETRY_AFTER_ATTEMPTS):
+            outcome = await send_limited(context.bot, limiter, chat_id, [part])
+            if outcome.status is not Delivery.RETRY_AFTER:
+                break
+        if outcome.status is Delivery.BLOCKED:
+            from bot.services.members import member_mark_blocked
 
-        await run_sync(member_mark_blocked, telegram_id=telegram_id)
-    elif not outcome.ok:
-        logger.warning("reply to chat not delivered: %s", outcome.status)
+            await run_sync(member_mark_blocked, telegram_id=telegram_id)
+            return
+        if not outcome.ok:
+            logger.warning("reply to chat not delivered: %s", outcome.status)
+            return
 
 
 async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
