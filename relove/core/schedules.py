@@ -14,6 +14,8 @@ PERIODIC_TASKS = [
      {"minute": "0", "hour": "3", "timezone": "Europe/Moscow"}),
     ("Журналы: архивация старше 90 дней", "bot.tasks.archive_logs", "crontab",
      {"minute": "30", "hour": "4", "timezone": "Europe/Moscow"}),
+    ("Аналитика: дневные сводки активности", "analytics.tasks.rollup_activity", "interval",
+     {"every": 1, "period": "minutes"}),
 ]
 
 
