@@ -24,3 +24,22 @@ class DailyActivity(models.Model):
 
     def __str__(self):
         return f"{self.day} · {self.user_id}: {self.messages}"
+
+
+class WeeklyActivity(models.Model):
+    """That a member wrote in a calendar week (``week`` is its Monday): one row per member-week.
+
+    Rebuilt from ``DailyActivity`` for the week of each rolled-up day, so cohort retention
+    counts rows instead of distinct members over every day.
+    """
+
+    week = models.DateField(_("неделя"))
+    user = models.ForeignKey(TelegramUser, on_delete=models.CASCADE, related_name="+", verbose_name=_("участник"))
+
+    class Meta:
+        verbose_name = _("активность за неделю")
+        verbose_name_plural = _("активность по неделям")
+        constraints = [models.UniqueConstraint(fields=["week", "user"], name="weekly_activity_one_per_member_week")]
+
+    def __str__(self):
+        return f"{self.week} · {self.user_id}"

@@ -11,7 +11,7 @@ from journeys.models import JourneyStage, Stream
 from profiles.models import TelegramUser, UserInteraction
 from triggers.models import ProactiveTrigger
 
-from .models import DailyActivity
+from .models import DailyActivity, WeeklyActivity
 
 
 def active_members(*, now=None) -> dict[str, int]:
@@ -96,7 +96,7 @@ def summary(*, now=None) -> dict:
 
 def retention_by_cohort(*, weeks: int = 6, now=None) -> list[dict]:
     """Weekly cohorts (calendar weeks, Monday first) by first contact: the share of each cohort
-    that wrote in its week N. Counted in SQL over the daily rollups; Python only arranges the
+    that wrote in its week N. Counted in SQL over the weekly rollups; Python only arranges the
     (at most weeks × weeks) result."""
     today = timezone.localdate(now or timezone.now())
     first_week = today - timedelta(days=today.weekday(), weeks=weeks)
@@ -105,9 +105,9 @@ def retention_by_cohort(*, weeks: int = 6, now=None) -> list[dict]:
                  .annotate(cohort=TruncWeek("created_at")).values_list("cohort").annotate(n=Count("id")).order_by())
     if not sizes:
         return []
-    active = (DailyActivity.objects.filter(day__gte=first_week, user__created_at__gte=start)
-              .annotate(cohort=TruncWeek("user__created_at"), week=TruncWeek("day"))
-              .values_list("cohort", "week").annotate(n=Count("user_id", distinct=True)).order_by())
+    active = (WeeklyActivity.objects.filter(week__gte=first_week, user__created_at__gte=start)
+              .annotate(cohort=TruncWeek("user__created_at"))
+              .values_list("cohort", "week").annotate(n=Count("id")).order_by())
     seen = {(_as_date(cohort), _as_date(week)): n for cohort, week, n in active}
     rows = []
     for cohort_start in sorted(sizes):

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from django.db import transaction
-from django.db.models import Count, Max, Min
+from django.db import connection, transaction
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from profiles.models import UserInteraction
 
-from .models import DailyActivity
-
-BATCH = 5000
+from .models import DailyActivity, WeeklyActivity
 
 
 def _day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -23,19 +21,32 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
 
 @transaction.atomic
 def activity_rollup(*, day: date) -> int:
-    """Recompute one local day's per-member message counts; returns the rows written.
+    """Recompute one local day's per-member message counts, and who wrote in its week;
+    returns the day's rows written.
 
     Replaces the day's rows in one transaction, so readers see the old day or the new one,
     and a rerun gives the same result (idempotent, safe to overlap).
     """
     start, end = _day_bounds(day)
-    counts = (UserInteraction.objects.filter(kind=UserInteraction.Kind.MESSAGE_IN, created_at__gte=start,
-                                             created_at__lt=end)
-              .values_list("user_id").annotate(n=Count("id")).order_by())
+    monday = day - timedelta(days=day.weekday())
+    ops = connection.ops
     DailyActivity.objects.filter(day=day).delete()
-    rows = [DailyActivity(day=day, user_id=user_id, messages=n) for user_id, n in counts.iterator(chunk_size=BATCH)]
-    DailyActivity.objects.bulk_create(rows, batch_size=BATCH)
-    return len(rows)
+    WeeklyActivity.objects.filter(week=monday).delete()
+    # INSERT … SELECT: the counting and the writing stay in the database (no rows through Python).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO analytics_dailyactivity (day, user_id, messages) "
+            "SELECT %s, user_id, COUNT(*) FROM profiles_userinteraction "
+            "WHERE kind = %s AND created_at >= %s AND created_at < %s GROUP BY user_id",
+            [ops.adapt_datefield_value(day), UserInteraction.Kind.MESSAGE_IN.value,
+             ops.adapt_datetimefield_value(start), ops.adapt_datetimefield_value(end)])
+        written = cursor.rowcount
+        cursor.execute(
+            "INSERT INTO analytics_weeklyactivity (week, user_id) "
+            "SELECT DISTINCT %s, user_id FROM analytics_dailyactivity WHERE day >= %s AND day < %s",
+            [ops.adapt_datefield_value(monday), ops.adapt_datefield_value(monday),
+             ops.adapt_datefield_value(monday + timedelta(days=7))])
+    return written
 
 
 def activity_rollup_due(*, now=None) -> int:

@@ -71,11 +71,12 @@ def main() -> None:
     from django.db import connection
 
     from analytics import selectors
-    from analytics.models import DailyActivity
+    from analytics.models import DailyActivity, WeeklyActivity
     from analytics.services import activity_rollup_due
 
+    DailyActivity.objects.all().delete()
+    WeeklyActivity.objects.all().delete()
     if not args.skip_load:
-        DailyActivity.objects.all().delete()
         load(args.members, args.interactions)
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE profiles_userinteraction")

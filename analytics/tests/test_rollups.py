@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from analytics import selectors
-from analytics.models import DailyActivity
+from analytics.models import DailyActivity, WeeklyActivity
 from analytics.services import activity_rollup, activity_rollup_due
 from profiles.models import TelegramUser, UserInteraction
 from testkit.factories import TelegramUserFactory
@@ -72,5 +72,6 @@ def test_erasing_a_member_erases_their_rollups():
     member = TelegramUserFactory()
     message(member, NOW)
     activity_rollup_due()
+    assert WeeklyActivity.objects.filter(user=member).exists()
     member.delete()
-    assert not DailyActivity.objects.exists()
+    assert not DailyActivity.objects.exists() and not WeeklyActivity.objects.exists()
