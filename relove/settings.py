@@ -231,7 +231,7 @@ BOT_MAX_CONCURRENT_TURNS = env.int("BOT_MAX_CONCURRENT_TURNS", default=200)
 BOT_DB_THREADS = env.int("BOT_DB_THREADS", default=DATABASE_POOL_MAX_SIZE or 8)
 # Webhook with several workers/hosts: one chat's updates in update_id order (bot/telegram/ordering.py).
 TELEGRAM_CHAT_LOCK_SECONDS = env.float("TELEGRAM_CHAT_LOCK_SECONDS", default=90.0)
-TELEGRAM_ORDER_GRACE_SECONDS = env.float("TELEGRAM_ORDER_GRACE_SECONDS", default=0.05)
+TELEGRAM_ORDER_GRACE_SECONDS = env.float("TELEGRAM_ORDER_GRACE_SECONDS", default=0.2)
 
 # --- Broadcasts ----------------------------------------------------------------------------
 BROADCAST_CONCURRENCY = env.int("BROADCAST_CONCURRENCY", default=8)

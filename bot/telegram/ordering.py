@@ -13,8 +13,11 @@ database session, and a turn must not hold a connection while it waits for the L
   block the chat for good);
 * it leaves the queue and releases the lock (only its own, compare-and-delete) when done.
 
-An update that waited longer than the lock timeout goes ahead anyway and drops the queue
-entries below it (left by a worker that died). "Handled once" is not this module's job:
+Updates of one chat that arrive more than the grace apart are taken in arrival order (the
+sorted set cannot know about an update that has not arrived yet; Telegram sends them in
+order, so only parallel deliveries need sorting). An update that waited longer than the
+lock timeout goes ahead anyway and drops the queue entries below it (left by a worker that
+died). "Handled once" is not this module's job:
 the ``update_id`` claim row (``bot/services/updates.py``) does that.
 
 Without Redis (the embedded single-machine mode) there is nothing to coordinate with and

@@ -33,7 +33,10 @@ def test_two_workers_answer_one_members_burst_once_each_in_order(fake_telegram, 
     member = TelegramUserFactory(telegram_id=6161)
     fake_llm.responder = echo_slowly
     burst = [fake_telegram.message_update(member.telegram_id, f"сообщение {i}") for i in range(6)]
-    with ImageServer(image_env(fake_telegram, fake_llm)) as server:
+    # Parallel arrivals are put in update_id order if they reach the workers within the grace;
+    # on a loaded CI machine the twelve requests of this burst spread over more than 0.2 s.
+    env = {**image_env(fake_telegram, fake_llm), "TELEGRAM_ORDER_GRACE_SECONDS": "0.6"}
+    with ImageServer(env) as server:
         def post(update):
             return server.request("/telegram/webhook/", data=json.dumps(update).encode(),
                                   headers={"Content-Type": "application/json",
