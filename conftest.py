@@ -43,10 +43,15 @@ def _default_rows(request):
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
-    """Each test starts with an empty cache (Redis in CI), so no state leaks between tests."""
+    """Each test starts with an empty cache (Redis in CI) and fresh per-process copies of
+    stages, prompts and templates, so no state leaks between tests."""
+    from relove.core.process_cache import process_caches_drop
+
     cache.clear()
+    process_caches_drop()
     yield
     cache.clear()
+    process_caches_drop()
 
 
 @pytest.fixture

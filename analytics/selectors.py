@@ -1,15 +1,17 @@
 """Read-only metrics over members, interactions, triggers and broadcasts."""
 
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, Q
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
 from broadcasts.models import BroadcastDelivery
 from journeys.models import JourneyStage, Stream
 from profiles.models import TelegramUser, UserInteraction
 from triggers.models import ProactiveTrigger
+
+from .models import DailyActivity, WeeklyActivity
 
 
 def active_members(*, now=None) -> dict[str, int]:
@@ -25,15 +27,10 @@ def active_members(*, now=None) -> dict[str, int]:
 
 
 def messages_per_day(*, days: int = 14, now=None) -> list[dict]:
-    now = now or timezone.now()
-    rows = (
-        UserInteraction.objects.filter(kind=UserInteraction.Kind.MESSAGE_IN,
-                                       created_at__gte=now - timedelta(days=days))
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(count=Count("id"))
-        .order_by("day")
-    )
+    """Member messages per local day, from the daily rollups (today's is refreshed every minute)."""
+    today = timezone.localdate(now or timezone.now())
+    rows = (DailyActivity.objects.filter(day__gt=today - timedelta(days=days), day__lte=today)
+            .values("day").annotate(count=Sum("messages")).order_by("day"))
     return [{"day": r["day"].isoformat(), "count": r["count"]} for r in rows]
 
 
@@ -97,26 +94,29 @@ def summary(*, now=None) -> dict:
 
 
 def retention_by_cohort(*, weeks: int = 6, now=None) -> list[dict]:
-    """Weekly cohorts by first contact: the share of each cohort that wrote again in week N."""
-    now = now or timezone.now()
-    start = (now - timedelta(weeks=weeks)).replace(hour=0, minute=0, second=0, microsecond=0)
-    members = TelegramUser.objects.filter(created_at__gte=start).values_list("id", "created_at")
-    cohort_of = {pk: (created - start).days // 7 for pk, created in members}
-    if not cohort_of:
+    """Weekly cohorts (calendar weeks, Monday first) by first contact: the share of each cohort
+    that wrote in its week N. Counted in SQL over the weekly rollups; Python only arranges the
+    (at most weeks × weeks) result."""
+    today = timezone.localdate(now or timezone.now())
+    first_week = today - timedelta(days=today.weekday(), weeks=weeks)
+    start = timezone.make_aware(datetime.combine(first_week, time.min))
+    sizes = dict(TelegramUser.objects.filter(created_at__gte=start)
+                 .annotate(cohort=TruncWeek("created_at")).values_list("cohort").annotate(n=Count("id")).order_by())
+    if not sizes:
         return []
-    active = (UserInteraction.objects.filter(kind=UserInteraction.Kind.MESSAGE_IN, user_id__in=cohort_of.keys())
-              .values_list("user_id", "created_at"))
-    seen: dict[tuple[int, int], set[int]] = {}
-    for user_id, at in active.iterator(chunk_size=5000):
-        offset = (at - start).days // 7 - cohort_of[user_id]
-        if offset >= 0:
-            seen.setdefault((cohort_of[user_id], offset), set()).add(user_id)
+    active = (WeeklyActivity.objects.filter(week__gte=first_week, user__created_at__gte=start)
+              .annotate(cohort=TruncWeek("user__created_at"))
+              .values_list("cohort", "week").annotate(n=Count("id")).order_by())
+    seen = {(_as_date(cohort), _as_date(week)): n for cohort, week, n in active}
     rows = []
-    for cohort in range(weeks + 1):
-        size = sum(1 for c in cohort_of.values() if c == cohort)
-        if not size:
-            continue
-        shares = [round(len(seen.get((cohort, w), ())) / size, 3) for w in range(weeks + 1 - cohort)]
-        rows.append({"week_start": (start + timedelta(weeks=cohort)).date().isoformat(), "members": size,
-                     "retention": shares})
+    for cohort_start in sorted(sizes):
+        cohort = _as_date(cohort_start)
+        size = sizes[cohort_start]
+        offsets = range((today - cohort).days // 7 + 1)
+        shares = [round(seen.get((cohort, cohort + timedelta(weeks=w)), 0) / size, 3) for w in offsets]
+        rows.append({"week_start": cohort.isoformat(), "members": size, "retention": shares})
     return rows
+
+
+def _as_date(value) -> date:
+    return timezone.localtime(value).date() if isinstance(value, datetime) else value

@@ -6,6 +6,7 @@ from django.db.models import F
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
@@ -37,17 +38,14 @@ class UserSessionAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_select_related = ["user"]
     date_hierarchy = "started_at"
     personal_permission = CONVERSATION_PERMISSION
-    personal_fields = ("conversation_history", "summary", "history_table")
+    personal_fields = ("summary", "history_table")
     readonly_fields = ["history_table"]
 
     @admin.display(description=_("переписка"))
     def history_table(self, obj):
-        rows = [(t.get("ts", ""), t.get("role", ""), t.get("content", "")) for t in obj.conversation_history]
+        rows = [(timezone.localtime(t.created_at).strftime("%Y-%m-%d %H:%M"), t.get_role_display(), t.content)
+                for t in obj.turns.order_by("position")]
         return html_table([_("время"), _("кто"), _("текст")], rows)
-
-    def get_fields(self, request, obj=None):
-        fields = [f for f in super().get_fields(request, obj) if f != "conversation_history"]
-        return fields
 
 
 @admin.register(ProcessedUpdate)

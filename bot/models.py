@@ -29,13 +29,11 @@ class UserSession(models.Model):
     user = models.ForeignKey(TelegramUser, on_delete=models.CASCADE, related_name="sessions",
                              verbose_name=_("участник"))
     status = models.CharField(_("статус"), max_length=8, choices=Status.choices, default=Status.ACTIVE)
-    conversation_history = EncryptedJSONField(
-        _("история"), default=list, help_text=_("Список реплик {role, content, ts}")
-    )
     summary = EncryptedTextField(_("сводка ранних реплик"), blank=True, default="")
     summarized_turns = models.PositiveIntegerField(_("реплик в сводке"), default=0)
     stage_at_start = models.PositiveSmallIntegerField(_("этап в начале"), null=True, blank=True)
     stage_snapshot = models.PositiveSmallIntegerField(_("текущий этап"), null=True, blank=True)
+    # Also the position the next turn takes (ConversationTurn.position): written under the row lock.
     message_count = models.PositiveIntegerField(_("реплик"), default=0)
     started_at = models.DateTimeField(_("начата"), auto_now_add=True)
     last_activity_at = models.DateTimeField(_("последняя активность"), auto_now_add=True)
@@ -60,6 +58,40 @@ class UserSession(models.Model):
 
     def __str__(self):
         return f"{self.user} · {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class ConversationTurn(models.Model):
+    """One message of a conversation, appended once and never rewritten.
+
+    A turn costs the same at any length of the session: appending inserts one row, and the
+    LLM context reads only the last few rows by ``(session, position)``.
+    """
+
+    class Role(models.TextChoices):
+        USER = "user", _("участник")
+        ASSISTANT = "assistant", _("Наташа")
+
+    session = models.ForeignKey(UserSession, on_delete=models.CASCADE, related_name="turns",
+                                verbose_name=_("сессия"))
+    position = models.PositiveIntegerField(_("номер реплики"), help_text=_("С нуля, по порядку в сессии"))
+    role = models.CharField(_("кто"), max_length=9, choices=Role.choices)
+    kind = models.CharField(_("вид"), max_length=16, blank=True,
+                            help_text=_("Пусто — разговор; «proactive» — Наташа написала первой"))
+    content = EncryptedTextField(_("текст"))
+    quick_replies = EncryptedJSONField(_("быстрые ответы"), default=list, blank=True)
+    created_at = models.DateTimeField(_("время"), default=timezone.now)
+
+    class Meta:
+        ordering = ["session", "position"]
+        verbose_name = _("реплика")
+        verbose_name_plural = _("реплики")
+        constraints = [
+            models.UniqueConstraint(fields=["session", "position"], name="turn_one_per_position"),
+        ]
+        indexes = [models.Index(fields=["session", "created_at"], name="turn_session_time_idx")]
+
+    def __str__(self):
+        return f"{self.session_id} #{self.position} {self.role}"
 
 
 class ProcessedUpdate(models.Model):

@@ -5,8 +5,9 @@ application in. Each event loop (one per uvicorn worker) builds and initialises 
 application lazily on the first webhook request, guarded by a lock so concurrent first
 requests share one; it is never ``start()``-ed because the webhook view feeds it updates
 directly. Updates go through the application's per-member update processor, so one
-member's updates are handled in order within a worker, and the ``update_id`` claim makes a
-redelivery (or a copy arriving at another worker) a no-op.
+member's updates are handled in order within a worker; across workers and hosts a Redis
+queue and lock per chat (``telegram/ordering.py``) keeps them one at a time in ``update_id``
+order, and the ``update_id`` claim makes a redelivery (or a copy at another worker) a no-op.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from telegram import Update
 from telegram.error import InvalidToken
 from telegram.ext import Application
 
-from .telegram.runtime import build_application
+from .telegram.ordering import chat_turn
+from .telegram.runtime import PerMemberUpdateProcessor, build_application
 
 logger = logging.getLogger(__name__)
 
@@ -102,5 +104,7 @@ async def telegram_webhook(request):
         return JsonResponse({"ok": False, "error": "not an update"}, status=400)
     # Handler errors are caught by the application's error handler; Telegram always gets 200
     # for a well-formed update so it does not redeliver what was already claimed.
-    await application.update_processor.process_update(update, application.process_update(update))
+    # Across workers and hosts: one chat at a time, in update_id order (bot/telegram/ordering.py).
+    async with chat_turn(PerMemberUpdateProcessor.chat_key(update), update.update_id):
+        await application.update_processor.process_update(update, application.process_update(update))
     return JsonResponse({"ok": True})

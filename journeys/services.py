@@ -21,6 +21,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from profiles.models import TelegramUser, UserInteraction
 from profiles.zones import member_zone
+from relove.core.process_cache import ProcessCached
 
 from .models import STAGE_COUNT, JourneyProgress, JourneyStage, Stream, StreamEnrollment, StreamStep, StreamStepDelivery
 
@@ -30,9 +31,23 @@ REASON_MAX = 500
 EVIDENCE_MAX = 300
 
 
+def _load_stages() -> dict[int, JourneyStage]:
+    return {stage.order: stage for stage in JourneyStage.objects.all()}
+
+
+# Read on every turn, edited by staff a few times a year: a per-process copy (see process_cache).
+STAGES = ProcessCached("journey-stages", _load_stages, JourneyStage)
+
+
 def stage_get(order: int | None) -> JourneyStage:
-    """The stage with this order (the first stage when the member has none yet)."""
-    return JourneyStage.objects.get(order=order or 1)
+    """The stage with this order (the first stage when the member has none yet).
+
+    From the per-process copy: treat it as read-only.
+    """
+    stage = STAGES.get().get(order or 1)
+    if stage is None:
+        raise JourneyStage.DoesNotExist(f"no journey stage {order or 1}")
+    return stage
 
 
 @transaction.atomic

@@ -30,6 +30,7 @@ ROLES: dict[str, list[str]] = {
         *_model("profiles.UserActivityLog", "view"),
         *_model("profiles.UserInteraction", "view"),
         *_model("bot.UserSession", "view"),
+        *_model("bot.ConversationTurn", "view"),
         *_model("bot.CrisisAlert", "view", "change"),
         *_model("bot.CrisisNote", "view", "add"),
         *_model("bot.MemberFlagChange", "view", "add"),

@@ -7,6 +7,7 @@ from django.db.models import Count, Min, Q
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
@@ -168,8 +169,9 @@ class TelegramUserAdmin(admin.ModelAdmin):
         session = obj.sessions.order_by("-started_at").first()
         if session is None:
             return _("нет сессий")
-        rows = [(turn.get("ts", ""), turn.get("role", ""), turn.get("content", ""))
-                for turn in session.conversation_history[-100:]]
+        # The last 100 turn rows (the reverse relation keeps profiles from importing the bot).
+        turns = reversed(session.turns.order_by("-position")[:100])
+        rows = [(timezone.localtime(t.created_at).strftime("%Y-%m-%d %H:%M"), t.role, t.content) for t in turns]
         return html_table([_("время"), _("кто"), _("текст")], rows)
 
     @admin.display(description=_("проактивные сообщения"))

@@ -54,6 +54,11 @@ class TelegramIdentity:
     language_code: str = ""
 
 
+# last_activity_at is "active recently" (analytics, trigger rules), not a clock: refreshed at
+# most this often, so a message in a running conversation costs one query less.
+ACTIVITY_TOUCH_INTERVAL = timedelta(seconds=60)
+
+
 def member_sync(*, identity: TelegramIdentity) -> TelegramUser:
     """The member for this Telegram account, created on first contact, names kept current.
 
@@ -70,6 +75,8 @@ def member_sync(*, identity: TelegramIdentity) -> TelegramUser:
     changed = {k: v for k, v in defaults.items() if v and getattr(user, k) != v}
     if user.is_blocked:
         changed.update(is_blocked=False, blocked_at=None)
+    if not changed and user.last_activity_at and now - user.last_activity_at < ACTIVITY_TOUCH_INTERVAL:
+        return user  # a conversation in full flow: last_activity_at is fresh enough, save the UPDATE
     changed["last_activity_at"] = now
     for key, value in changed.items():
         setattr(user, key, value)

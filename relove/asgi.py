@@ -8,6 +8,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relove.settings")
 
 application = get_asgi_application()
 
-from relove.core.crypto import verify_keys  # noqa: E402  (needs the app registry)
+from relove.core.startup import run_startup_checks  # noqa: E402  (needs the app registry)
 
-verify_keys()
+# Safe inside a worker's running event loop (uvicorn --workers): see run_startup_checks.
+run_startup_checks()

@@ -8,14 +8,16 @@ Nothing here logs prompt or completion text: they carry personal data.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
 import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+import weakref
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import openai
 from django.conf import settings
@@ -80,6 +82,20 @@ def _client(cfg: LLMSettings) -> openai.OpenAI:
     return client
 
 
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[LLMSettings, openai.AsyncOpenAI]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _async_client(cfg: LLMSettings) -> openai.AsyncOpenAI:
+    """One async client per event loop: its connection pool belongs to the loop that made it."""
+    per_loop = _async_clients.setdefault(asyncio.get_running_loop(), {})
+    client = per_loop.get(cfg)
+    if client is None:
+        client = openai.AsyncOpenAI(api_key=cfg.api_key, base_url=cfg.base_url, timeout=cfg.timeout, max_retries=0)
+        per_loop[cfg] = client
+    return client
+
+
 _RETRYABLE = (openai.APIConnectionError, openai.APITimeoutError, openai.RateLimitError,
               openai.InternalServerError)
 
@@ -92,40 +108,151 @@ def _is_retryable(exc: Exception) -> bool:
     return False
 
 
-def complete(messages: list[dict[str, str]], *, json_mode: bool = True, temperature: float = 0.8,
-             max_tokens: int = 700, purpose: str = "chat") -> str | None:
-    """One chat completion with retries; returns the content, or None when the LLM is unavailable."""
+@dataclass(frozen=True)
+class LLMCall:
+    """One completion a synchronous service needs; see ``run_steps`` and ``run_steps_async``."""
+
+    messages: list[dict[str, str]]
+    json_mode: bool = True
+    temperature: float = 0.8
+    max_tokens: int = 700
+    purpose: str = "chat"
+    validate: Callable[[dict], Any] | None = field(default=None, compare=False)
+
+    def kwargs(self, cfg: LLMSettings) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"model": cfg.model, "messages": self.messages, "temperature": self.temperature,
+                                  "max_tokens": self.max_tokens}
+        if self.json_mode:
+            kwargs["response_format"] = {"type": "json_object"}
+        return kwargs
+
+    def result(self, content: str | None) -> Any:
+        """The completion as the caller wants it: text, or validated JSON when ``validate`` is set."""
+        return content if self.validate is None else _validated(content, self.validate, self.purpose)
+
+
+def _content(response) -> str | None:
+    return response.choices[0].message.content if response.choices else None
+
+
+def _failed(call: LLMCall, attempt: int, exc: Exception) -> bool:
+    """Log an attempt's failure; True when it is worth another attempt."""
+    if not _is_retryable(exc):
+        logger.warning("llm %s: permanent error %s", call.purpose, type(exc).__name__)
+        return False
+    logger.warning("llm %s: attempt %d failed with %s", call.purpose, attempt, type(exc).__name__)
+    return True
+
+
+def _pause(attempt: int, deadline: float) -> float | None:
+    """Full jitter: U(0, base * 2^attempt), or None when it would run past the deadline."""
+    pause = random.uniform(0, min(4.0, 0.25 * 2**attempt))
+    return None if time.monotonic() + pause >= deadline else pause
+
+
+def call_sync(call: LLMCall) -> str | None:
+    """One chat completion with retries; the content, or None when the LLM is unavailable."""
     if not llm_enabled():
         return None
     cfg = LLMSettings.current()
     deadline = time.monotonic() + cfg.budget
-    kwargs: dict[str, Any] = {"model": cfg.model, "messages": messages, "temperature": temperature,
-                              "max_tokens": max_tokens}
-    if json_mode:
-        kwargs["response_format"] = {"type": "json_object"}
     for attempt in range(1, cfg.max_attempts + 1):
         remaining = deadline - time.monotonic()
         if remaining <= 0.05:
             break
         try:
             response = _client(cfg).with_options(timeout=min(cfg.timeout, remaining)).chat.completions.create(
-                **kwargs)
-            content = response.choices[0].message.content if response.choices else None
-            if content:
+                **call.kwargs(cfg))
+            if content := _content(response):
                 return content
-            logger.warning("llm %s: empty completion (attempt %d)", purpose, attempt)
+            logger.warning("llm %s: empty completion (attempt %d)", call.purpose, attempt)
         except Exception as exc:  # noqa: BLE001 — any client failure is handled the same way
-            if not _is_retryable(exc):
-                logger.warning("llm %s: permanent error %s", purpose, type(exc).__name__)
+            if not _failed(call, attempt, exc):
                 return None
-            logger.warning("llm %s: attempt %d failed with %s", purpose, attempt, type(exc).__name__)
-        # Full jitter: sleep U(0, base * 2^attempt), never past the deadline.
-        pause = random.uniform(0, min(4.0, 0.25 * 2**attempt))
-        if time.monotonic() + pause >= deadline:
+        pause = _pause(attempt, deadline)
+        if pause is None:
             break
         time.sleep(pause)
-    logger.warning("llm %s: giving up within the %.0fs budget", purpose, cfg.budget)
+    logger.warning("llm %s: giving up within the %.0fs budget", call.purpose, cfg.budget)
     return None
+
+
+async def call_async(call: LLMCall) -> str | None:
+    """``call_sync`` on the event loop: waiting for the LLM holds no thread and no database connection."""
+    if not llm_enabled():
+        return None
+    cfg = LLMSettings.current()
+    deadline = time.monotonic() + cfg.budget
+    for attempt in range(1, cfg.max_attempts + 1):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0.05:
+            break
+        try:
+            response = await _async_client(cfg).with_options(
+                timeout=min(cfg.timeout, remaining)).chat.completions.create(**call.kwargs(cfg))
+            if content := _content(response):
+                return content
+            logger.warning("llm %s: empty completion (attempt %d)", call.purpose, attempt)
+        except Exception as exc:  # noqa: BLE001 — any client failure is handled the same way
+            if not _failed(call, attempt, exc):
+                return None
+        pause = _pause(attempt, deadline)
+        if pause is None:
+            break
+        await asyncio.sleep(pause)
+    logger.warning("llm %s: giving up within the %.0fs budget", call.purpose, cfg.budget)
+    return None
+
+
+def complete(messages: list[dict[str, str]], *, json_mode: bool = True, temperature: float = 0.8,
+             max_tokens: int = 700, purpose: str = "chat") -> str | None:
+    """One chat completion with retries; returns the content, or None when the LLM is unavailable."""
+    return call_sync(LLMCall(messages, json_mode=json_mode, temperature=temperature, max_tokens=max_tokens,
+                             purpose=purpose))
+
+
+# --- services that wait for the LLM without holding a thread --------------------------------
+#
+# A service that needs a completion in the middle of its work is written as a generator: it
+# does its database work, ``yield``s an ``LLMCall`` and receives ``call.result(content)``
+# back. ``run_steps`` drives it synchronously (terminal chat, Celery, tests);
+# ``run_steps_async`` runs the database parts in a bounded thread pool and awaits the LLM on
+# the event loop in between, so a slow LLM occupies neither a thread nor a connection.
+
+T = TypeVar("T")
+Steps = Generator[LLMCall, Any, T]
+
+
+def run_steps(steps: Steps[T]) -> T:
+    value = None
+    while True:
+        try:
+            call = steps.send(value)
+        except StopIteration as done:
+            return done.value
+        value = call.result(call_sync(call))
+
+
+def _advance(steps: Steps[T], value: Any) -> tuple[bool, Any]:
+    # StopIteration cannot cross a Future, so the outcome comes back as a flag.
+    try:
+        return False, steps.send(value)
+    except StopIteration as done:
+        return True, done.value
+
+
+async def run_steps_async(steps: Steps[T], run_db: Callable[..., Any]) -> T:
+    """Drive ``steps``: each database part through ``run_db(fn, *args)``, each LLM call awaited here.
+
+    The parts of one generator never overlap, so they may run on different threads; no
+    transaction may stay open across a ``yield``.
+    """
+    value = None
+    while True:
+        done, result = await run_db(_advance, steps, value)
+        if done:
+            return result
+        value = result.result(await call_async(result))
 
 
 def parse_json_object(content: str | None) -> dict | None:
@@ -145,17 +272,21 @@ def parse_json_object(content: str | None) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def _validated(content: str | None, validate: Callable[[dict], Any], purpose: str) -> Any | None:
+    data = parse_json_object(content)
+    if data is None:
+        return None
+    try:
+        return validate(data)
+    except (ValueError, TypeError, KeyError) as exc:
+        logger.warning("llm %s: output failed validation (%s)", purpose, exc)
+        return None
+
+
 def complete_json(messages: list[dict[str, str]], *, validate: Callable[[dict], Any], **kwargs) -> Any | None:
     """A completion parsed as a JSON object and passed through ``validate``.
 
     ``validate`` returns the cleaned value or raises ``ValueError``; invalid output is
     discarded (logged without its content) and the caller falls back.
     """
-    data = parse_json_object(complete(messages, **kwargs))
-    if data is None:
-        return None
-    try:
-        return validate(data)
-    except (ValueError, TypeError, KeyError) as exc:
-        logger.warning("llm %s: output failed validation (%s)", kwargs.get("purpose", "chat"), exc)
-        return None
+    return _validated(complete(messages, **kwargs), validate, kwargs.get("purpose", "chat"))

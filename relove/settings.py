@@ -134,7 +134,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;",
         }
     )
+    DATABASE_POOL_MAX_SIZE = 0
+elif env.bool("DATABASE_POOL", default=True):
+    # Django's psycopg pool: a connection is borrowed per unit of work and given back, so the
+    # bot's database threads (BOT_DB_THREADS) share at most DATABASE_POOL_MAX_SIZE connections
+    # per process. Pooling replaces persistent connections (CONN_MAX_AGE must be 0).
+    DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=16)
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2), "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=30.0)}
 else:
+    DATABASE_POOL_MAX_SIZE = 0
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -263,6 +274,14 @@ CRISIS_HELPLINES_EVERY_MINUTES = env.int("CRISIS_HELPLINES_EVERY_MINUTES", defau
 # 29.4/s: 30 sends span 1.02 s, the slack a strict sliding 30/s window needs (docs/benchmarks.md).
 TELEGRAM_GLOBAL_RATE = env.float("TELEGRAM_GLOBAL_RATE", default=29.4)
 TELEGRAM_PER_CHAT_INTERVAL = env.float("TELEGRAM_PER_CHAT_INTERVAL", default=1.0)
+# Turns in flight per bot process (webhook: per uvicorn worker). Waiting for the LLM costs a
+# coroutine, not a thread or a connection, so this is bounded by memory and the LLM, not CPUs.
+BOT_MAX_CONCURRENT_TURNS = env.int("BOT_MAX_CONCURRENT_TURNS", default=200)
+# Threads running the database parts of turns; as many as the pool has connections.
+BOT_DB_THREADS = env.int("BOT_DB_THREADS", default=DATABASE_POOL_MAX_SIZE or 8)
+# Webhook with several workers/hosts: one chat's updates in update_id order (bot/telegram/ordering.py).
+TELEGRAM_CHAT_LOCK_SECONDS = env.float("TELEGRAM_CHAT_LOCK_SECONDS", default=90.0)
+TELEGRAM_ORDER_GRACE_SECONDS = env.float("TELEGRAM_ORDER_GRACE_SECONDS", default=0.2)
 
 # --- Broadcasts ----------------------------------------------------------------------------
 # Read at call time (``settings.BROADCAST_*``), so tests and operators can override them.
@@ -299,9 +318,12 @@ LLM_MAX_ATTEMPTS = env.int("LLM_MAX_ATTEMPTS", default=4)
 
 # --- Conversation ------------------------------------------------------------------------
 SESSION_IDLE_MINUTES = env.int("SESSION_IDLE_MINUTES", default=30)
-SESSION_CACHE_TTL = env.int("SESSION_CACHE_TTL", default=3600)
 CONTEXT_TOKEN_BUDGET = env.int("CONTEXT_TOKEN_BUDGET", default=3000)
 FLOOD_MAX_PER_MINUTE = env.int("FLOOD_MAX_PER_MINUTE", default=20)
+# Stages, prompts and templates are kept per process (relove/core/process_cache.py): another
+# process's edit is seen within PROCESS_CACHE_CHECK_SECONDS, anything else within MAX_AGE.
+PROCESS_CACHE_CHECK_SECONDS = env.float("PROCESS_CACHE_CHECK_SECONDS", default=1.0)
+PROCESS_CACHE_MAX_AGE = env.float("PROCESS_CACHE_MAX_AGE", default=300.0)
 ACTIVITY_LOG_RETENTION_DAYS = env.int("ACTIVITY_LOG_RETENTION_DAYS", default=90)
 ARCHIVE_DIR = env("ARCHIVE_DIR", default=str(VAR_DIR / "archive"))
 ARCHIVE_RETENTION_DAYS = env.int("ARCHIVE_RETENTION_DAYS", default=365)

@@ -42,6 +42,8 @@ ARCHIVE_DIR = str(BASE_DIR / "var" / f"test-archive{_WORKER}")
 LLM_TOTAL_BUDGET = 3.0
 PROFILE_ROTATION_PAUSE_SECONDS = 0
 LLM_TIMEOUT = 2.0
+# Tests roll back rows without signals; the shared version (cleared per test) is checked on every read.
+PROCESS_CACHE_CHECK_SECONDS = 0
 # TEST_DB_SUFFIX lets several test runs share one server (one developer per suffix).
 _suffix = os.environ.get("TEST_DB_SUFFIX", "")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -63,9 +63,20 @@ class TelegramUserFactory(factory.django.DjangoModelFactory):
 class UserSessionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = UserSession
+        skip_postgeneration_save = True
 
     user = factory.SubFactory(TelegramUserFactory)
-    conversation_history = factory.LazyFunction(list)
+
+    @factory.post_generation
+    def turns(session, create, extracted, **kwargs):
+        """``UserSessionFactory(turns=[{"role": "user", "content": "…"}])`` stores them as turn rows."""
+        if not (create and extracted):
+            return
+        from bot.services.sessions import Turn, session_append
+
+        session_append(session=session, turns=[Turn(t["role"], t["content"], t.get("qr"), t.get("kind", ""))
+                                               for t in extracted])
+        session.refresh_from_db()
 
 
 class ProfileFactory(factory.django.DjangoModelFactory):

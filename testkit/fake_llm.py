@@ -18,6 +18,10 @@ DEFAULT_REPLY = {"reply": "Я слышу тебя. Что для тебя сей
                  "quick_replies": ["Страх", "Желание", "Не знаю"]}
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # hundreds of turns call at once; the default backlog (5) refuses them
+
+
 class FakeLLM:
     """``with FakeLLM() as llm: settings.OPENAI_BASE_URL = llm.base_url``."""
 
@@ -28,6 +32,8 @@ class FakeLLM:
         self.responder: Callable[[dict], object] | None = None
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self.in_flight = 0  # requests being answered right now
+        self.max_in_flight = 0  # the most ever answered at once (since start or reset)
 
     # --- control -------------------------------------------------------------------------
     def enqueue(self, *items) -> None:
@@ -51,6 +57,7 @@ class FakeLLM:
             self.requests.clear()
             self.responder = None
             self.routes.clear()
+            self.max_in_flight = self.in_flight
 
     @property
     def base_url(self) -> str:
@@ -70,6 +77,16 @@ class FakeLLM:
                 pass
 
             def do_POST(self):
+                with fake._lock:
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                try:
+                    self._answer()
+                finally:
+                    with fake._lock:
+                        fake.in_flight -= 1
+
+            def _answer(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if not self.path.endswith("/chat/completions"):
@@ -111,7 +128,7 @@ class FakeLLM:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self

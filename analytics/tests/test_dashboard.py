@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics import selectors
+from analytics.services import activity_rollup_due
 from profiles.models import UserInteraction
 from testkit.factories import StaffFactory, TelegramUserFactory, TriggerFactory
 
@@ -20,6 +21,7 @@ def test_summary_numbers():
     TriggerFactory(user=a, status="sent", sent_at=now, answered_at=now)
     TriggerFactory(user=a, status="sent", sent_at=now)
 
+    activity_rollup_due(now=now)  # what beat does every minute
     data = selectors.summary(now=now)
     assert data["active_members"] == {"day": 1, "week": 1, "month": 2, "total": 3, "blocked": 1}
     assert {s["stage"]: s["members"] for s in data["stages"]}[2] == 2

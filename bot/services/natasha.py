@@ -16,9 +16,11 @@ from django.conf import settings
 from bot.models import MessageTemplate, PersonaPrompt, UserSession
 from bot.ui import clean_quick_replies, escape, progress_bar, render
 from journeys.models import JourneyInsight, JourneyStage
+from journeys.services import stage_get
 from profiles.models import PsychologicalProfile, TelegramUser
 from profiles.validation import check_text
 from relove import llm
+from relove.core.process_cache import ProcessCached
 
 from . import sessions
 
@@ -50,14 +52,31 @@ def with_progress_bar(generated: Generated, *, stage: int | None) -> Generated:
 
 # --- templates ---------------------------------------------------------------------------
 
+def _load_templates() -> dict[tuple[str, int | None], list[MessageTemplate]]:
+    grouped: dict[tuple[str, int | None], list[MessageTemplate]] = {}
+    for row in MessageTemplate.objects.filter(is_active=True).order_by("id"):
+        grouped.setdefault((row.key, row.stage_id), []).append(row)
+    return grouped
+
+
+def _load_prompts() -> dict[str, str]:
+    return dict(PersonaPrompt.objects.values_list("key", "text"))
+
+
+# Read on every turn, edited in admin now and then: per-process copies cleared on save (process_cache).
+ACTIVE_TEMPLATES = ProcessCached("message-templates", _load_templates, MessageTemplate)
+PERSONA_PROMPTS = ProcessCached("persona-prompts", _load_prompts, PersonaPrompt)
+
+
 def template(key: str, *, stage: JourneyStage | None = None, avoid: str | None = None) -> MessageTemplate | None:
     """An active template for ``key``: one written for the stage first, else a general one.
 
     With several candidates, picks at random but not the text in ``avoid`` (no repeats).
     """
-    rows = list(MessageTemplate.objects.filter(key=key, is_active=True, stage=stage)) if stage else []
+    active = ACTIVE_TEMPLATES.get()
+    rows = list(active.get((key, stage.pk), ())) if stage else []
     if not rows:
-        rows = list(MessageTemplate.objects.filter(key=key, is_active=True, stage__isnull=True))
+        rows = list(active.get((key, None), ()))
     if len(rows) > 1 and avoid:
         rows = [r for r in rows if r.text != avoid] or rows
     return random.choice(rows) if rows else None
@@ -76,9 +95,9 @@ def template_html(key: str, *, for_stage: JourneyStage | None = None, trusted: d
 
 
 def prompt_text(key: str) -> str:
-    row = PersonaPrompt.objects.filter(key=key).first()
-    if row:
-        return row.text
+    text = PERSONA_PROMPTS.get().get(key)
+    if text is not None:
+        return text
     from bot.defaults import PROMPTS
 
     return PROMPTS.get(key, "")
@@ -171,13 +190,17 @@ def _turn_message(turn: dict) -> dict:
     return {"role": "assistant", "content": turn.get("content", "")}
 
 
-def conversation_messages(session: UserSession, *, budget_tokens: int) -> list[dict]:
-    """As many recent turns as fit in the budget (the summary of older ones is in the context
-    message)."""
-    history = session.conversation_history
+def context_turns(session: UserSession) -> list[dict]:
+    """The turns the LLM may see verbatim: the last ``RECENT_TURNS_MAX`` not yet summarised."""
+    return sessions.session_recent_turns(session=session, limit=RECENT_TURNS_MAX, start=session.summarized_turns)
+
+
+def conversation_messages(session: UserSession, *, budget_tokens: int, turns: list[dict] | None = None) -> list[dict]:
+    """The summary of older turns plus as many recent turns as fit in the budget."""
+    history = context_turns(session) if turns is None else turns
     recent: list[dict] = []
     used = 0
-    for turn in reversed(history[session.summarized_turns:][-RECENT_TURNS_MAX:]):
+    for turn in reversed(history[-RECENT_TURNS_MAX:]):
         cost = _tokens(turn.get("content", ""))
         if recent and used + cost > budget_tokens:
             break
@@ -189,17 +212,24 @@ def conversation_messages(session: UserSession, *, budget_tokens: int) -> list[d
 
 def maybe_summarize(session: UserSession) -> None:
     """Fold old turns into the running summary once enough of them pile up beyond the window."""
-    history = session.conversation_history
-    unsummarized = len(history) - session.summarized_turns
+    llm.run_steps(summarize_steps(session))
+
+
+def summarize_steps(session: UserSession) -> llm.Steps[None]:
+    """``maybe_summarize`` as steps: the LLM call is yielded (see ``relove.llm.run_steps``).
+
+    Reads only the turns being folded in (at least ``SUMMARY_BATCH``), never the whole session.
+    """
+    unsummarized = session.message_count - session.summarized_turns
     if unsummarized <= RECENT_TURNS_MAX + SUMMARY_BATCH:
         return
-    cut = len(history) - RECENT_TURNS_MAX
-    old = history[session.summarized_turns:cut]
+    cut = session.message_count - RECENT_TURNS_MAX
+    old = sessions.session_turns(session=session, start=session.summarized_turns, stop=cut)
     transcript = "\n".join(
         f"{'Участник' if t.get('role') == 'user' else 'Наташа'}: {t.get('content', '')[:500]}" for t in old)
     summary = None
     if llm.llm_enabled():
-        summary = llm.complete(
+        summary = yield llm.LLMCall(
             [{"role": "system", "content": prompt_text("summary")},
              {"role": "user", "content": llm.delimit_member_text(
                  f"Прежняя сводка: {session.summary}\n\nНовые реплики:\n{transcript}")}],
@@ -244,7 +274,8 @@ def _stage_defaults(stage: JourneyStage) -> list[str]:
 
 
 def _template_reply(*, stage: JourneyStage, history: list[dict]) -> Generated:
-    """Stage-aware words without the LLM: the stage's first question once, then rotating prompts."""
+    """Stage-aware words without the LLM: the stage's first question once (within the recent
+    turns), then rotating prompts."""
     asked = {t.get("content") for t in history if t.get("role") == "assistant"}
     if stage.first_question and stage.first_question not in asked:
         return Generated(html=escape(stage.first_question), plain=stage.first_question,
@@ -282,16 +313,21 @@ def gentle_reply(*, history: list[dict]) -> Generated:
 def reply(*, user: TelegramUser, session: UserSession, stage: JourneyStage) -> Generated:
     """Natasha's answer to the member's last turn (already stored in ``session``), with the LLM's
     risk judgement of that turn in ``risk`` (None when the LLM did not give one)."""
-    maybe_summarize(session)
-    history = session.conversation_history
+    return llm.run_steps(reply_steps(user=user, session=session, stage=stage))
+
+
+def reply_steps(*, user: TelegramUser, session: UserSession, stage: JourneyStage) -> llm.Steps[Generated]:
+    """``reply`` as steps: the LLM calls are yielded, so the caller decides how to wait for them."""
+    yield from summarize_steps(session)
+    history = context_turns(session)
     if llm.llm_enabled():
         system = system_prompt(user=user, stage=stage, extra=risk_instructions())
         context = context_message(user=user, history=history, session_summary=session.summary)
         used = _tokens(system) + (_tokens(context["content"]) if context else 0)
         budget = max(500, settings.CONTEXT_TOKEN_BUDGET - used)
         messages = [{"role": "system", "content": system}, *([context] if context else []),
-                    *conversation_messages(session, budget_tokens=budget)]
-        result = llm.complete_json(messages, validate=_validate_turn, purpose="reply")
+                    *conversation_messages(session, budget_tokens=budget, turns=history)]
+        result = yield llm.LLMCall(messages, validate=_validate_turn, purpose="reply")
         if result:
             text, replies, risk = result
             default_replies = [] if user.crisis_flag else _stage_defaults(stage)
@@ -313,10 +349,10 @@ def proactive(*, user: TelegramUser, kind: str, context: dict[str, str]) -> Gene
     ``context`` values are data (stream name, next step, avoidance pattern). The LLM writes
     it when available; otherwise the ``proactive_<kind>`` template is filled in.
     """
-    stage = JourneyStage.objects.get(order=user.journey_stage or 1)
+    stage = stage_get(user.journey_stage)
     if llm.llm_enabled():
         session = UserSession.objects.filter(user=user).order_by("-started_at").first()
-        history = session.conversation_history[-8:] if session else []
+        history = sessions.session_recent_turns(session=session, limit=8) if session else []
         system = system_prompt(user=user, stage=stage, extra=f"{prompt_text('proactive')}\nПричина: {kind}")
         data = context_message(user=user, history=history, facts=context)
         messages = [{"role": "system", "content": system}, *([data] if data else []),

@@ -8,7 +8,9 @@ are stored before the messages are returned, so nothing said is lost if sending 
 from __future__ import annotations
 
 import enum
+import inspect
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -40,6 +42,7 @@ from profiles import selectors as profile_selectors
 from profiles import services as member_services
 from profiles.models import TelegramUser, UserActivityLog, UserInteraction
 from profiles.zones import default_zone_name
+from relove import llm
 
 from . import members, natasha, safety, sessions
 from .flood import Flood, flood_check
@@ -76,8 +79,32 @@ def _with_menu(user: TelegramUser, html: str) -> OutgoingMessage:
     return _msg(html, reply_keyboard=menu_keyboard(paused=user.is_paused))
 
 
-def handle(incoming: Incoming) -> list[OutgoingMessage]:
-    """Answer one update. Never raises for bad input; unexpected errors go to the caller's handler."""
+Reply = list[OutgoingMessage]
+
+
+def handle(incoming: Incoming) -> Reply:
+    """Answer one update. Never raises for bad input; unexpected errors go to the caller's handler.
+
+    The synchronous entry point (terminal chat, tests): waits for the LLM in this thread.
+    """
+    return llm.run_steps(handle_steps(incoming))
+
+
+async def handle_async(incoming: Incoming, *, run_db: Callable) -> Reply:
+    """``handle`` for the bot's event loop: database work through ``run_db`` (a bounded thread
+    pool), the LLM awaited on the loop, so a slow LLM holds no thread and no connection."""
+    return await llm.run_steps_async(handle_steps(incoming), run_db)
+
+
+def _steps(result):
+    """Actions may answer at once (a list) or need the LLM (steps); treat both as steps."""
+    if inspect.isgenerator(result):
+        return (yield from result)
+    return result
+
+
+def handle_steps(incoming: Incoming) -> llm.Steps[Reply]:
+    """``handle`` as steps: every LLM call is yielded (see ``relove.llm.run_steps``)."""
     user = members.member_sync(identity=incoming.identity)
     if incoming.kind is Kind.EDITED:
         return [_msg(template_html("edited"))]
@@ -96,11 +123,11 @@ def handle(incoming: Incoming) -> list[OutgoingMessage]:
                                content=incoming.text[:MEMBER_TEXT_MAX])
         return [_msg(template_html("flood"))] if flood is Flood.FIRST_OVER else []
     if incoming.kind is Kind.CALLBACK:
-        return _handle_callback(user, incoming.callback_data)
+        return (yield from _handle_callback(user, incoming.callback_data))
     if incoming.kind is Kind.COMMAND and (staff_command := hooks.command(incoming.command)):
         return [_msg(staff_command(telegram_id=incoming.identity.telegram_id, args=incoming.text.split()[1:]))]
     if incoming.kind is Kind.COMMAND:
-        return _handle_command(user, incoming.command)
+        return (yield from _handle_command(user, incoming.command))
     text = incoming.text.strip()
     if not text:
         return [_msg(template_html("non_text"))]
@@ -111,17 +138,19 @@ def handle(incoming: Incoming) -> list[OutgoingMessage]:
         return menu(user)
     if cache.get(_await_tz_key(user)):
         return _set_timezone(user, text)
-    return converse(user, text)
+    return (yield from converse(user, text))
 
 
 # --- conversation ------------------------------------------------------------------------
 
-def converse(user: TelegramUser, text: str) -> list[OutgoingMessage]:
+def converse(user: TelegramUser, text: str) -> llm.Steps[Reply]:
     """One conversational turn: consent gate → safety gate → stage → Natasha → store → decorate.
 
     The offline detector reads the whole message first; on risk no LLM is called. Otherwise
     Natasha's structured reply carries the LLM's risk judgement, and on risk the reply is
     discarded for the support reply. A member in crisis never receives a persona reply.
+    Steps: the member's turn is stored before the LLM call is yielded and the reply after it,
+    with no transaction open in between.
     """
     if not user.consent_at:
         if members.is_consent(text):
@@ -132,12 +161,12 @@ def converse(user: TelegramUser, text: str) -> list[OutgoingMessage]:
     if offline is not None and offline.risk:
         return _crisis_reply(user, session, text[:MEMBER_TEXT_MAX], gate.from_offline(offline))
     stage = stage_get(user.journey_stage)
-    generated = natasha.reply(user=user, session=session, stage=stage)
+    generated = yield from natasha.reply_steps(user=user, session=session, stage=stage)
     decision = gate.decide(offline=offline, llm_risk=generated.risk if generated.source == "llm" else None)
     if decision.crisis:
         return _crisis_reply(user, session, text[:MEMBER_TEXT_MAX], decision)
     if decision.unchecked:
-        generated = natasha.gentle_reply(history=session.conversation_history)
+        generated = natasha.gentle_reply(history=natasha.context_turns(session))
     answer = _stage_change_news(user) + _answer(user, session, generated)
     if not user.crisis_flag:  # no stage analysis of a member in crisis
         analyse_member_later(user.pk)  # stage analysis via Celery on commit, off the reply path
@@ -170,8 +199,7 @@ def _answer(user: TelegramUser, session: UserSession, generated: Generated) -> l
     members.member_log(user=user, kind=UserActivityLog.Kind.MESSAGE_OUT, content=generated.plain,
                        interaction=UserInteraction.Kind.MESSAGE_OUT,
                        metadata={"source": generated.source, "session_id": session.pk})
-    turn_index = len(session.conversation_history) - 1
-    return decorate(generated, turn_index=turn_index)
+    return decorate(generated, turn_index=session.message_count - 1)
 
 
 def decorate(generated: Generated, *, turn_index: int) -> list[OutgoingMessage]:
@@ -225,7 +253,7 @@ def _give_consent(user: TelegramUser) -> list[OutgoingMessage]:
 
 # --- commands ----------------------------------------------------------------------------
 
-def _handle_command(user: TelegramUser, command: str) -> list[OutgoingMessage]:
+def _handle_command(user: TelegramUser, command: str) -> llm.Steps[Reply]:
     members.member_log(user=user, kind=UserActivityLog.Kind.COMMAND, content=f"/{command}",
                        interaction=UserInteraction.Kind.COMMAND, metadata={"command": command})
     action = COMMANDS.get(command)
@@ -233,16 +261,16 @@ def _handle_command(user: TelegramUser, command: str) -> list[OutgoingMessage]:
         return [_msg(template_html("help"))]
     if command not in ("start", "help", "forget") and not user.consent_at:
         return [_consent_request(user, template_html("consent_needed"))]
-    return action(user)
+    return (yield from _steps(action(user)))
 
 
-def _start(user: TelegramUser) -> list[OutgoingMessage]:
+def _start(user: TelegramUser) -> llm.Steps[Reply]:
     if user.consent_at:
         member_services.member_update_settings(user=user, is_paused=False)
         session = sessions.session_get_active(user=user)
         out = [_with_menu(user, template_html("resumed"))]
-        return out + _answer(user, session, natasha.reply(user=user, session=session,
-                                                          stage=stage_get(user.journey_stage)))
+        generated = yield from natasha.reply_steps(user=user, session=session, stage=stage_get(user.journey_stage))
+        return out + _answer(user, session, generated)
     return [_consent_request(user, template_html("greeting"))]
 
 
@@ -306,7 +334,7 @@ def _resume(user: TelegramUser) -> list[OutgoingMessage]:
     member_services.member_update_settings(user=user, is_paused=False)
     session = sessions.session_get_active(user=user)
     recap = ""
-    last = next((t for t in reversed(session.conversation_history) if t.get("role") == "assistant"), None)
+    last = sessions.session_last_turn(session=session, role="assistant")
     if last:
         recap = f"\n\nМы остановились на этом:\n<i>{escape(last['content'][:500])}</i>"
     return [_msg(template_html("resumed") + recap, reply_keyboard=menu_keyboard(paused=False))]
@@ -365,7 +393,7 @@ def _set_timezone(user: TelegramUser, text: str) -> list[OutgoingMessage]:
 
 # --- buttons -----------------------------------------------------------------------------
 
-def _handle_callback(user: TelegramUser, data: str) -> list[OutgoingMessage]:
+def _handle_callback(user: TelegramUser, data: str) -> llm.Steps[Reply]:
     parts = (data or "").split(":")
     head, args = parts[0], parts[1:]
     members.member_log(user=user, kind=UserActivityLog.Kind.BUTTON, interaction=UserInteraction.Kind.BUTTON,
@@ -381,7 +409,7 @@ def _handle_callback(user: TelegramUser, data: str) -> list[OutgoingMessage]:
     if head == "q" and len(args) == 2:
         text = _quick_reply_text(user, args[0], args[1])
         if text:
-            return converse(user, text)
+            return (yield from converse(user, text))
     elif head == "st" and len(args) == 1 and args[0].isdigit():
         return _start_stream(user, int(args[0]))
     elif head == "set" and args == ["tz"]:
@@ -393,7 +421,7 @@ def _handle_callback(user: TelegramUser, data: str) -> list[OutgoingMessage]:
     elif resolver := hooks.quick_reply_source(head):
         text = resolver(user=user, data=data)
         if text:
-            return converse(user, text)
+            return (yield from converse(user, text))
     elif head == "fg" and args in (["y"], ["n"]):
         if args == ["y"]:
             members.member_forget(user=user)
@@ -406,15 +434,14 @@ def _quick_reply_text(user: TelegramUser, turn: str, index: str) -> str | None:
     """The text of a pressed quick reply, looked up in the stored turn that offered it."""
     if not (turn.isdigit() and index.isdigit()):
         return None
-    session = UserSession.objects.filter(user=user, status=UserSession.Status.ACTIVE).first() or \
-        UserSession.objects.filter(user=user).order_by("-started_at").first()
+    session = sessions.session_latest(user=user)
     if session is None:
         return None
-    history = session.conversation_history
-    turn_no, i = int(turn), int(index)
-    if turn_no >= len(history):
+    stored = sessions.session_turn(session=session, position=int(turn))
+    if stored is None:
         return None
-    replies = history[turn_no].get("qr") or []
+    i = int(index)
+    replies = stored.get("qr") or []
     return replies[i] if i < len(replies) else None
 
 

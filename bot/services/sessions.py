@@ -1,8 +1,9 @@
 """Session Service: the conversation record that survives restarts.
 
-The database is the truth: every turn is written before the reply is sent. The cache
-(Redis in production, TTL ``SESSION_CACHE_TTL``) only saves a decryption per message; a
-cached copy is used only if its session id and turn count match the row.
+The database is the truth: every turn is one encrypted ``ConversationTurn`` row, inserted
+before the reply is sent and never rewritten, so a turn costs the same at message 10 and
+message 800. Readers take only what they need (the last few turns for the LLM, one turn for
+a quick reply). Nothing decrypted is cached.
 """
 
 from __future__ import annotations
@@ -12,17 +13,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from bot.models import UserSession
+from bot.models import ConversationTurn, UserSession
 from journeys.tasks import analyse_member_later
 from profiles.models import TelegramUser, UserInteraction
 
 logger = logging.getLogger(__name__)
 
+DIGEST_RECENT_TURNS = 24  # the digest quotes the member's last few lines from this window
 
 
 @dataclass
@@ -32,23 +33,16 @@ class Turn:
     quick_replies: list[str] | None = None
     kind: str = ""  # "" for conversation, "proactive" for a message Natasha wrote first
 
-    def as_dict(self) -> dict:
-        data = {"role": self.role, "content": self.content, "ts": timezone.now().isoformat(timespec="seconds")}
-        if self.quick_replies:
-            data["qr"] = self.quick_replies
-        if self.kind:
-            data["kind"] = self.kind
-        return data
 
-
-def _cache_key(user_id: int) -> str:
-    return f"session:{user_id}"
-
-
-def _remember(session: UserSession) -> None:
-    cache.set(_cache_key(session.user_id), {"id": session.pk, "count": session.message_count,
-                                             "history": session.conversation_history,
-                                             "summary": session.summary}, settings.SESSION_CACHE_TTL)
+def _as_dict(row: ConversationTurn) -> dict:
+    """A stored turn in the shape prompts, export and admin read: {role, content, ts[, qr][, kind]}."""
+    data = {"role": row.role, "content": row.content, "ts": row.created_at.isoformat(timespec="seconds"),
+            "position": row.position}
+    if row.quick_replies:
+        data["qr"] = row.quick_replies
+    if row.kind:
+        data["kind"] = row.kind
+    return data
 
 
 def _idle_cutoff(now=None):
@@ -62,8 +56,7 @@ def session_get_active(*, user: TelegramUser, now=None) -> UserSession:
     member, and the loser reads the winner's row.
     """
     now = now or timezone.now()
-    session = (UserSession.objects.filter(user=user, status=UserSession.Status.ACTIVE)
-               .defer("conversation_history", "summary").first())
+    session = UserSession.objects.filter(user=user, status=UserSession.Status.ACTIVE).first()
     if session is not None and session.last_activity_at < _idle_cutoff(now):
         session_end(session=session, reason=UserSession.EndReason.IDLE, now=now)
         session = None
@@ -77,14 +70,6 @@ def session_get_active(*, user: TelegramUser, now=None) -> UserSession:
                                                stage=user.journey_stage)
         except IntegrityError:
             session = UserSession.objects.get(user=user, status=UserSession.Status.ACTIVE)
-        _remember(session)
-        return session
-    cached = cache.get(_cache_key(user.pk))
-    if cached and cached["id"] == session.pk and cached["count"] == session.message_count:
-        # Same row, same number of turns: the deferred columns need not be read and decrypted.
-        session.conversation_history, session.summary = cached["history"], cached["summary"]
-    else:
-        _remember(session)  # reading the deferred fields loads them from the database
     return session
 
 
@@ -92,22 +77,65 @@ def session_get_active(*, user: TelegramUser, now=None) -> UserSession:
 def session_append(*, session: UserSession, turns: list[Turn], now=None) -> UserSession:
     """Append turns and persist them now (before anything is sent to the member).
 
-    Locks the row so concurrent writers (a reply and a proactive message) never lose a turn.
+    Inserts one row per turn: the cost does not grow with the session. The session row is
+    locked while positions are taken, so concurrent writers (a reply and a proactive
+    message) never collide or lose a turn. The returned session's ``message_count`` is the
+    number of turns, so the last one appended is at ``message_count - 1``.
     """
     now = now or timezone.now()
-    locked = UserSession.objects.select_for_update().get(pk=session.pk)
-    locked.conversation_history = [*locked.conversation_history, *(t.as_dict() for t in turns)]
-    locked.message_count = len(locked.conversation_history)
-    locked.last_activity_at = now
-    locked.save(update_fields=["conversation_history", "message_count", "last_activity_at"])
-    transaction.on_commit(lambda: _remember(locked))
-    return locked
+    # One statement takes the positions and locks the row until commit (UPDATE … RETURNING,
+    # PostgreSQL and SQLite ≥ 3.35), instead of SELECT … FOR UPDATE then UPDATE.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE bot_usersession SET message_count = message_count + %s, last_activity_at = %s "
+                       "WHERE id = %s RETURNING message_count", [len(turns), now, session.pk])
+        (count,) = cursor.fetchone()
+    first = count - len(turns)
+    ConversationTurn.objects.bulk_create([
+        ConversationTurn(session_id=session.pk, position=first + i, role=t.role, kind=t.kind, content=t.content,
+                         quick_replies=t.quick_replies or [], created_at=now)
+        for i, t in enumerate(turns)])
+    session.message_count, session.last_activity_at = count, now
+    return session
+
+
+def session_turns(*, session: UserSession, start: int = 0, stop: int | None = None) -> list[dict]:
+    """Turns ``start <= position < stop`` in order (all of them by default: export, admin)."""
+    rows = ConversationTurn.objects.filter(session_id=session.pk, position__gte=start)
+    if stop is not None:
+        rows = rows.filter(position__lt=stop)
+    return [_as_dict(row) for row in rows.order_by("position")]
+
+
+def session_recent_turns(*, session: UserSession, limit: int, start: int = 0) -> list[dict]:
+    """The last ``limit`` turns (not before ``start``), oldest first: one indexed query."""
+    return session_turns(session=session, start=max(start, session.message_count - limit))
+
+
+def session_history(session: UserSession) -> list[dict]:
+    """Every turn of the session, oldest first."""
+    return session_turns(session=session)
+
+
+def session_turn(*, session: UserSession, position: int) -> dict | None:
+    row = ConversationTurn.objects.filter(session_id=session.pk, position=position).first()
+    return _as_dict(row) if row else None
+
+
+def session_latest(*, user: TelegramUser) -> UserSession | None:
+    """The member's current conversation, else their most recent one (a button from yesterday)."""
+    return (UserSession.objects.filter(user=user, status=UserSession.Status.ACTIVE).first()
+            or UserSession.objects.filter(user=user).order_by("-started_at").first())
+
+
+def session_last_turn(*, session: UserSession, role: str) -> dict | None:
+    """The latest turn by ``role`` (e.g. what Natasha said last, for /resume)."""
+    row = ConversationTurn.objects.filter(session_id=session.pk, role=role).order_by("-position").first()
+    return _as_dict(row) if row else None
 
 
 def session_set_summary(*, session: UserSession, summary: str, summarized_turns: int) -> None:
     UserSession.objects.filter(pk=session.pk).update(summary=summary, summarized_turns=summarized_turns)
     session.summary, session.summarized_turns = summary, summarized_turns
-    cache.delete(_cache_key(session.user_id))
 
 
 @transaction.atomic
@@ -131,7 +159,6 @@ def session_end(*, session: UserSession, reason: str, now=None) -> bool:
                                    stage=user.journey_stage,
                                    metadata={"session_id": session.pk, "turns": session.message_count,
                                              "reason": reason})
-    cache.delete(_cache_key(user.pk))
     analyse_member_later(user.pk)  # a last stage analysis once the session row is committed
     return True
 
@@ -154,7 +181,8 @@ def sessions_end_idle(*, now=None) -> int:
 def session_digest(session: UserSession, *, limit: int = 1500) -> str:
     """A short plain summary of a session for the member record (no LLM needed)."""
     parts = [session.summary] if session.summary else []
-    member_lines = [t["content"] for t in session.conversation_history if t.get("role") == "user"]
+    recent = session_recent_turns(session=session, limit=DIGEST_RECENT_TURNS)
+    member_lines = [t["content"] for t in recent if t.get("role") == "user"]
     if member_lines:
         parts.append("Участник говорил: " + " / ".join(line[:200] for line in member_lines[-6:]))
     return "\n".join(parts)[:limit]

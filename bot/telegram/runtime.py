@@ -1,22 +1,24 @@
 """The python-telegram-bot application: handlers that translate Updates for the orchestrator.
 
 Handlers never touch the ORM. They turn an ``Update`` into an ``Incoming``, run the
-synchronous orchestrator in a worker thread (``run_sync``), and send what it returns
-through the shared, rate-limited sender. Updates from different members run concurrently;
-one member's updates run in order (``PerMemberUpdateProcessor``).
+orchestrator (its database parts in the bot's bounded database threads, ``run_sync``; its
+LLM calls awaited on the event loop), and send what it returns through the shared,
+rate-limited sender. Up to ``BOT_MAX_CONCURRENT_TURNS`` updates from different members run
+concurrently; one member's updates run in order (``PerMemberUpdateProcessor``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from telegram import BotCommand, Update
 from telegram.constants import ChatAction, ChatMemberStatus
 from telegram.ext import (
@@ -48,55 +50,88 @@ BOT_COMMANDS = [
     ("forget", "Удалить мои данные"), ("stop", "Не писать первой"),
 ]
 TYPING_REFRESH_SECONDS = 4.0
+REPLY_RETRY_AFTER_ATTEMPTS = 5
 
 
-def _in_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a sync service in a worker thread with fresh database connections.
+_executors: dict[int, ThreadPoolExecutor] = {}
 
-    ``thread_sensitive=False``: members must not wait for each other behind one thread.
-    Stale connections are closed before and after, as in a long-running process they age.
+
+def db_executor() -> ThreadPoolExecutor:
+    """The bot process's threads for database work: ``BOT_DB_THREADS``, sized to the database pool.
+
+    Not the event loop's default executor (``min(32, cpu + 4)`` threads, shared with anything
+    else): turns in flight are bounded by ``BOT_MAX_CONCURRENT_TURNS``; these threads only run
+    the short database parts of turns, never the wait for the LLM.
     """
+    size = settings.BOT_DB_THREADS
+    executor = _executors.get(size)
+    if executor is None:
+        executor = _executors[size] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="bot-db")
+    return executor
 
-    def wrapped(*args, **kwargs):
-        close_old_connections()
-        try:
-            return fn(*args, **kwargs)
-        finally:
+
+def _with_connections(fn: Callable[..., Any], *args, **kwargs):
+    """Run ``fn`` with a healthy connection, and give the connection back afterwards.
+
+    With the PostgreSQL pool the connection returns to the pool after every part, so a turn
+    waiting for the LLM holds none; without it each thread keeps one persistent connection
+    (at most ``BOT_DB_THREADS``), closed when stale.
+    """
+    close_old_connections()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        if "pool" in connection.settings_dict.get("OPTIONS", {}):
+            connection.close()
+        else:
             close_old_connections()
-
-    return sync_to_async(wrapped, thread_sensitive=False)
 
 
 async def run_sync(fn: Callable[..., Any], *args, **kwargs):
-    return await _in_thread(fn)(*args, **kwargs)
+    """Run a sync service in the bot's database threads."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(db_executor(), functools.partial(_with_connections, fn, *args, **kwargs))
 
 
 class PerMemberUpdateProcessor(BaseUpdateProcessor):
-    """Concurrent across members, sequential within one member's chat."""
+    """Concurrent across members (at most ``BOT_MAX_CONCURRENT_TURNS`` at once), sequential within
+    one member's chat.
 
-    def __init__(self, max_concurrent_updates: int = 256):
-        super().__init__(max_concurrent_updates)
+    The member's lock is taken before a concurrency slot, so a member sending many messages
+    in a row waits in their own queue without holding slots other members need.
+    """
+
+    def __init__(self, max_concurrent_updates: int | None = None):
+        super().__init__(max_concurrent_updates or settings.BOT_MAX_CONCURRENT_TURNS)
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiters: dict[int, int] = {}
 
-    async def do_process_update(self, update: object, coroutine) -> None:
-        key = None
-        if isinstance(update, Update):
-            chat = update.effective_chat
-            key = chat.id if chat else (update.effective_user.id if update.effective_user else None)
+    @staticmethod
+    def chat_key(update: object) -> int | None:
+        if not isinstance(update, Update):
+            return None
+        chat = update.effective_chat
+        return chat.id if chat else (update.effective_user.id if update.effective_user else None)
+
+    async def process_update(self, update: object, coroutine) -> None:
+        key = self.chat_key(update)
         if key is None:
-            await coroutine
+            async with self._semaphore:
+                await coroutine
             return
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._waiters[key] = self._waiters.get(key, 0) + 1
         try:
-            async with lock:
+            async with lock, self._semaphore:
                 await coroutine
         finally:
             self._waiters[key] -= 1
             if not self._waiters[key]:
                 del self._waiters[key]
                 self._locks.pop(key, None)
+
+    async def do_process_update(self, update: object, coroutine) -> None:
+        await coroutine  # process_update above owns ordering and limits
 
     async def initialize(self) -> None:
         return None
@@ -161,13 +196,21 @@ async def deliver(context: ContextTypes.DEFAULT_TYPE, chat_id: int, parts: list[
     if not parts:
         return
     limiter = context.bot_data.setdefault("limiter", RateLimiter())
-    outcome = await send_limited(context.bot, limiter, chat_id, parts)
-    if outcome.status is Delivery.BLOCKED:
-        from bot.services.members import member_mark_blocked
+    for part in parts:
+        # Part by part, so a 429 retries only what did not go out (the limiter already paused
+        # every sender for retry_after); a burst must not cost a member their answer.
+        for _attempt in range(REPLY_RETRY_AFTER_ATTEMPTS):
+            outcome = await send_limited(context.bot, limiter, chat_id, [part])
+            if outcome.status is not Delivery.RETRY_AFTER:
+                break
+        if outcome.status is Delivery.BLOCKED:
+            from bot.services.members import member_mark_blocked
 
-        await run_sync(member_mark_blocked, telegram_id=telegram_id)
-    elif not outcome.ok:
-        logger.warning("reply to chat not delivered: %s", outcome.status)
+            await run_sync(member_mark_blocked, telegram_id=telegram_id)
+            return
+        if not outcome.ok:
+            logger.warning("reply to chat not delivered: %s", outcome.status)
+            return
 
 
 async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -183,7 +226,7 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if incoming.kind in (orchestrator.Kind.TEXT, orchestrator.Kind.CALLBACK):
         typing = asyncio.create_task(_keep_typing(context.bot, chat_id))
     try:
-        parts = await run_sync(orchestrator.handle, incoming)
+        parts = await orchestrator.handle_async(incoming, run_db=run_sync)
     finally:
         if typing:
             typing.cancel()

@@ -7,6 +7,7 @@ import pytest
 from bot.models import CrisisAlert, UserSession
 from bot.services.members import TelegramIdentity
 from bot.services.orchestrator import Incoming, Kind, handle
+from bot.services.sessions import session_history
 from bot.telegram_html import visible_length
 from bot.ui import MENU_PAUSE, MENU_SESSION
 from journeys.models import JourneyProgress
@@ -85,7 +86,7 @@ def test_turns_are_stored_and_reach_the_llm_with_history(fake_llm):
     assert "anya" not in body and "Аня" not in body and "5001" not in body
 
     session = UserSession.objects.get(user__telegram_id=5001)
-    roles = [t["role"] for t in session.conversation_history]
+    roles = [t["role"] for t in session_history(session)]
     assert roles[-4:] == ["user", "assistant", "user", "assistant"]
     kinds = set(UserInteraction.objects.values_list("kind", flat=True))
     assert {"message_in", "message_out", "consent"} <= kinds
@@ -99,7 +100,7 @@ def test_quick_reply_is_handled_exactly_like_typed_text(fake_llm):
     assert len(data.encode()) <= 64
     press(data)
     session = UserSession.objects.get(user__telegram_id=5001)
-    user_turns = [t["content"] for t in session.conversation_history if t["role"] == "user"]
+    user_turns = [t["content"] for t in session_history(session) if t["role"] == "user"]
     assert user_turns[-1] == "Смелость"
     assert "<<<MEMBER>>>\nСмелость\n<<<END>>>" in fake_llm.prompts()[-1]
 
@@ -112,7 +113,7 @@ def test_llm_failures_fall_back_to_stage_templates(fake_llm, settings):
     assert out and out[0].text  # the member still gets an answer
     assert len(fake_llm.requests) >= 2  # retried before giving up
     session = UserSession.objects.get(user__telegram_id=5001)
-    assert session.conversation_history[-1]["role"] == "assistant"
+    assert session_history(session)[-1]["role"] == "assistant"
 
 
 def test_invalid_llm_output_is_discarded(fake_llm):
@@ -128,7 +129,7 @@ def test_member_and_llm_html_is_escaped(fake_llm):
     out = say("<b>жирно</b> & <script>")
     assert out[0].text == "Ты написал &lt;b&gt; &amp; &lt;/i&gt; — смело"
     session = UserSession.objects.get(user__telegram_id=5001)
-    assert session.conversation_history[-2]["content"] == "<b>жирно</b> & <script>"
+    assert session_history(session)[-2]["content"] == "<b>жирно</b> & <script>"
 
 
 def test_a_ten_thousand_character_message_is_answered(fake_llm):
@@ -138,7 +139,7 @@ def test_a_ten_thousand_character_message_is_answered(fake_llm):
     assert len(out) >= 2 and all(visible_length(m.text) <= 4096 for m in out)
     assert out[-1].buttons and not out[0].buttons  # quick replies under the last part
     session = UserSession.objects.get(user__telegram_id=5001)
-    assert len(session.conversation_history[-2]["content"]) == 4000
+    assert len(session_history(session)[-2]["content"]) == 4000
 
 
 def test_crisis_phrase_gets_support_flag_and_alert_without_a_persona_call(fake_llm):

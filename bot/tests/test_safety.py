@@ -11,6 +11,7 @@ from bot.safety import gate
 from bot.services import safety
 from bot.services.members import TelegramIdentity
 from bot.services.orchestrator import Incoming, Kind, handle
+from bot.services.sessions import session_history
 from journeys.analysis import journey_analyse
 from journeys.services import journey_advance
 from profiles.models import TelegramUser
@@ -46,7 +47,7 @@ def test_llm_judged_risk_discards_the_persona_reply(fake_llm):
     alert = CrisisAlert.objects.get(user=member())
     assert alert.detected_by == "llm" and alert.status == "new"
     assert member().crisis_flag
-    history = UserSession.objects.get(user=member()).conversation_history
+    history = session_history(UserSession.objects.get(user=member()))
     assert "Провокация" not in str(history)
 
 

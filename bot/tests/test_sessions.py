@@ -9,6 +9,7 @@ from bot.models import CrisisAlert, UserSession
 from bot.services import natasha, sessions
 from bot.services.members import TelegramIdentity
 from bot.services.orchestrator import Incoming, Kind, handle
+from bot.services.sessions import session_history
 from journeys.models import JourneyStage
 from profiles.models import TelegramUser
 from testkit.factories import TelegramUserFactory
@@ -21,13 +22,13 @@ def test_history_survives_and_cache_is_only_a_cache():
     session = sessions.session_get_active(user=member)
     sessions.session_append(session=session, turns=[sessions.Turn("user", "раз"), sessions.Turn("assistant", "два")])
     again = sessions.session_get_active(user=member)  # served from the cache
-    assert [t["content"] for t in again.conversation_history] == ["раз", "два"]
+    assert [t["content"] for t in session_history(again)] == ["раз", "два"]
     from django.core.cache import cache
 
     cache.clear()  # a restart with an empty cache: the database is the truth
     fresh = sessions.session_get_active(user=member)
     assert fresh.pk == session.pk
-    assert [t["content"] for t in fresh.conversation_history] == ["раз", "два"]
+    assert [t["content"] for t in session_history(fresh)] == ["раз", "два"]
 
 
 def test_idle_sessions_end_and_update_the_member(settings):
@@ -118,4 +119,4 @@ def test_terminal_chat_talks_through_the_same_orchestrator(monkeypatch, capsys):
     member = TelegramUser.objects.get(telegram_id=1)
     assert member.consent_at is not None
     session = UserSession.objects.get(user=member)
-    assert "Мне нужна смелость" in [t["content"] for t in session.conversation_history]
+    assert "Мне нужна смелость" in [t["content"] for t in session_history(session)]

@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet
 from django.db import connection
 
 from bot.models import CrisisAlert, OutboundMessage, ProcessedUpdate, UserSession
+from bot.services.sessions import session_history
 from profiles.models import TelegramUser
 from testkit.bot_runner import PollingBot
 
@@ -229,7 +230,7 @@ def test_a_failing_update_gets_an_apology_and_the_bot_keeps_going(client, webhoo
     post(client, webhook, fake_telegram.message_update(CHAT, "снова привет"))
     assert "снова привет" in persona_prompts(fake_llm)[-1]
     session = UserSession.objects.get(user__telegram_id=CHAT, status="active")
-    assert [t["content"] for t in session.conversation_history if t["role"] == "user"][-1] == "снова привет"
+    assert [t["content"] for t in session_history(session) if t["role"] == "user"][-1] == "снова привет"
 
 
 # --- a real process, restarted -------------------------------------------------------------

@@ -5,6 +5,7 @@ import pytest
 from bot.models import UserSession
 from bot.services.members import TelegramIdentity
 from bot.services.orchestrator import Incoming, Kind, handle
+from bot.services.sessions import session_history
 from broadcasts.rendering import button_callback
 from profiles.models import UserInteraction
 from testkit.factories import BroadcastFactory
@@ -23,7 +24,7 @@ def test_pressing_a_broadcast_quick_reply_continues_the_conversation():
 
     assert out and out[0].text
     session = UserSession.objects.get(user__telegram_id=808, status="active")
-    assert [t["content"] for t in session.conversation_history if t["role"] == "user"][-1] == \
+    assert [t["content"] for t in session_history(session) if t["role"] == "user"][-1] == \
         "Расскажи про новый поток"
     assert UserInteraction.objects.filter(kind="broadcast_clicked", metadata__broadcast_id=broadcast.pk).exists()
     # A URL button or a stale index is not a quick reply.

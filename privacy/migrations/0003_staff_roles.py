@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
         ("privacy", "0002_access_permissions"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
-        ("bot", "0005_crisis_workflow"),
+        ("bot", "0007_drop_conversation_history"),
         ("broadcasts", "0004_staff_telegram_verified"),
         ("journeys", "0004_placement_and_announcement"),
         ("profiles", "0003_proactive_timezone_index"),

@@ -38,7 +38,7 @@ def _stores(member):
     alert = CrisisAlert.objects.create(user=member, excerpt=SECRET)
     return {
         "bot.UserSession": lambda: f.UserSessionFactory(
-            user=member, conversation_history=[{"role": "user", "content": SECRET, "ts": "t"}], summary=SECRET),
+            user=member, turns=[{"role": "user", "content": SECRET}], summary=SECRET),
         "bot.CrisisAlert": lambda: alert,
         "bot.CrisisNote": lambda: CrisisNote.objects.create(alert=alert, text=SECRET),
         "bot.MemberFlagChange": lambda: MemberFlagChange.objects.create(
@@ -165,7 +165,7 @@ def test_export_holds_every_model_that_references_the_member(settings, tmp_path)
     assert data["member"]["tags"] == ["тревога"]
     assert data["records"]["bot.CrisisAlert"][0]["excerpt"] == SECRET
     assert data["records"]["journeys.JourneyProgress"][0]["evidence"] == SECRET
-    assert data["records"]["bot.UserSession"][0]["conversation_history"][0]["content"] == SECRET
+    assert data["records"]["bot.ConversationTurn"][0]["content"] == SECRET
     assert {fl.name for fl in CrisisAlert._meta.concrete_fields} <= set(data["records"]["bot.CrisisAlert"][0])
     assert [row["content"] for row in data["archived_activity"]] == [SECRET + " архив"]
 

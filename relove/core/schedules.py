@@ -20,6 +20,8 @@ PERIODIC_TASKS = [
      {"minute": "30", "hour": "4", "timezone": "Europe/Moscow"}),
     ("Архивы: удаление старше срока хранения", "privacy.tasks.prune_archives", "crontab",
      {"minute": "50", "hour": "4", "timezone": "Europe/Moscow"}),
+    ("Аналитика: дневные сводки активности", "analytics.tasks.rollup_activity", "interval",
+     {"every": 1, "period": "minutes"}),
 ]
 
 

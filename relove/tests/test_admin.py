@@ -20,7 +20,7 @@ SECRET = "мой самый большой страх"
 @pytest.fixture
 def populated(db):
     member = TelegramUserFactory()
-    UserSessionFactory(user=member, conversation_history=[{"role": "user", "content": SECRET, "ts": "t"}])
+    UserSessionFactory(user=member, turns=[{"role": "user", "content": SECRET}])
     ActivityLogFactory(user=member)
     ProfileFactory(user=member)
     StreamStepFactory()

@@ -6,6 +6,7 @@ from django.db import connection
 from django.test import override_settings
 
 from bot.models import UserSession
+from bot.services.sessions import session_history
 from profiles.models import UserActivityLog
 from relove.core.crypto import DecryptionError, verify_keys
 from testkit.factories import ActivityLogFactory, TelegramUserFactory, UserSessionFactory
@@ -21,12 +22,13 @@ def raw_column(table: str, column: str, pk: int) -> str:
 
 @pytest.mark.django_db
 def test_round_trip_and_no_plaintext_in_raw_columns():
-    session = UserSessionFactory(conversation_history=[{"role": "user", "content": SECRET, "ts": "t"}])
+    session = UserSessionFactory(turns=[{"role": "user", "content": SECRET}])
     log = ActivityLogFactory(content=SECRET)
 
-    assert UserSession.objects.get(pk=session.pk).conversation_history[0]["content"] == SECRET
+    turn = session.turns.get()
+    assert session_history(UserSession.objects.get(pk=session.pk))[0]["content"] == SECRET
     assert UserActivityLog.objects.get(pk=log.pk).content == SECRET
-    for table, column, pk in [("bot_usersession", "conversation_history", session.pk),
+    for table, column, pk in [("bot_conversationturn", "content", turn.pk),
                               ("profiles_useractivitylog", "content", log.pk)]:
         raw = raw_column(table, column, pk)
         assert SECRET not in raw

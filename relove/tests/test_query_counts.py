@@ -44,7 +44,7 @@ def _rows(n: int, staff) -> None:
         i = next(_serial)
         member = TelegramUserFactory()
         member.tags.add(MemberTag.objects.create(name=f"tag-{i}"))
-        UserSessionFactory(user=member, conversation_history=[{"role": "user", "content": "привет", "ts": "x"}])
+        UserSessionFactory(user=member, turns=[{"role": "user", "content": "привет"}])
         ProfileFactory(user=member)
         ActivityLogFactory(user=member)
         JourneyInsightFactory(user=member)

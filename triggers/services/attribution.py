@@ -28,8 +28,9 @@ def proactive_reply_record(*, user: TelegramUser, at: datetime) -> ProactiveTrig
     ``REPLY_WINDOW`` before ``at`` and is not answered yet, it is marked answered and a
     ``proactive_replied`` event is recorded — once, even if two messages race.
     """
-    TelegramUser.objects.filter(pk=user.pk, unanswered_proactive__gt=0).update(unanswered_proactive=0)
-    user.unanswered_proactive = 0
+    if user.unanswered_proactive:  # read with the member at the start of the turn: most turns skip the UPDATE
+        TelegramUser.objects.filter(pk=user.pk, unanswered_proactive__gt=0).update(unanswered_proactive=0)
+        user.unanswered_proactive = 0
     ProactiveTrigger.objects.filter(user=user, status=Status.PENDING, kind__in=MOOT_WHEN_MEMBER_WRITES).update(
         status=Status.SKIPPED, last_error="участник написал сам")
     latest = (ProactiveTrigger.objects.filter(user=user, status=Status.SENT, sent_at__isnull=False)

@@ -352,10 +352,10 @@ def _stored_turn(trigger: ProactiveTrigger, session) -> tuple[Generated, int] | 
     stored = (trigger.payload or {}).get("turn")
     if not stored or stored[0] != session.pk:
         return None
-    history, index = session.conversation_history, stored[1]
-    if index >= len(history) or history[index].get("kind") != "proactive":
+    index = stored[1]
+    turn = sessions.session_turn(session=session, position=index)
+    if turn is None or turn.get("kind") != "proactive":
         return None
-    turn = history[index]
     return Generated(html=escape(turn["content"]), plain=turn["content"], quick_replies=turn.get("qr") or [],
                      source="stored"), index
 
@@ -374,7 +374,7 @@ def _store_turn(*, trigger: ProactiveTrigger, user: TelegramUser, now: datetime)
         generated = with_progress_bar(generated, stage=user.journey_stage)
     session = sessions.session_append(session=session, now=now, turns=[
         sessions.Turn("assistant", generated.plain, generated.quick_replies, kind="proactive")])
-    index = len(session.conversation_history) - 1
+    index = session.message_count - 1
     trigger.payload = {**trigger.payload, "turn": [session.pk, index], "source": generated.source}
     ProactiveTrigger.objects.filter(pk=trigger.pk).update(payload=trigger.payload)
     return generated, index

@@ -112,8 +112,9 @@ def test_preview_is_written_by_a_worker_and_neither_sent_nor_stored(admin_client
 def test_a_preview_shows_links_as_telegram_does(admin_client, django_capture_on_commit_callbacks):
     from bot.models import MessageTemplate
 
-    MessageTemplate.objects.filter(key="proactive_avoidance").update(
-        text='Посмотри <a href="https://relove.ru/x">сюда</a>: {pattern}')
+    for row in MessageTemplate.objects.filter(key="proactive_avoidance"):  # saved as staff would (caches follow)
+        row.text = 'Посмотри <a href="https://relove.ru/x">сюда</a>: {pattern}'
+        row.save()
     insight = JourneyInsightFactory(kind=JourneyInsight.Kind.AVOIDANCE, text="тема")
     trigger = TriggerFactory(user=insight.user, kind="avoidance", payload={"insight_id": insight.pk})
     with django_capture_on_commit_callbacks(execute=True):

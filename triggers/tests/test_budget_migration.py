@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-BEFORE = [("bot", "0002_defaults"), ("triggers", "0003_engine"), ("broadcasts", "0002_delivery_engine")]
+BEFORE = [("triggers", "0003_engine"), ("broadcasts", "0002_delivery_engine")]
 AFTER = [("triggers", "0004_daily_message_slot"), ("broadcasts", "0003_daily_message_slot")]
 
 

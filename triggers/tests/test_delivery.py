@@ -8,6 +8,7 @@ from django.utils import timezone
 from bot.models import DailyMessageSlot, UserSession
 from bot.services import orchestrator
 from bot.services.members import TelegramIdentity
+from bot.services.sessions import session_history
 from journeys.models import JourneyInsight, StreamStep
 from journeys.services import stream_enroll
 from profiles.models import TelegramUser, UserActivityLog, UserInteraction
@@ -64,7 +65,7 @@ def test_the_message_is_stored_in_the_conversation_and_its_quick_replies_work(tg
     member.refresh_from_db()
     assert member.unanswered_proactive == 1
     session = UserSession.objects.get(user=member)
-    turn = session.conversation_history[-1]
+    turn = session_history(session)[-1]
     assert (turn["role"], turn["kind"], turn["qr"][0]) == ("assistant", "proactive", "Всё хорошо")
     assert turn["content"] in message["text"]
     assert UserInteraction.objects.filter(user=member, kind=UserInteraction.Kind.PROACTIVE_SENT).exists()
@@ -76,7 +77,7 @@ def test_the_message_is_stored_in_the_conversation_and_its_quick_replies_work(tg
         callback_data=pressed))
     assert replies
     session.refresh_from_db()
-    assert any(t["role"] == "user" and t["content"] == "Застрял(а)" for t in session.conversation_history)
+    assert any(t["role"] == "user" and t["content"] == "Застрял(а)" for t in session_history(session))
     trigger = ProactiveTrigger.objects.get(user=member)
     assert trigger.answered_at is not None
     member.refresh_from_db()
@@ -125,7 +126,7 @@ def test_429_waits_retry_after_and_then_sends(tg, config):
     assert triggers_run_scan(now=NOON_MSK + timedelta(seconds=2))["sent"] == 1
     assert len(tg.sent_messages(member.telegram_id)) == 1
     session = UserSession.objects.get(user=member)
-    assert sum(1 for t in session.conversation_history if t.get("kind") == "proactive") == 1  # stored once
+    assert sum(1 for t in session_history(session) if t.get("kind") == "proactive") == 1  # stored once
 
 
 def test_transient_errors_back_off_and_give_up_after_max_attempts(tg, config):

@@ -1,6 +1,7 @@
 """Run the Telegram bot: long polling by default, or register the webhook with --webhook."""
 
 import asyncio
+import contextlib
 import signal
 import threading
 
@@ -8,6 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from telegram import Update
 
+from bot.telegram.instance import PollingAlreadyRunning, polling_claim
 from bot.telegram.runtime import build_application
 from relove.core.crypto import verify_keys
 
@@ -36,10 +38,18 @@ class Command(BaseCommand):
         if webhook:
             self._register_webhook()
             return
-        application = build_application()
-        self.stdout.write("Bot started (long polling). SIGTERM or Ctrl+C stops it cleanly.")
-        application.run_polling(allowed_updates=Update.ALL_TYPES, stop_signals=(signal.SIGINT, signal.SIGTERM),
-                                close_loop=True)
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(polling_claim(settings.TELEGRAM_BOT_TOKEN))
+            except PollingAlreadyRunning:
+                raise CommandError(
+                    "Another bot process is already long-polling with this TELEGRAM_BOT_TOKEN. Telegram allows "
+                    "one getUpdates client per bot: stop the other process, or serve several processes through "
+                    "the webhook (runbot --webhook, then uvicorn).") from None
+            application = build_application()
+            self.stdout.write("Bot started (long polling). SIGTERM or Ctrl+C stops it cleanly.")
+            application.run_polling(allowed_updates=Update.ALL_TYPES,
+                                    stop_signals=(signal.SIGINT, signal.SIGTERM), close_loop=True)
         self.stdout.write("Bot stopped.")
 
     def _register_webhook(self):

@@ -1,0 +1,61 @@
+"""SQL queries per update, pinned (docs/benchmarks.md has the before/after).
+
+Counts include the transaction statements Django issues (BEGIN/COMMIT, or SAVEPOINT/RELEASE
+inside the test's transaction). Stages, prompts and templates come from the per-process
+cache, so a warm turn reads none of them.
+"""
+
+import pytest
+
+from bot.services.members import TelegramIdentity
+from bot.services.orchestrator import Incoming, Kind, handle
+
+pytestmark = pytest.mark.django_db
+
+IDENTITY = TelegramIdentity(telegram_id=6001, first_name="Аня", language_code="ru")
+# Templates answer (no LLM): the LLM path adds the member context (profile, insights) instead.
+PLAIN_TURN, QUICK_REPLY, COMMAND = 21, 24, 5
+
+
+@pytest.fixture
+def conversing(settings):
+    settings.JOURNEY_ANALYSIS_ENABLED = False  # a Celery task, not part of the turn
+    settings.FLOOD_MAX_PER_MINUTE = 1000
+    handle(Incoming(IDENTITY, Kind.COMMAND, text="/start", command="start"))
+    handle(Incoming(IDENTITY, Kind.CALLBACK, callback_data="c:y"))
+    return handle(Incoming(IDENTITY, Kind.TEXT, text="Разогрев: кэш этапов и шаблонов"))
+
+
+def test_a_plain_turn(conversing, django_assert_num_queries):
+    with django_assert_num_queries(PLAIN_TURN):
+        handle(Incoming(IDENTITY, Kind.TEXT, text="Я хочу понять, чего боюсь"))
+
+
+def test_a_quick_reply_press(conversing, django_assert_num_queries):
+    button = conversing[-1].buttons[0][0].callback_data
+    with django_assert_num_queries(QUICK_REPLY):
+        handle(Incoming(IDENTITY, Kind.CALLBACK, callback_data=button))
+
+
+def test_a_command(conversing, django_assert_num_queries):
+    with django_assert_num_queries(COMMAND):
+        handle(Incoming(IDENTITY, Kind.COMMAND, text="/progress", command="progress"))
+
+
+def test_a_turn_costs_the_same_queries_late_in_a_long_session(conversing, django_assert_num_queries):
+    for i in range(60):  # past the summary threshold: the summary runs now and then, not here
+        handle(Incoming(IDENTITY, Kind.TEXT, text=f"сообщение {i}"))
+    with django_assert_num_queries(PLAIN_TURN):
+        handle(Incoming(IDENTITY, Kind.TEXT, text="и ещё одно"))
+
+
+def test_a_staff_edit_reaches_the_next_turn(conversing, settings):
+    from bot.models import MessageTemplate
+    from journeys.models import JourneyStage
+
+    settings.FLOOD_MAX_PER_MINUTE = 1000
+    stage = JourneyStage.objects.get(order=1)
+    MessageTemplate.objects.filter(key="reply").update(is_active=False)  # bypasses signals on purpose
+    only = MessageTemplate.objects.create(key="reply", stage=stage, text="Новый текст от команды", is_active=True)
+    answers = {handle(Incoming(IDENTITY, Kind.TEXT, text=f"ещё {i}"))[0].text for i in range(3)}
+    assert only.text in answers
