@@ -16,7 +16,8 @@ from relove import llm
 from . import gate
 
 EVAL_DIR = Path(__file__).resolve().parent / "eval"
-SETS = {"tuning": EVAL_DIR / "tuning.jsonl", "heldout": EVAL_DIR / "heldout.jsonl"}
+SETS = {"tuning": EVAL_DIR / "tuning.jsonl", "dev": EVAL_DIR / "dev.jsonl", "heldout": EVAL_DIR / "heldout.jsonl",
+        "heldout2": EVAL_DIR / "heldout2.jsonl"}
 
 
 def load(name: str) -> list[dict]:
