@@ -138,9 +138,13 @@ class Rule:
             return False
         if self.unless_clause and any(self.unless_clause(tokens[j]) for j in clause):
             return False
-        if self.negatable and _negated(tokens, first, last, clause):
+        if self.negatable and (_negated(tokens, first, last, clause) or _negated_inside(tokens, found)):
+            return False
+        if self.slots[0] is NEG and _predicate_repeated(tokens, found, self.slots[1]):
             return False
         if self.idioms and _idiomatic(tokens, first, last, clause):
+            return False
+        if self.category != VIOLENCE and _not_about_me(tokens, found, clause, subjects=self.category != FAREWELL):
             return False
         return not _resolved_in_past(tokens, first, last)
 
@@ -172,23 +176,72 @@ def _clause(tokens: list[Token], at: int) -> range:
 
 
 _INTENT = L("думать", "собираться", "планировать", "стать", "хотеть", "хотеться", "делать", "сделать",
-            "причинить", "мысль")
+            "причинить", "мысль", "смочь")
 _JOKE_CAUSE = L(lx.IDIOM_CAUSE)
 
 
+# Words that may stand between a negation and what it negates («не очень хочу», «никогда бы не»).
+_NEG_FILLER = frozenset({"очень", "особо", "сильно", "так", "то", "уж", "уже", "больше", "совсем", "вообще", "бы",
+                         "чтобы", "я", "мне", "разу", "ни", "никогда", "не"})
+
+
 def _negated(tokens: list[Token], first: int, last: int, clause: range) -> bool:
-    before = [j for j in range(max(clause.start, first - 2), first)]
-    if any(NEG(tokens[j]) for j in before):
+    # A negation reaches the match only through filler words: «не хочу умереть» is negated,
+    # «не понимаю, зачем я живу» is not (the «не» belongs to «понимаю»).
+    for j in range(max(clause.start, first - 3), first):
+        if NEG(tokens[j]) and all(tokens[k].text in _NEG_FILLER for k in range(j + 1, first)):
+            return True
+    # «мысли о суициде? нет, такого нет»: a question answered with a denial.
+    stop = clause.stop
+    if stop + 1 < len(tokens) and tokens[stop].text == "?" and tokens[stop + 1].text in ("нет", "никогда", "не"):
         return True
     # «я не собираюсь …», «никогда не думала о том, чтобы …»: a negated intent earlier in the clause.
+    # A fresh intent verb in between ends its reach: «не хочу его видеть, хочу, чтобы всё прекратилось».
     for j in range(clause.start, first):
-        if NEG(tokens[j]) and j + 1 < first and _INTENT(tokens[j + 1]):
+        if NEG(tokens[j]) and j + 1 < first and _INTENT(tokens[j + 1]) and \
+                not any(_INTENT(tokens[k]) for k in range(j + 2, first + 1)):
             return True
     # «убивать себя я не стану»: a negated intent right after; «суицидальных мыслей нет».
     after = range(last + 1, min(clause.stop, last + 4))
     if any(tokens[j].text == "нет" for j in range(last + 1, min(clause.stop, last + 3))):
         return True
     return any(NEG(tokens[j]) and j + 1 in clause and _INTENT(tokens[j + 1]) for j in after)
+
+
+def _negated_inside(tokens: list[Token], found: list[int]) -> bool:
+    """«меня никто не бьет»: a negation right before a later word of the match negates it."""
+    return any(NEG(tokens[j - 1]) and j - 1 not in found for j in found[1:])
+
+
+def _predicate_repeated(tokens: list[Token], found: list[int], predicate: Slot) -> bool:
+    """«не хочу умирать, хочу жить»: a second «хочу» ends the first negation's reach."""
+    return any(predicate(tokens[j]) for j in range(found[1] + 1, found[-1]))
+
+
+_THIRD_PERSON = S("он", "она", "они", "оба", "герой", "героиня", "персонаж", "мужчина", "женщина", "девушка",
+                  "парень", "подросток", "кто", "который", "которая", "которые")
+_TOPIC = S("про", "о", "об", "после")
+_FIRST_PERSON = S("я", "меня", "мне", "мной", "мы", "нас", "нам", "мой", "моя", "мое", "мои", "себя", "себе")
+
+
+def _not_about_me(tokens: list[Token], found: list[int], clause: range, *, subjects: bool = True) -> bool:
+    """Someone else's words or life: a quoted title or line («песня "хочу умереть"»), a story
+    about someone («она бросилась под поезд», «про тех, кто пережил попытку»), or a topic of a
+    film or an article («документалка про передозировки»). Never when the member speaks of
+    themselves in the same stretch («он ушел, и я не хочу жить»)."""
+    first, last = found[0], found[-1]
+    if all(tokens[j].quoted for j in found):
+        return any(tokens[j].lemmas & lx.MEDIA or tokens[j].lemmas & lx.SPEECH
+                   for j in clause if not tokens[j].quoted)
+    end = min(clause.stop, last + 3)
+    # (Not for farewells: «отдала кота, мне он больше не понадобится» — the thing is the subject.)
+    others = [j for j in range(max(clause.start, first - 4), first) if subjects and _THIRD_PERSON(tokens[j])]
+    if others and not any(_FIRST_PERSON(tokens[j]) or tokens[j].first_person for j in range(others[-1], end)):
+        return True
+    if any(_FIRST_PERSON(tokens[j]) or tokens[j].first_person for j in range(max(clause.start, first - 4), end)):
+        return False
+    return any(_TOPIC(tokens[j]) for j in range(max(clause.start, first - 3), first)) and \
+        any(tokens[j].lemmas & lx.MEDIA for j in clause)
 
 
 def _idiomatic(tokens: list[Token], first: int, last: int, clause: range) -> bool:
@@ -268,6 +321,33 @@ RULES: tuple[Rule, ...] = (
     Rule("sleep-forever", INDIRECT, (L("уснуть", "заснуть", "засыпать"), L("навсегда", "вечный")), gap=1),
     Rule("kill-me", EXPLICIT, (S("убейте", "убей", "пристрелите", "пристрели", "добейте"), S("меня")), ordered=False,
          window=3),
+    # Generalising frames (care2): a wish + "everything ends" + finality; never waking; not being here in
+    # any word order; regretting being born; nobody would notice; "no strength to live" in any order.
+    Rule("end-everything", EXPLICIT, (L("покончить", "кончать"), S("со", "с"), S("всем")), gap=1),
+    Rule("leave-for-good", INDIRECT, (L("уйти", "уходить"), L("насовсем", "навсегда")), gap=2,
+         unless_clause=L(lx.OLD_SELF, lx.LEAVE_PLACE)),
+    Rule("not-afraid-die", EXPLICIT, (NEG, L("страшно", "бояться"), INF(L(lx.DIE)), L(lx.WANT, "готовый")),
+         ordered=False, window=9, negatable=False),
+    Rule("want-all-end", INDIRECT, (L(lx.WANT, "скорее", "поскорее", "лишь"), ALL,
+                                    L("закончиться", "кончиться", "прекратиться", "оборваться"),
+                                    L("навсегда", "насовсем", "совсем", "жизнь", "раз", "я")),
+         ordered=False, window=11),
+    Rule("never-wake", INDIRECT, (L("больше", "никогда"), NEG, L(lx.WAKE)), gap=1, negatable=False,
+         unless_next=S("рано", "раньше", "вовремя", "до", "в", "от", "сам", "сама", "без", "по")),
+    Rule("never-open-eyes", INDIRECT, (L("больше", "никогда"), NEG, L("открыть", "открывать"), L("глаз")), gap=1,
+         negatable=False),
+    Rule("not-be-here", INDIRECT, (NEG, L(lx.WANT), INF(L("быть")), L("здесь", "тут")), ordered=False, window=6,
+         negatable=False),
+    Rule("regret-born", INDIRECT, (L("зачем", "зря", "лучше"), ME, L("родиться", "рождаться")), ordered=False,
+         window=5, negatable=False, unless_clause=L("страна", "город", "век", "время", "мальчик", "девочка")),
+    Rule("tired-be", INDIRECT, (L(lx.TIRED), INF(L("быть"))), gap=1, end=True),
+    Rule("nobody-notice", INDIRECT, (L("никто"), L("заметить", "вспомнить", "заплакать", "скучать", "хватиться",
+                                                   "искать", "расстроиться"),
+                                     L(lx.VANISH, lx.DIE, "стать")), ordered=False, window=9, negatable=False),
+    Rule("no-strength-any-order", INDIRECT, (L("нет", "нету", "ноль", "кончиться", "закончиться"), L("сила"),
+                                             INF(L(lx.LIVE))), ordered=False, window=4, negatable=False, end=True),
+    Rule("no-sense-go-on", INDIRECT, (L("смысл"), L("продолжать", "бороться", "просыпаться", "стараться"), ALL),
+         gap=2, negatable=False),
     Rule("tired-life", INDIRECT, (L(lx.TIRED), S("от"), L("жизнь")), gap=1),
     Rule("stop-being", INDIRECT, (L("перестать", "прекратить"), INF(L("быть", "жить", "существовать"))), gap=1),
     Rule("not-here", INDIRECT, (NEG, L(lx.WANT), L("здесь", "тут", "свет"), L("быть")), gap=2, negatable=False),
@@ -287,16 +367,24 @@ RULES: tuple[Rule, ...] = (
     Rule("want-gulp", METHOD, (L(lx.WANT), L("наглотаться", "отравиться", "травиться")), gap=2),
     Rule("pills-all", METHOD, (L(lx.PILLS), L(lx.INGEST), L(lx.QUANTITY)), ordered=False, window=8,
          unless_clause=L(lx.PRESCRIBED)),
-    Rule("hoard-pills", METHOD, (L(lx.HOARD), L(lx.PILLS)), ordered=False, window=4),
+    Rule("hoard-pills", METHOD, (L(lx.HOARD), L(lx.PILLS)), ordered=False, window=4,
+         unless_clause=L(lx.PRESCRIBED, "таблетница", "мама", "ребенок", "бабушка", "дорога", "отпуск", "поездка")),
     Rule("jump-from", METHOD, (L(lx.JUMP), L("с", "из", "со"), L(lx.HIGH_PLACE)), gap=2, unless_clause=L(lx.MEDIA)),
     Rule("jump-under", METHOD, (L(lx.JUMP), S("под"), L(lx.UNDER)), gap=1),
     Rule("cut-veins", METHOD, (L(lx.CUT), L(lx.VEIN)), gap=2),
     Rule("hang", METHOD, (L(lx.HANG),), unless_next=S("как", "можно", "от")),
     Rule("want-jump", METHOD, (L(lx.WANT), L("спрыгнуть", "сброситься", "выброситься", "выпрыгнуть")), gap=1,
          end=True),
-    Rule("shoot-self", METHOD, (L(lx.SHOOT),), unless_next=S("его", "ее", "их", "тебя", "как", "можно", "от")),
+    # «застрелите меня, ещё одно совещание»: asking others to do it is the hyperbole; «пристрелите/убейте
+    # меня» without a joke context stays with kill-me.
+    Rule("shoot-self", METHOD, (L(lx.SHOOT),),
+         unless_next=S("его", "ее", "их", "тебя", "как", "можно", "от", "меня")),
     Rule("not-wake-pills", METHOD, (L(lx.PILLS), S("чтобы"), NEG, L(lx.WAKE)), ordered=False, window=8,
          negatable=False),
+    Rule("height-enough", METHOD, (L("этаж", "высота", "мост", "крыша"), L("достаточно", "хватить", "наверняка")),
+         ordered=False, window=4),
+    Rule("means-and-thought", METHOD, (L(lx.BLADE, lx.PILLS, lx.ROPE, "ружье"), L("думать", "решиться", "решаться"),
+                                       S("об", "это", "этом")), ordered=False, window=7),
     # preparation and farewell: scored separately (see _farewell)
     # self-harm
     Rule("self-harm-word", SELF_HARM, (L(lx.SELF_HARM_WORDS),), idioms=False),
@@ -310,6 +398,10 @@ RULES: tuple[Rule, ...] = (
                          "прививка", "готовить", "кухня", "ожог")),
     Rule("cut-deep", ACUTE, (PAST(L("порезаться", "порезать", "вскрыть")), L("сильно", "глубоко", "вена")),
          ordered=False, window=4, acute=True),
+    Rule("self-cut", SELF_HARM, (SELF_ACC, L(lx.SELF_CUT)), gap=1),
+    Rule("cut-again", SELF_HARM, (L("порезаться", "резаться", "порезать", "изрезать"),
+                                  L("снова", "опять", "тянуть", "сорваться", "сорвалась")), ordered=False, window=4,
+         unless_clause=L(lx.KITCHEN)),
     Rule("cutting", SELF_HARM, (L("резаться"),), unless_next=S("в")),
     Rule("hurt-self", SELF_HARM, (L(lx.DO_TO), S("себе"), L(lx.HURT)), ordered=False, window=5),
     Rule("scratch-blood", SELF_HARM, (L("расцарапать", "царапать", "раздирать", "расчесать"), L("кровь")),
@@ -329,11 +421,14 @@ RULES: tuple[Rule, ...] = (
          unless_clause=L("нос", "палец", "десна")),
     Rule("blade-wrist", ACUTE, (L(lx.BLADE), L(lx.VEIN)), ordered=False, window=5, acute=True),
     Rule("at-edge", ACUTE, (S("на"), L(lx.EDGE)), gap=1, acute=True,
-         unless_clause=L("нервы", "срыв", "грань", "земля", "света", "деревня", "город", "новый", "начало",
-                         "открытие", "успех", "мечта", "решение", "перемена")),
+         unless_clause=L(lx.LEISURE, "нервы", "срыв", "грань", "земля", "света", "деревня", "город", "новый",
+                         "начало", "открытие", "успех", "мечта", "решение", "перемена")),
     Rule("rope-ready", ACUTE, (L(lx.ROPE), L(lx.ROPE_READY)), ordered=False, window=5, acute=True),
     # violence and threats from another person
-    Rule("beats-me", VIOLENCE, (L(lx.BEAT), S("меня", "мне")), ordered=False, window=4, idioms=False),
+    Rule("beats-me", VIOLENCE, (L(lx.BEAT), S("меня", "мне", "нас", "нам")), ordered=False, window=4, idioms=False),
+    Rule("beats-again", VIOLENCE, (L(lx.PERSON), L(lx.BEAT), L("опять", "снова", "постоянно", "каждый", "часто",
+                                                               "будет", "бояться", "страшно")),
+         ordered=False, window=6, idioms=False, unless_clause=L("рекорд", "мяч", "тревога", "ключ", "баклуши")),
     Rule("threatens", VIOLENCE, (L(lx.THREAT), L(lx.THREAT_OBJECT)), gap=3, idioms=False),
     Rule("will-kill-me", VIOLENCE, (L("сказать", "обещать", "пообещать", "грозиться", "угрожать"), S("что"),
                                     L("убить", "зарезать", "прибить")), gap=2, idioms=False),
@@ -363,7 +458,7 @@ def _heights(tokens: list[Token]) -> list[int] | None:
     for i, token in enumerate(tokens[:-1]):
         if token.text == "на" and tokens[i + 1].lemmas & lx.HIGH_PLACE - {"окно", "этаж", "высота"}:
             stands = any(t.lemmas & lx.STAND for t in tokens[max(0, i - 3):i])
-            cue = words & lx.DANGER_CUE
+            cue = words & lx.DANGER_CUE or any(_NOW(t) for t in tokens[max(0, i - 3):i])
             short = len([t for t in tokens if not t.is_break]) <= 4
             if cue or (stands and short):
                 return [i, i + 1]
@@ -380,6 +475,11 @@ _STRONG_FAREWELL = (
          unless_next=S("на", "в", "дома", "рядом", "с")),
     Rule("me-no-more-end", FAREWELL, (S("меня"), NEG, S("будет")), gap=1, negatable=False, end=True),
     Rule("not-alive", FAREWELL, (S("в"), S("живых")), gap=0, negatable=False),
+    Rule("tell-them-i-love", FAREWELL, (S("скажите", "передайте", "передай", "скажи"), L("любить")), ordered=False,
+         window=7, negatable=False, unless_clause=L("ждать", "приехать", "ужин", "позвонить", "привет", "скоро",
+                                                    "завтра", "вечером", "купить", "зайти")),
+    Rule("said-goodbye-all", FAREWELL, (PAST(L("попрощаться", "прощаться")), S("со", "с"), ALL), gap=1,
+         negatable=False, unless_clause=L(lx.LEISURE, "дом", "домой", "работа", "коллега", "гость", "уехать")),
     Rule("wont-hear", FAREWELL, (S("обо", "про"), S("мне", "меня"), NEG, L("услышать")), gap=1, negatable=False),
 )
 _WEAK_FAREWELL = (
@@ -404,7 +504,17 @@ _WEAK_FAREWELL = (
     Rule("gave-away", FAREWELL, (PAST(L("раздать", "раздавать", "отдать")),), negatable=False),
     Rule("wont-need", FAREWELL, (NEG, L("понадобиться", "пригодиться", "нужный")), gap=1, negatable=False),
     Rule("im-leaving", FAREWELL, (S("ухожу", "ухожу."),), negatable=False, unless_next=S("с", "на", "в", "из", "от")),
-    Rule("thanks-for-all", FAREWELL, (L("спасибо"), L("все", "всё", "весь")), gap=3, negatable=False),
+    Rule("thanks-for-all", FAREWELL, (L("спасибо"), L("все", "всё", "весь", "рядом")), gap=3, negatable=False),
+    Rule("letters-to-all", FAREWELL, (L("письмо", "записка"), L("близкий", "родной", "все", "весь")), ordered=False,
+         window=4, negatable=False),
+    Rule("all-ready", FAREWELL, (ALL, L("готовый", "решенный", "решено")), gap=1, negatable=False),
+    Rule("giving-all-away", FAREWELL, (L("раздать", "раздавать", "отдавать"), ALL), ordered=False, window=3,
+         negatable=False),
+    Rule("love-you-all", FAREWELL, (L("любить"), S("всех", "вас", "всем")), ordered=False, window=3,
+         negatable=False),
+    Rule("dont-blame", FAREWELL, (S("не"), S("вините", "вини", "виню", "винить")), gap=0, negatable=False),
+    Rule("affairs", FAREWELL, (L("пароль", "сбережение", "наследство"),), negatable=False),
+    Rule("want-goodbye", FAREWELL, (L(lx.WANT, "пора"), L("попрощаться", "проститься")), gap=1, negatable=False),
     Rule("said-goodbye", FAREWELL, (PAST(L("попрощаться")),), negatable=False),
     Rule("all-will-end", FAREWELL, (L("скоро", "завтра"), L("все", "всё", "весь"), L("закончиться", "кончиться")),
          gap=1, negatable=False),
