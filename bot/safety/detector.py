@@ -144,12 +144,14 @@ class Rule:
             return False
         if self.idioms and _idiomatic(tokens, first, last, clause):
             return False
+        if self.category == VIOLENCE and _news(tokens, clause):
+            return False
         if self.category != VIOLENCE and _not_about_me(tokens, found, clause, subjects=self.category != FAREWELL):
             return False
         return not _resolved_in_past(tokens, first, last)
 
 
-_WORLD = L("мир", "свет")
+_WORLD = L("мир", "свет", "земля")
 
 
 def _clause_ends(tokens: list[Token], at: int) -> bool:
@@ -224,6 +226,12 @@ _TOPIC = S("про", "о", "об", "после")
 _FIRST_PERSON = S("я", "меня", "мне", "мной", "мы", "нас", "нам", "мой", "моя", "мое", "мои", "себя", "себе")
 
 
+def _news(tokens: list[Token], clause: range) -> bool:
+    """«в новостях пишут, что мужчина угрожал соседу ножом»: media, and nobody in it is the member."""
+    return any(tokens[j].lemmas & lx.MEDIA for j in clause) and \
+        not any(_FIRST_PERSON(tokens[j]) or tokens[j].first_person for j in clause)
+
+
 def _not_about_me(tokens: list[Token], found: list[int], clause: range, *, subjects: bool = True) -> bool:
     """Someone else's words or life: a quoted title or line («песня "хочу умереть"»), a story
     about someone («она бросилась под поезд», «про тех, кто пережил попытку»), or a topic of a
@@ -258,7 +266,8 @@ def _idiomatic(tokens: list[Token], first: int, last: int, clause: range) -> boo
 
 
 _PAST_MARK = L("раньше", "когда-то", "давно", "прежде")
-_OVER_MARK = L("пройти", "позади", "порядок", "справиться", "пережить")
+_OVER_MARK = L("пройти", "позади", "порядок", "справиться", "пережить", "наладиться", "миновать", "выкарабкаться",
+              "вылечиться")
 
 
 def _resolved_in_past(tokens: list[Token], first: int, last: int) -> bool:
@@ -281,7 +290,14 @@ RULES: tuple[Rule, ...] = (
                                 INF(L(lx.DIE))), gap=1, unless_clause=L(lx.MEDIA)),
     Rule("await-death", EXPLICIT, (L("ждать", "дождаться", "дожидаться"), S("умру", "сдохну", "умрешь", "умереть")),
          ordered=False, window=5, negatable=False),
-    Rule("want-die", EXPLICIT, (L(lx.WANT), L(lx.DIE)), gap=3),
+    # The dying verb as a wish is an infinitive or a «чтобы … умерла» past; «думала, умираю» (present) is a
+    # belief during panic, «думала, что умру» (future) a fear.
+    Rule("want-die", EXPLICIT, (L(lx.WANT), lambda t: (t.infinitive or t.past) and bool(t.lemmas & lx.DIE)), gap=3),
+    Rule("want-not-live", EXPLICIT, (L(lx.WANT), NEG, INF(L(lx.LIVE))), gap=1, end=True),
+    Rule("to-the-other-world", EXPLICIT, (L(lx.WANT, "пора", "уйти", "отправиться", "уходить"), S("на"), S("тот"),
+                                          L("свет")), gap=1),
+    Rule("no-place-in-world", INDIRECT, (NEG, L("место"), L("свет", "мир", "земля")), ordered=False, window=8,
+         negatable=False),
     Rule("kill-self", EXPLICIT, (L(lx.SELF_KILL_VERBS), SELF_ACC), gap=2),
     Rule("self-kill", EXPLICIT, (SELF_ACC, L(lx.SELF_KILL_VERBS)), gap=2),
     Rule("end-self", EXPLICIT, (L("покончить", "кончать", "кончить", "покончу"), SELF_ACC), gap=6),
@@ -310,7 +326,7 @@ RULES: tuple[Rule, ...] = (
          end=True, unless_next=S("без")),
     Rule("no-strength-live", INDIRECT, (L("нет", "нету"), L("сила"), INF(L(lx.LIVE))), gap=1, negatable=False,
          end=True),
-    Rule("burden", INDIRECT, (L("обуза"),)),
+    Rule("burden", INDIRECT, (L("обуза"),), idioms=False),  # «обуза для мамы»: «для» is not «умереть для прошлого»
     Rule("why-live", INDIRECT, (L("зачем", "незачем", "смысл"), INF(L(lx.LIVE, lx.WAKE, "оставаться"))), gap=3),
     Rule("why-i-live", INDIRECT, (L("зачем"), S("я"), L(lx.LIVE)), gap=1, end=True),
     Rule("no-sense-live", INDIRECT, (L("смысл"), NEG, L(lx.LIVE)), ordered=False, window=6, negatable=False),
@@ -320,7 +336,7 @@ RULES: tuple[Rule, ...] = (
          window=5, negatable=False),
     Rule("sleep-forever", INDIRECT, (L("уснуть", "заснуть", "засыпать"), L("навсегда", "вечный")), gap=1),
     Rule("kill-me", EXPLICIT, (S("убейте", "убей", "пристрелите", "пристрели", "добейте"), S("меня")), ordered=False,
-         window=3),
+         window=3, unless_clause=L(lx.IDIOM_CAUSE)),  # «убейте меня, сессия»: a stressor named, a hyperbole
     # Generalising frames (care2): a wish + "everything ends" + finality; never waking; not being here in
     # any word order; regretting being born; nobody would notice; "no strength to live" in any order.
     Rule("end-everything", EXPLICIT, (L("покончить", "кончать"), S("со", "с"), S("всем")), gap=1),
@@ -383,8 +399,12 @@ RULES: tuple[Rule, ...] = (
          negatable=False),
     Rule("height-enough", METHOD, (L("этаж", "высота", "мост", "крыша"), L("достаточно", "хватить", "наверняка")),
          ordered=False, window=4),
-    Rule("means-and-thought", METHOD, (L(lx.BLADE, lx.PILLS, lx.ROPE, "ружье"), L("думать", "решиться", "решаться"),
-                                       S("об", "это", "этом")), ordered=False, window=7),
+    Rule("means-and-thought", METHOD, (L(lx.BLADE, lx.PILLS, lx.ROPE, "ружье"),
+                                       L("думать", "решиться", "решаться", "знать"),
+                                       S("об", "это", "этом", "сделать", "сделаю")), ordered=False, window=9),
+    Rule("means-waiting", METHOD, (L(lx.BLADE, lx.PILLS, lx.ROPE, "ружье"), L("ждать"),
+                                   L("уснуть", "уйти", "лечь", "заснуть", "уехать")), ordered=False, window=9),
+    Rule("under-wheels", METHOD, (L(lx.JUMP, "лечь"), S("под"), L(lx.UNDER)), ordered=False, window=4),
     # preparation and farewell: scored separately (see _farewell)
     # self-harm
     Rule("self-harm-word", SELF_HARM, (L(lx.SELF_HARM_WORDS),), idioms=False),
@@ -416,6 +436,8 @@ RULES: tuple[Rule, ...] = (
     Rule("took-lethal", ACUTE, (PAST(L(lx.INGEST)), L("смертельный", "летальный")), ordered=False, window=5,
          acute=True),
     Rule("cut-already", ACUTE, (PAST(L(lx.CUT)), L(lx.VEIN)), gap=2, acute=True),
+    Rule("blood-wont-stop", ACUTE, (L("кровь"), NEG, L("остановиться", "останавливаться", "прекращаться")), gap=1,
+         acute=True, negatable=False, unless_clause=L("нос", "палец", "десна")),
     Rule("blood-flows", ACUTE, (L("кровь"), L("идти", "течь", "хлестать", "остановиться", "останавливаться")),
          gap=1, acute=True,
          unless_clause=L("нос", "палец", "десна")),
@@ -423,6 +445,8 @@ RULES: tuple[Rule, ...] = (
     Rule("at-edge", ACUTE, (S("на"), L(lx.EDGE)), gap=1, acute=True,
          unless_clause=L(lx.LEISURE, "нервы", "срыв", "грань", "земля", "света", "деревня", "город", "новый",
                          "начало", "открытие", "успех", "мечта", "решение", "перемена")),
+    Rule("edge-of-drop", ACUTE, (L("край"), L("платформа", "крыша", "мост", "обрыв", "пропасть", "балкон")),
+         ordered=False, window=3, acute=True, unless_clause=L(lx.LEISURE)),
     Rule("rope-ready", ACUTE, (L(lx.ROPE), L(lx.ROPE_READY)), ordered=False, window=5, acute=True),
     # violence and threats from another person
     Rule("beats-me", VIOLENCE, (L(lx.BEAT), S("меня", "мне", "нас", "нам")), ordered=False, window=4, idioms=False),
@@ -434,8 +458,13 @@ RULES: tuple[Rule, ...] = (
                                     L("убить", "зарезать", "прибить")), gap=2, idioms=False),
     Rule("raped", VIOLENCE, (L("изнасиловать", "насиловать", "домогаться"),), idioms=False),
     Rule("armed-person", VIOLENCE, (L(lx.BLADE, "топор"), L("ломиться", "бросаться", "кидаться", "гоняться",
-                                                             "угрожать", "замахиваться", "приставить", "махать")),
+                                                             "угрожать", "замахиваться", "замахнуться", "приставить",
+                                                             "махать")),
          ordered=False, window=6, idioms=False, acute=True),
+    Rule("swings-at-me", VIOLENCE, (L("замахнуться", "замахиваться", "кинуться", "броситься", "наброситься"),
+                                    S("на"), S("меня")), gap=1, idioms=False),
+    Rule("not-let-out", VIOLENCE, (S("меня"), NEG, L("выпускать", "выпустить")), ordered=False, window=7,
+         idioms=False, negatable=False),
     Rule("raises-hand", VIOLENCE, (L("поднимать", "поднять"), S("меня"), L("рука")), ordered=False, window=5,
          idioms=False),
     Rule("touches-me", VIOLENCE, (L(lx.PERSON), L("трогать", "лапать", "приставать", "раздевать"), S("меня", "мне")),
@@ -459,7 +488,7 @@ def _heights(tokens: list[Token]) -> list[int] | None:
         if token.text == "на" and tokens[i + 1].lemmas & lx.HIGH_PLACE - {"окно", "этаж", "высота"}:
             stands = any(t.lemmas & lx.STAND for t in tokens[max(0, i - 3):i])
             cue = words & lx.DANGER_CUE or any(_NOW(t) for t in tokens[max(0, i - 3):i])
-            short = len([t for t in tokens if not t.is_break]) <= 4
+            short = len([t for t in tokens if not t.is_break]) <= 6
             if cue or (stands and short):
                 return [i, i + 1]
     return None
@@ -480,6 +509,10 @@ _STRONG_FAREWELL = (
                                                     "завтра", "вечером", "купить", "зайти")),
     Rule("said-goodbye-all", FAREWELL, (PAST(L("попрощаться", "прощаться")), S("со", "с"), ALL), gap=1,
          negatable=False, unless_clause=L(lx.LEISURE, "дом", "домой", "работа", "коллега", "гость", "уехать")),
+    Rule("never-see-again", FAREWELL, (L("больше", "никогда"), S("мы"), NEG, L("увидеться", "встретиться")), gap=1,
+         negatable=False, unless_clause=L(lx.LEAVE_PLACE, "уехать", "переезд", "расстаться", "бывший", "переехать")),
+    Rule("my-last-day", FAREWELL, (S("мой"), L("последний"), L("день", "вечер", "ночь", "утро")), gap=0,
+         negatable=False, unless_clause=L(lx.LEAVE_PLACE, "каникулы", "практика", "стажировка", "смена", "курс")),
     Rule("wont-hear", FAREWELL, (S("обо", "про"), S("мне", "меня"), NEG, L("услышать")), gap=1, negatable=False),
 )
 _WEAK_FAREWELL = (
@@ -508,8 +541,10 @@ _WEAK_FAREWELL = (
     Rule("letters-to-all", FAREWELL, (L("письмо", "записка"), L("близкий", "родной", "все", "весь")), ordered=False,
          window=4, negatable=False),
     Rule("all-ready", FAREWELL, (ALL, L("готовый", "решенный", "решено")), gap=1, negatable=False),
-    Rule("giving-all-away", FAREWELL, (L("раздать", "раздавать", "отдавать"), ALL), ordered=False, window=3,
-         negatable=False),
+    Rule("giving-all-away", FAREWELL, (L("раздать", "раздавать", "отдавать"), L("все", "всё", "весь", "вещь", "свой")),
+         ordered=False, window=3, negatable=False),
+    Rule("if-anything-happens", FAREWELL, (S("если"), S("со"), S("мной"), L("случиться")), gap=2, negatable=False),
+    Rule("sorry-that", FAREWELL, (S("простите", "прости"), S("что", "за")), gap=0, negatable=False),
     Rule("love-you-all", FAREWELL, (L("любить"), S("всех", "вас", "всем")), ordered=False, window=3,
          negatable=False),
     Rule("dont-blame", FAREWELL, (S("не"), S("вините", "вини", "виню", "винить")), gap=0, negatable=False),
