@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import lexicon as lx
-from .text import Token, tokenize
+from .text import Token, is_modifier, tokenize
 
 EXPLICIT, INDIRECT, METHOD, FAREWELL, SELF_HARM, ACUTE, VIOLENCE = (
     "explicit", "indirect", "method", "farewell", "self_harm", "acute", "violence")
@@ -132,8 +132,9 @@ class Rule:
     def _accepts(self, tokens: list[Token], found: list[int]) -> bool:
         first, last = found[0], found[-1]
         clause = _clause(tokens, first)
-        if self.end and not _clause_ends(tokens, last + 1):
-            return False
+        if self.end and (not _clause_ends(tokens, last + 1) or
+                         any(tokens[j].text in _MANNER for j in range(first + 1, last))):
+            return False  # «не хочу так жить»: how, not whether
         if self.unless_next and last + 1 < len(tokens) and self.unless_next(tokens[last + 1]):
             return False
         if self.unless_clause and any(self.unless_clause(tokens[j]) for j in clause):
@@ -154,15 +155,20 @@ class Rule:
 _WORLD = L("мир", "свет", "земля")
 
 
+_MANNER = frozenset({"так", "как", "там", "иначе", "здесь", "тут"})
+
+
 def _clause_ends(tokens: list[Token], at: int) -> bool:
-    """Only filler words (or «в этом мире», «на этом свете») until the end of the clause."""
+    """Nothing modifies the verb: after filler words (or «в этом мире», «на этом свете») the clause
+    ends or goes on with something that does not attach to it as a circumstance («не хочу жить,
+    и это пугает»), unlike «жить в Москве», «жить вечно», «жить чужой жизнью»."""
     while at < len(tokens) and not tokens[at].is_break:
         token = tokens[at]
         if token.text in ("в", "на") and any(_WORLD(t) for t in tokens[at + 1:at + 3]):
             at += 3 if at + 2 < len(tokens) and _WORLD(tokens[at + 2]) else 2
             continue
         if not (token.lemmas & lx.LIVE_TAIL):
-            return False
+            return token.text in ("и", "а", "но") or not (is_modifier(token.text) or token.lemmas & lx.LIVE_MANNER)
         at += 1
     return True
 
@@ -286,7 +292,7 @@ ALL = L("весь", "все", "всё")
 RULES: tuple[Rule, ...] = (
     # explicit intent
     Rule("suicide-word", EXPLICIT, (L(lx.EXPLICIT_WORDS),), idioms=False, unless_clause=L(lx.MEDIA)),
-    Rule("die-wish", EXPLICIT, (S("бы", "поскорее", "скорее", "смысле", "лишь", "лучше"),
+    Rule("die-wish", EXPLICIT, (S("бы", "поскорее", "скорее", "смысле", "лишь", "лучше", "просто"),
                                 INF(L(lx.DIE))), gap=1, unless_clause=L(lx.MEDIA)),
     Rule("await-death", EXPLICIT, (L("ждать", "дождаться", "дожидаться"), S("умру", "сдохну", "умрешь", "умереть")),
          ordered=False, window=5, negatable=False),
@@ -329,11 +335,15 @@ RULES: tuple[Rule, ...] = (
     Rule("burden", INDIRECT, (L("обуза"),), idioms=False),  # «обуза для мамы»: «для» is not «умереть для прошлого»
     Rule("why-live", INDIRECT, (L("зачем", "незачем", "смысл"), INF(L(lx.LIVE, lx.WAKE, "оставаться"))), gap=3),
     Rule("why-i-live", INDIRECT, (L("зачем"), S("я"), L(lx.LIVE)), gap=1, end=True),
-    Rule("no-sense-live", INDIRECT, (L("смысл"), NEG, L(lx.LIVE)), ordered=False, window=6, negatable=False),
+    Rule("no-sense-live", INDIRECT, (L("смысл"), NEG, L(lx.LIVE)), ordered=False, window=9, negatable=False),
+    Rule("life-not-dear", INDIRECT, (L("жизнь", "свет"), NEG, L("милый", "мил")), ordered=False, window=4,
+         negatable=False),
+    Rule("not-be-alive", INDIRECT, (NEG, L(lx.WANT), INF(L("быть")), L("живой")), gap=1, negatable=False),
     Rule("tired-live", INDIRECT, (L(lx.TIRED), INF(L(lx.LIVE))), gap=1, end=True),
     Rule("live-tired", INDIRECT, (INF(L(lx.LIVE)), L(lx.TIRED)), gap=0, end=True),
-    Rule("death-only-way", INDIRECT, (L("выход", "выхода"), L("смерть", "умереть", "суицид")), ordered=False,
-         window=5, negatable=False),
+    Rule("death-only-way", INDIRECT, (L("выход", "выхода", "путь"),
+                                      L("смерть", "умереть", "суицид", "покончить", "самоубийство")),
+         ordered=False, window=5, negatable=False),
     Rule("sleep-forever", INDIRECT, (L("уснуть", "заснуть", "засыпать"), L("навсегда", "вечный")), gap=1),
     Rule("kill-me", EXPLICIT, (S("убейте", "убей", "пристрелите", "пристрели", "добейте"), S("меня")), ordered=False,
          window=3, unless_clause=L(lx.IDIOM_CAUSE)),  # «убейте меня, сессия»: a stressor named, a hyperbole
@@ -354,8 +364,8 @@ RULES: tuple[Rule, ...] = (
          negatable=False),
     Rule("not-be-here", INDIRECT, (NEG, L(lx.WANT), INF(L("быть")), L("здесь", "тут")), ordered=False, window=6,
          negatable=False),
-    Rule("regret-born", INDIRECT, (L("зачем", "зря", "лучше"), ME, L("родиться", "рождаться")), ordered=False,
-         window=5, negatable=False, unless_clause=L("страна", "город", "век", "время", "мальчик", "девочка")),
+    Rule("regret-born", INDIRECT, (L("зачем", "зря", lx.BETTER), ME, L("родиться", "рождаться")), ordered=False,
+         window=6, negatable=False, unless_clause=L("страна", "город", "век", "время", "мальчик", "девочка")),
     Rule("tired-be", INDIRECT, (L(lx.TIRED), INF(L("быть"))), gap=1, end=True),
     Rule("nobody-notice", INDIRECT, (L("никто"), L("заметить", "вспомнить", "заплакать", "скучать", "хватиться",
                                                    "искать", "расстроиться"),
@@ -365,7 +375,8 @@ RULES: tuple[Rule, ...] = (
     Rule("no-sense-go-on", INDIRECT, (L("смысл"), L("продолжать", "бороться", "просыпаться", "стараться"), ALL),
          gap=2, negatable=False),
     Rule("tired-life", INDIRECT, (L(lx.TIRED), S("от"), L("жизнь")), gap=1),
-    Rule("stop-being", INDIRECT, (L("перестать", "прекратить"), INF(L("быть", "жить", "существовать"))), gap=1),
+    Rule("stop-being", INDIRECT, (L("перестать", "прекратить"), INF(L("быть", "жить", "существовать", "дышать"))),
+         gap=1),
     Rule("not-here", INDIRECT, (NEG, L(lx.WANT), L("здесь", "тут", "свет"), L("быть")), gap=2, negatable=False),
     # method or means with intent
     Rule("overdose", METHOD, (L(lx.OVERDOSE),)),
@@ -378,7 +389,8 @@ RULES: tuple[Rule, ...] = (
     Rule("rope", METHOD, (L("купить", "найти", "взять", "приготовить", "достать", "завязать"), L(lx.ROPE)), gap=2,
          unless_clause=L("белье", "для", "сушка", "палатка", "лодка", "поход", "собака", "качели")),
     Rule("gas", METHOD, (L("надышаться", "отравиться"), L("газ", "угарный")), ordered=False, window=4),
-    Rule("gulp-pills", METHOD, (L("наглотаться", "нажраться", "обожраться", "наесться", "наесть"), L(lx.PILLS)),
+    Rule("gulp-pills", METHOD, (L("наглотаться", "нажраться", "обожраться", "наесться", "наесть", "закинуться"),
+                                  L(lx.PILLS)),
          ordered=False, window=5),
     Rule("want-gulp", METHOD, (L(lx.WANT), L("наглотаться", "отравиться", "травиться")), gap=2),
     Rule("pills-all", METHOD, (L(lx.PILLS), L(lx.INGEST), L(lx.QUANTITY)), ordered=False, window=8,
@@ -401,7 +413,8 @@ RULES: tuple[Rule, ...] = (
          ordered=False, window=4),
     Rule("means-and-thought", METHOD, (L(lx.BLADE, lx.PILLS, lx.ROPE, "ружье"),
                                        L("думать", "решиться", "решаться", "знать"),
-                                       S("об", "это", "этом", "сделать", "сделаю")), ordered=False, window=9),
+                                       S("об", "это", "этом", "сделать", "сделаю", "нем", "ней", "них")),
+         ordered=False, window=9),
     Rule("means-waiting", METHOD, (L(lx.BLADE, lx.PILLS, lx.ROPE, "ружье"), L("ждать"),
                                    L("уснуть", "уйти", "лечь", "заснуть", "уехать")), ordered=False, window=9),
     Rule("under-wheels", METHOD, (L(lx.JUMP, "лечь"), S("под"), L(lx.UNDER)), ordered=False, window=4),
@@ -409,7 +422,10 @@ RULES: tuple[Rule, ...] = (
     # self-harm
     Rule("self-harm-word", SELF_HARM, (L(lx.SELF_HARM_WORDS),), idioms=False),
     Rule("cut-self", SELF_HARM, (L(lx.SELF_CUT), SELF_ACC), gap=1),
-    Rule("cut-arms", SELF_HARM, (L("резать", "порезать", "резаться", "изрезать", "жечь", "прижигать", "прижечь"),
+    Rule("cigarette-on-self", SELF_HARM, (L("тушить", "затушить", "прижигать"), S("об", "о"),
+                                          L(lx.ARMS, "себя", "сам")), gap=2),
+    Rule("cut-arms", SELF_HARM, (L("резать", "порезать", "резаться", "изрезать", "жечь", "прижигать", "прижечь",
+                                   "полосовать", "исполосовать"),
                                  L(lx.ARMS)), gap=2),
     Rule("blade-again", SELF_HARM, (L("лезвие", "бритва"), L("взяться", "снова", "опять", "резать", "рука")),
          ordered=False, window=4),
@@ -424,12 +440,16 @@ RULES: tuple[Rule, ...] = (
          unless_clause=L(lx.KITCHEN)),
     Rule("cutting", SELF_HARM, (L("резаться"),), unless_next=S("в")),
     Rule("hurt-self", SELF_HARM, (L(lx.DO_TO), S("себе"), L(lx.HURT)), ordered=False, window=5),
-    Rule("scratch-blood", SELF_HARM, (L("расцарапать", "царапать", "раздирать", "расчесать"), L("кровь")),
+    Rule("scratch-blood", SELF_HARM, (L("расцарапать", "царапать", "раздирать", "расчесать", "расчесывать"),
+                                      L("кровь")),
          ordered=False, window=6),
     Rule("head-wall", SELF_HARM, (L("биться"), L("голова", "стена")), ordered=False, window=4),
     Rule("cuts-on-self", SELF_HARM, (L(lx.DO_TO), L("порез", "ожог", "шрам")), ordered=False, window=4),
     Rule("starve-self", SELF_HARM, (L("морить"), SELF_ACC, L("голод")), ordered=False, window=5),
     # acute danger now
+    Rule("took-all-pills", ACUTE, (PAST(L(lx.INGEST)), L("все", "весь", "пачка", "упаковка", "горсть", "блистер",
+                                                          "целый"), L(lx.PILLS)), ordered=False, window=6,
+         acute=True, unless_clause=L("курс", "врач", "назначить", "прописать")),
     Rule("took-pills", ACUTE, (PAST(L(lx.INGEST)), L(lx.PILLS, lx.QUANTITY)), ordered=False, window=7,
          acute=True, unless_clause=L(lx.PRESCRIBED)),
     Rule("gulped", ACUTE, (PAST(L("наглотаться", "отравиться", "передознуться")),), acute=True),
@@ -455,7 +475,7 @@ RULES: tuple[Rule, ...] = (
          ordered=False, window=6, idioms=False, unless_clause=L("рекорд", "мяч", "тревога", "ключ", "баклуши")),
     Rule("threatens", VIOLENCE, (L(lx.THREAT), L(lx.THREAT_OBJECT)), gap=3, idioms=False),
     Rule("will-kill-me", VIOLENCE, (L("сказать", "обещать", "пообещать", "грозиться", "угрожать"), S("что"),
-                                    L("убить", "зарезать", "прибить")), gap=2, idioms=False),
+                                    L("убить", "зарезать", "прибить")), gap=6, idioms=False),
     Rule("raped", VIOLENCE, (L("изнасиловать", "насиловать", "домогаться"),), idioms=False),
     Rule("armed-person", VIOLENCE, (L(lx.BLADE, "топор"), L("ломиться", "бросаться", "кидаться", "гоняться",
                                                              "угрожать", "замахиваться", "замахнуться", "приставить",
@@ -482,7 +502,7 @@ RULES: tuple[Rule, ...] = (
 def _heights(tokens: list[Token]) -> list[int] | None:
     """On a roof or bridge now, with a cue of danger (and no sign of a pleasant outing)."""
     words = set().union(*(t.lemmas for t in tokens)) if tokens else set()
-    if words & lx.LEISURE:
+    if words & lx.LEISURE or words & lx.PHOBIA:
         return None
     for i, token in enumerate(tokens[:-1]):
         if token.text == "на" and tokens[i + 1].lemmas & lx.HIGH_PLACE - {"окно", "этаж", "высота"}:
@@ -506,13 +526,20 @@ _STRONG_FAREWELL = (
     Rule("not-alive", FAREWELL, (S("в"), S("живых")), gap=0, negatable=False),
     Rule("tell-them-i-love", FAREWELL, (S("скажите", "передайте", "передай", "скажи"), L("любить")), ordered=False,
          window=7, negatable=False, unless_clause=L("ждать", "приехать", "ужин", "позвонить", "привет", "скоро",
-                                                    "завтра", "вечером", "купить", "зайти")),
+                                                    "завтра", "вечером", "купить", "зайти", "когда", "гость")),
     Rule("said-goodbye-all", FAREWELL, (PAST(L("попрощаться", "прощаться")), S("со", "с"), ALL), gap=1,
          negatable=False, unless_clause=L(lx.LEISURE, "дом", "домой", "работа", "коллега", "гость", "уехать")),
-    Rule("never-see-again", FAREWELL, (L("больше", "никогда"), S("мы"), NEG, L("увидеться", "встретиться")), gap=1,
+    Rule("never-see-again", FAREWELL, (L("больше", "никогда"), L("я", "мы"), NEG,
+                                       L("увидеться", "встретиться", "увидеть")), ordered=False, window=6,
          negatable=False, unless_clause=L(lx.LEAVE_PLACE, "уехать", "переезд", "расстаться", "бывший", "переехать")),
     Rule("my-last-day", FAREWELL, (S("мой"), L("последний"), L("день", "вечер", "ночь", "утро")), gap=0,
          negatable=False, unless_clause=L(lx.LEAVE_PLACE, "каникулы", "практика", "стажировка", "смена", "курс")),
+    Rule("care-for-pet", FAREWELL, (L("позаботиться", "заботиться"), L("кот", "кошка", "собака", "пес", "питомец",
+                                                                       "попугай", "хомяк", "рыбка")),
+         ordered=False, window=4, negatable=False,
+         unless_clause=L("отпуск", "уехать", "пока", "неделя", "командировка", "выходные", "больница")),
+    Rule("goodbye-world", FAREWELL, (S("прощай", "прощайте"), L("мир", "свет", "жизнь", "все", "всех")), gap=1,
+         negatable=False),
     Rule("wont-hear", FAREWELL, (S("обо", "про"), S("мне", "меня"), NEG, L("услышать")), gap=1, negatable=False),
 )
 _WEAK_FAREWELL = (
@@ -541,7 +568,8 @@ _WEAK_FAREWELL = (
     Rule("letters-to-all", FAREWELL, (L("письмо", "записка"), L("близкий", "родной", "все", "весь")), ordered=False,
          window=4, negatable=False),
     Rule("all-ready", FAREWELL, (ALL, L("готовый", "решенный", "решено")), gap=1, negatable=False),
-    Rule("giving-all-away", FAREWELL, (L("раздать", "раздавать", "отдавать"), L("все", "всё", "весь", "вещь", "свой")),
+    Rule("giving-all-away", FAREWELL, (L("раздать", "раздавать", "отдавать"),
+                                       L("все", "всё", "весь", "вещь", "свой", "долг")),
          ordered=False, window=3, negatable=False),
     Rule("if-anything-happens", FAREWELL, (S("если"), S("со"), S("мной"), L("случиться")), gap=2, negatable=False),
     Rule("sorry-that", FAREWELL, (S("простите", "прости"), S("что", "за")), gap=0, negatable=False),
@@ -549,6 +577,14 @@ _WEAK_FAREWELL = (
          negatable=False),
     Rule("dont-blame", FAREWELL, (S("не"), S("вините", "вини", "виню", "винить")), gap=0, negatable=False),
     Rule("affairs", FAREWELL, (L("пароль", "сбережение", "наследство"),), negatable=False),
+    Rule("affairs-done", FAREWELL, (L("дело", "долг"), PAST(L("закончить", "завершить", "доделать", "раздать",
+                                                             "вернуть", "отдать"))), ordered=False, window=3,
+         negatable=False),
+    Rule("time-to-go", FAREWELL, (L("можно", "пора"), L("уходить", "уйти")), gap=1, negatable=False, end=True),
+    Rule("dont-look-for-me", FAREWELL, (NEG, S("ищите", "ищи")), gap=0, negatable=False),
+    Rule("farewell-word", FAREWELL, (L("прощание"),), negatable=False),
+    Rule("this-is-last", FAREWELL, (S("это"), S("последнее", "последний", "последняя")), gap=1, negatable=False,
+         end=True),
     Rule("want-goodbye", FAREWELL, (L(lx.WANT, "пора"), L("попрощаться", "проститься")), gap=1, negatable=False),
     Rule("said-goodbye", FAREWELL, (PAST(L("попрощаться")),), negatable=False),
     Rule("all-will-end", FAREWELL, (L("скоро", "завтра"), L("все", "всё", "весь"), L("закончиться", "кончиться")),

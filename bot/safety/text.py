@@ -83,6 +83,17 @@ def _parse(word: str) -> tuple[frozenset[str], bool, bool, bool, bool]:
     return lemmas, past, infinitive, analyzer().word_is_known(word), first
 
 
+_MODIFIER_POS = {"PREP", "ADVB"}
+
+
+@functools.lru_cache(maxsize=20_000)
+def is_modifier(word: str) -> bool:
+    """A word that would attach to a verb before it as a circumstance («жить в Москве», «жить
+    вечно», «жить чужой жизнью»): a preposition, an adverb, or an instrumental form."""
+    parses = [p for p in analyzer().parse(word) if p.score >= 0.1]
+    return any(p.tag.POS in _MODIFIER_POS or p.tag.case == "ablt" for p in parses)
+
+
 def _edits(word: str):
     for i in range(len(word) + 1):
         left, right = word[:i], word[i:]
