@@ -210,7 +210,8 @@ def _negated(tokens: list[Token], first: int, last: int, clause: range) -> bool:
                 not any(_INTENT(tokens[k]) for k in range(j + 2, first + 1)):
             return True
     # «убивать себя я не стану»: a negated intent right after; «суицидальных мыслей нет».
-    after = range(last + 1, min(clause.stop, last + 4))
+    # (Not after «и / а / но»: «устала от жизни и не хочу больше ничего» is a new predicate.)
+    after = [j for j in range(last + 1, min(clause.stop, last + 4)) if tokens[j - 1].text not in ("и", "а", "но")]
     if any(tokens[j].text == "нет" for j in range(last + 1, min(clause.stop, last + 3))):
         return True
     return any(NEG(tokens[j]) and j + 1 in clause and _INTENT(tokens[j + 1]) for j in after)
@@ -229,7 +230,7 @@ def _predicate_repeated(tokens: list[Token], found: list[int], predicate: Slot) 
 _THIRD_PERSON = S("он", "она", "они", "оба", "герой", "героиня", "персонаж", "мужчина", "женщина", "девушка",
                   "парень", "подросток", "кто", "который", "которая", "которые")
 _TOPIC = S("про", "о", "об", "после")
-_FIRST_PERSON = S("я", "меня", "мне", "мной", "мы", "нас", "нам", "мой", "моя", "мое", "мои", "себя", "себе")
+_FIRST_PERSON = L("я", "мы", "мой", "наш")
 
 
 def _news(tokens: list[Token], clause: range) -> bool:
@@ -285,7 +286,8 @@ def _resolved_in_past(tokens: list[Token], first: int, last: int) -> bool:
 # --- the rules -------------------------------------------------------------------------------
 
 SELF = S("себя", "собой", "себе")
-SELF_ACC = S("себя", "собой")
+# «себя / собой», also misspelt («сабой», «сибя»): the typo corrector lands on the lemma, never on «себе».
+SELF_ACC = lambda t: t.text in ("себя", "собой") or (t.text != "себе" and "себя" in t.lemmas)  # noqa: E731
 ME = S("меня", "мне", "мной", "я")
 ALL = L("весь", "все", "всё")
 
@@ -299,6 +301,9 @@ RULES: tuple[Rule, ...] = (
     # The dying verb as a wish is an infinitive or a «чтобы … умерла» past; «думала, умираю» (present) is a
     # belief during panic, «думала, что умру» (future) a fear.
     Rule("want-die", EXPLICIT, (L(lx.WANT), lambda t: (t.infinitive or t.past) and bool(t.lemmas & lx.DIE)), gap=3),
+    Rule("dream-of-death", EXPLICIT, (L("мечтать", "желать", "хотеть", "хотеться"), S("о", "об"), L("смерть")), gap=1),
+    Rule("live-in-vain", INDIRECT, (L("зря", "напрасно"), L(lx.LIVE, "родиться")), gap=2),
+    Rule("want-open-veins", METHOD, (L(lx.WANT), L("вскрыться")), gap=1),
     Rule("want-not-live", EXPLICIT, (L(lx.WANT), NEG, INF(L(lx.LIVE))), gap=1, end=True),
     Rule("to-the-other-world", EXPLICIT, (L(lx.WANT, "пора", "уйти", "отправиться", "уходить"), S("на"), S("тот"),
                                           L("свет")), gap=1),
@@ -376,7 +381,7 @@ RULES: tuple[Rule, ...] = (
          gap=2, negatable=False),
     Rule("tired-life", INDIRECT, (L(lx.TIRED), S("от"), L("жизнь")), gap=1),
     Rule("stop-being", INDIRECT, (L("перестать", "прекратить"), INF(L("быть", "жить", "существовать", "дышать"))),
-         gap=1),
+         gap=1, end=True),
     Rule("not-here", INDIRECT, (NEG, L(lx.WANT), L("здесь", "тут", "свет"), L("быть")), gap=2, negatable=False),
     # method or means with intent
     Rule("overdose", METHOD, (L(lx.OVERDOSE),)),
@@ -395,6 +400,9 @@ RULES: tuple[Rule, ...] = (
     Rule("want-gulp", METHOD, (L(lx.WANT), L("наглотаться", "отравиться", "травиться")), gap=2),
     Rule("pills-all", METHOD, (L(lx.PILLS), L(lx.INGEST), L(lx.QUANTITY)), ordered=False, window=8,
          unless_clause=L(lx.PRESCRIBED)),
+    Rule("bought-lots", METHOD, (L("купить", "накупить", "запастись", "набрать"), L(lx.QUANTITY, "хватить"),
+                                 L(lx.PILLS)), ordered=False, window=6,
+         unless_clause=L(lx.PRESCRIBED, "мама", "бабушка", "ребенок", "дорога", "отпуск", "поездка", "аптечка")),
     Rule("hoard-pills", METHOD, (L(lx.HOARD), L(lx.PILLS)), ordered=False, window=4,
          unless_clause=L(lx.PRESCRIBED, "таблетница", "мама", "ребенок", "бабушка", "дорога", "отпуск", "поездка")),
     Rule("jump-from", METHOD, (L(lx.JUMP), L("с", "из", "со"), L(lx.HIGH_PLACE)), gap=2, unless_clause=L(lx.MEDIA)),
@@ -435,6 +443,10 @@ RULES: tuple[Rule, ...] = (
     Rule("cut-deep", ACUTE, (PAST(L("порезаться", "порезать", "вскрыть")), L("сильно", "глубоко", "вена")),
          ordered=False, window=4, acute=True),
     Rule("self-cut", SELF_HARM, (SELF_ACC, L(lx.SELF_CUT)), gap=1),
+    Rule("blade-on-self", SELF_HARM, (L(lx.BLADE), SELF_ACC, L("ударить", "ткнуть", "резать", "колоть", "полоснуть")),
+         ordered=False, window=6),
+    Rule("to-blood", SELF_HARM, (S("до"), L("кровь"), L("себя", lx.ARMS, "волос", "волосы")), ordered=False,
+         window=6, unless_clause=L("кот", "кошка", "собака", "ребенок", "комар", "укус", "нос")),
     Rule("cut-again", SELF_HARM, (L("порезаться", "резаться", "порезать", "изрезать"),
                                   L("снова", "опять", "тянуть", "сорваться", "сорвалась")), ordered=False, window=4,
          unless_clause=L(lx.KITCHEN)),
@@ -485,6 +497,9 @@ RULES: tuple[Rule, ...] = (
                                     S("на"), S("меня")), gap=1, idioms=False),
     Rule("not-let-out", VIOLENCE, (S("меня"), NEG, L("выпускать", "выпустить")), ordered=False, window=7,
          idioms=False, negatable=False),
+    Rule("stalks", VIOLENCE, (L(lx.PERSON), L("караулить", "преследовать", "следить", "поджидать", "выслеживать",
+                                              "угрожать")), ordered=False, window=5, idioms=False,
+         unless_clause=L("увольнение", "штраф", "суд", "выговор", "двойка", "отчисление", "сериал", "новость")),
     Rule("raises-hand", VIOLENCE, (L("поднимать", "поднять"), S("меня"), L("рука")), ordered=False, window=5,
          idioms=False),
     Rule("touches-me", VIOLENCE, (L(lx.PERSON), L("трогать", "лапать", "приставать", "раздевать"), S("меня", "мне")),
@@ -561,21 +576,23 @@ _WEAK_FAREWELL = (
     Rule("decided", FAREWELL, (L("все", "всё", "весь", "так"), PAST(L("решить"))), gap=1, negatable=False),
     Rule("tell-loved", FAREWELL, (L("передать", "скажите", "скажи"), L("любить", "люблю")), ordered=False,
          window=6, negatable=False),
-    Rule("gave-away", FAREWELL, (PAST(L("раздать", "раздавать", "отдать")),), negatable=False),
+    # Giving things away, in the past or now («раздала», «раздаю всё»): one cue however it is said.
+    Rule("gave-away", FAREWELL, (lambda t: (t.past and bool(t.lemmas & {"раздать", "раздавать", "отдать"})) or
+                                 t.text == "раздаю",), negatable=False),
     Rule("wont-need", FAREWELL, (NEG, L("понадобиться", "пригодиться", "нужный")), gap=1, negatable=False),
     Rule("im-leaving", FAREWELL, (S("ухожу", "ухожу."),), negatable=False, unless_next=S("с", "на", "в", "из", "от")),
     Rule("thanks-for-all", FAREWELL, (L("спасибо"), L("все", "всё", "весь", "рядом")), gap=3, negatable=False),
     Rule("letters-to-all", FAREWELL, (L("письмо", "записка"), L("близкий", "родной", "все", "весь")), ordered=False,
          window=4, negatable=False),
     Rule("all-ready", FAREWELL, (ALL, L("готовый", "решенный", "решено")), gap=1, negatable=False),
-    Rule("giving-all-away", FAREWELL, (L("раздать", "раздавать", "отдавать"),
-                                       L("все", "всё", "весь", "вещь", "свой", "долг")),
-         ordered=False, window=3, negatable=False),
     Rule("if-anything-happens", FAREWELL, (S("если"), S("со"), S("мной"), L("случиться")), gap=2, negatable=False),
     Rule("sorry-that", FAREWELL, (S("простите", "прости"), S("что", "за")), gap=0, negatable=False),
     Rule("love-you-all", FAREWELL, (L("любить"), S("всех", "вас", "всем")), ordered=False, window=3,
          negatable=False),
     Rule("dont-blame", FAREWELL, (S("не"), S("вините", "вини", "виню", "винить")), gap=0, negatable=False),
+    Rule("dont-stop-me", FAREWELL, (NEG, L("пытаться", "надо", "нужно", "смочь", "пробовать"),
+                                    L("остановить", "отговаривать", "отговорить", "спасать", "спасти")), gap=2,
+         negatable=False),
     Rule("affairs", FAREWELL, (L("пароль", "сбережение", "наследство"),), negatable=False),
     Rule("affairs-done", FAREWELL, (L("дело", "долг"), PAST(L("закончить", "завершить", "доделать", "раздать",
                                                              "вернуть", "отдать"))), ordered=False, window=3,

@@ -111,7 +111,7 @@ def _edits(word: str):
 # («хачу»), so known words are tried with these swaps too, but only towards the core lemmas.
 _VOWEL_SWAPS = {"а": "о", "о": "а", "е": "и", "и": "е", "я": "е"}
 CORE_LEMMAS = frozenset({"хотеть", "хотеться", "жить", "умереть", "умирать", "покончить", "повеситься",
-                         "таблетка", "убить", "резать", "вена"})
+                         "таблетка", "убить", "резать", "вена", "себя"})
 
 
 def _vowel_swaps(word: str):
