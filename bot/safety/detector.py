@@ -14,6 +14,7 @@ negated intent after it («убивать себя не стану»), an idiom 
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -609,12 +610,23 @@ _WEAK_FAREWELL = (
 )
 
 
+FAREWELL_SPAN = 40  # tokens
+
+
+def _close_together(hits: list[tuple[Rule, list[int]]]) -> bool:
+    starts = sorted(found[0] for _, found in hits)
+    return any(b - a <= FAREWELL_SPAN for a, b in itertools.pairwise(starts))
+
+
 def _farewell(tokens: list[Token]) -> Verdict | None:
     for rule in _STRONG_FAREWELL:
         found = rule.find(tokens)
         if found:
             return _verdict(rule, tokens, found)
     hits = [(rule, found) for rule in _WEAK_FAREWELL if (found := rule.find(tokens))]
+    # Two cues together, not two cues anywhere in a long message: within a few sentences of each other.
+    if len(hits) >= 2 and not _close_together(hits):
+        return None
     if len(hits) >= 2:  # one «прощай, лето!» is not a farewell; two cues together are
         evidence = tuple(" ".join(tokens[j].text for j in found) for _, found in hits[:3])
         return Verdict(True, FAREWELL, "+".join(rule.name for rule, _ in hits[:3]), evidence)
