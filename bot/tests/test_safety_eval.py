@@ -6,6 +6,7 @@ from bot.safety import evaluation
 from bot.safety.detector import CATEGORIES, detect
 
 TUNING = evaluation.load("tuning")
+DEV = evaluation.load("dev")
 HELDOUT = evaluation.load("heldout")
 
 
@@ -17,6 +18,12 @@ def test_the_sets_are_big_enough_and_cover_every_category():
     ordinary_categories = {r["category"] for r in ordinary}
     assert {"idiom", "journey", "fear", "old_self", "anger", "everyday", "negation"} <= ordinary_categories
     assert len(HELDOUT) >= 40
+    dev_crisis = [r for r in DEV if r["label"] == "crisis"]
+    assert len(dev_crisis) >= 150 and len(DEV) - len(dev_crisis) >= 150
+    assert {r["category"] for r in dev_crisis} == set(CATEGORIES)
+    assert {"idiom", "journey", "fear", "old_self", "anger", "tiredness", "negation", "media"} <= \
+        {r["category"] for r in DEV if r["label"] == "ordinary"}
+    assert not {r["text"].lower() for r in DEV} & {r["text"].lower() for r in TUNING}  # new phrasings only
 
 
 def test_offline_detector_on_the_tuning_set():
@@ -24,6 +31,14 @@ def test_offline_detector_on_the_tuning_set():
     print("tuning:", score.line())
     assert score.recall >= 0.95, score.misses
     assert score.false_positive_rate <= 0.05, score.alarms
+
+
+def test_offline_detector_on_the_development_set():
+    # Four fresh batches written for the generalising rules (docs/safety.md: 98.4 % / 0.0 %).
+    score = evaluation.score_offline(DEV)
+    print("dev:", score.line())
+    assert score.recall >= 0.95, score.misses
+    assert score.false_positive_rate <= 0.02, score.alarms
 
 
 def test_offline_detector_on_the_held_out_set_does_not_regress():
@@ -66,3 +81,39 @@ def test_verdict_names_category_and_evidence():
     verdict = detect("думаю вскрыть вены")
     assert verdict.category == "method" and verdict.evidence == ("вскрыть вены",)
     assert "способ" in verdict.describe()
+
+
+@pytest.mark.parametrize(("text", "risk"), [
+    # negation reaches only through filler words, and a fresh predicate ends its reach
+    ("не понимаю, зачем я живу", True),
+    ("не хочу умирать, хочу жить", False),
+    ("я не хочу его видеть, хочу, чтобы всё прекратилось навсегда", True),
+    ("мысли о суициде? нет, такого нет", False),
+    ("меня никто не бьет, просто ругаемся", False),
+    ("устала от жизни и не хочу больше ничего", True),
+    # «жить» modified (how) or not (whether)
+    ("не хочу жить, и это пугает", True),
+    ("устала жить чужой жизнью", False),
+    ("не хочу так жить, хочу перемен", False),
+    ("не хочу жить в этом городе", False),
+    # someone else's words or life
+    ("песня «Я хочу умереть молодым» у меня на повторе", False),
+    ("читаю Анну Каренину, она бросилась под поезд", False),
+    ("смотрела документалку про выживших после передозировки", False),
+    ("в новостях пишут, что мужчина угрожал соседу ножом", False),
+    ("он ушел, и я не хочу жить", True),
+    # word order within a clause
+    ("сил жить нет", True),
+    ("хочу под машину броситься", True),
+    ("мне больше не хочется быть здесь", True),
+    # a misspelt reflexive still counts
+    ("я хочю покончить с сабой", True),
+])
+def test_generalising_frames(text, risk):
+    assert detect(text).risk is risk, detect(text)
+
+
+def test_two_farewell_cues_must_be_close():
+    far = "прощай, лето. " + "обычный день на работе, ничего особенного. " * 10 + "мне больше ничего не нужно"
+    assert not detect(far).risk
+    assert detect("прощайте. мне больше ничего не нужно").category == "farewell"
