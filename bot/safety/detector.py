@@ -184,6 +184,7 @@ def _clause(tokens: list[Token], at: int) -> range:
     return range(start, end + 1)
 
 
+_UNTIL = S("рано", "раньше", "вовремя", "до", "в", "от", "сам", "сама", "без", "по")  # «не просыпаться до обеда»
 _INTENT = L("думать", "собираться", "планировать", "стать", "хотеть", "хотеться", "делать", "сделать",
             "причинить", "мысль", "смочь")
 _JOKE_CAUSE = L(lx.IDIOM_CAUSE)
@@ -305,7 +306,7 @@ RULES: tuple[Rule, ...] = (
     Rule("dream-of-death", EXPLICIT, (L("мечтать", "желать", "хотеть", "хотеться"), S("о", "об"), L("смерть")), gap=1),
     Rule("live-in-vain", INDIRECT, (L("зря", "напрасно"), L(lx.LIVE, "родиться")), gap=2),
     Rule("want-open-veins", METHOD, (L(lx.WANT), L("вскрыться")), gap=1),
-    Rule("want-not-live", EXPLICIT, (L(lx.WANT), NEG, INF(L(lx.LIVE))), gap=1, end=True),
+    Rule("want-not-live", EXPLICIT, (L(lx.WANT), NEG, INF(L(lx.LIVE, "быть"))), gap=1, end=True),
     Rule("to-the-other-world", EXPLICIT, (L(lx.WANT, "пора", "уйти", "отправиться", "уходить"), S("на"), S("тот"),
                                           L("свет")), gap=1),
     Rule("no-place-in-world", INDIRECT, (NEG, L("место"), L("свет", "мир", "земля")), ordered=False, window=8,
@@ -324,9 +325,9 @@ RULES: tuple[Rule, ...] = (
          unless_next=S("так")),
     Rule("live-not-want", INDIRECT, (INF(L(lx.LIVE)), NEG, L(lx.WANT)), gap=1, negatable=False),
     Rule("not-want-wake", INDIRECT, (NEG, L(lx.WANT), L(lx.WAKE)), gap=2, negatable=False),
-    Rule("sleep-not-wake", INDIRECT, (NEG, INF(L(lx.WAKE))), gap=0, negatable=False),
+    Rule("sleep-not-wake", INDIRECT, (NEG, INF(L(lx.WAKE))), gap=0, negatable=False, unless_next=_UNTIL),
     Rule("want-vanish", INDIRECT, (L(lx.WANT, "лучше", "просто"), L(lx.VANISH)), gap=2,
-         unless_next=S("из", "на", "с", "со", "от")),
+         unless_next=S("из", "на", "с", "со", "от", "ото"), unless_clause=L(lx.FOR_A_WHILE)),
     Rule("better-without-me", INDIRECT, (L(lx.BETTER), S("без"), S("меня")), ordered=False, window=7),
     Rule("me-not-be", INDIRECT, (S("меня"), NEG, L("стать", "быть", "должный", "должно")), gap=1,
          negatable=False, unless_next=S("дома", "на", "в", "рядом", "с")),
@@ -365,7 +366,14 @@ RULES: tuple[Rule, ...] = (
                                     L("навсегда", "насовсем", "совсем", "жизнь", "раз", "я")),
          ordered=False, window=11),
     Rule("never-wake", INDIRECT, (L("больше", "никогда"), NEG, L(lx.WAKE)), gap=1, negatable=False,
-         unless_next=S("рано", "раньше", "вовремя", "до", "в", "от", "сам", "сама", "без", "по")),
+         unless_next=_UNTIL),
+    Rule("no-longer-exist", INDIRECT, (L("больше", "никогда"), NEG, INF(L(lx.LIVE, "быть"))), gap=1,
+         negatable=False, end=True),
+    Rule("not-waking-good", INDIRECT, (NEG, L(lx.WAKE), L(lx.BETTER, "отлично", "здорово", "прекрасно")),
+         ordered=False, window=8, negatable=False),
+    Rule("nobody-needs-better", INDIRECT, (S("всем", "всех"), L(lx.BETTER), L("нужный", "без", "исчезнуть", "уйти")),
+         ordered=False, window=8, negatable=False),
+    Rule("await-the-end", INDIRECT, (L("ждать"), S("конца", "смерти")), gap=1, unless_next=lambda t: not t.is_break),
     Rule("never-open-eyes", INDIRECT, (L("больше", "никогда"), NEG, L("открыть", "открывать"), L("глаз")), gap=1,
          negatable=False),
     Rule("not-be-here", INDIRECT, (NEG, L(lx.WANT), INF(L("быть")), L("здесь", "тут")), ordered=False, window=6,
@@ -392,7 +400,10 @@ RULES: tuple[Rule, ...] = (
     Rule("out-the-window", METHOD, (L("выйти", "выходить", "шагнуть"), S("в"), L("окно")), gap=1),
     Rule("on-the-rails", METHOD, (L("лечь", "лежать", "броситься", "кинуться", "встать", "стоять", "сидеть"),
                                   S("на", "под"), L("рельсы", "рельс", "поезд", "электричка")), gap=1),
-    Rule("rope", METHOD, (L("купить", "найти", "взять", "приготовить", "достать", "завязать"), L(lx.ROPE)), gap=2,
+    Rule("means-choice", METHOD, (L(lx.MEANS), S("или"), L(lx.MEANS)), gap=2,
+         unless_clause=L(lx.PRESCRIBED, lx.LEISURE)),
+    Rule("rope", METHOD, (L("купить", "найти", "взять", "приготовить", "достать", "завязать", "затянуть", "связать"),
+                          L(lx.ROPE)), gap=2,
          unless_clause=L("белье", "для", "сушка", "палатка", "лодка", "поход", "собака", "качели")),
     Rule("gas", METHOD, (L("надышаться", "отравиться"), L("газ", "угарный")), ordered=False, window=4),
     Rule("gulp-pills", METHOD, (L("наглотаться", "нажраться", "обожраться", "наесться", "наесть", "закинуться"),
@@ -435,7 +446,7 @@ RULES: tuple[Rule, ...] = (
                                           L(lx.ARMS, "себя", "сам")), gap=2),
     Rule("cut-arms", SELF_HARM, (L("резать", "порезать", "резаться", "изрезать", "жечь", "прижигать", "прижечь",
                                    "полосовать", "исполосовать"),
-                                 L(lx.ARMS)), gap=2),
+                                 L(lx.ARMS)), gap=2, unless_clause=L(lx.KITCHEN, lx.ACCIDENT)),
     Rule("blade-again", SELF_HARM, (L("лезвие", "бритва"), L("взяться", "снова", "опять", "резать", "рука")),
          ordered=False, window=4),
     Rule("cuts-on-body", SELF_HARM, (L("порез", "шрам", "ожог"), L(lx.ARMS)), ordered=False, window=4,
@@ -463,7 +474,8 @@ RULES: tuple[Rule, ...] = (
     Rule("took-all-pills", ACUTE, (PAST(L(lx.INGEST)), L("все", "весь", "пачка", "упаковка", "горсть", "блистер",
                                                           "целый"), L(lx.PILLS)), ordered=False, window=6,
          acute=True, unless_clause=L("курс", "врач", "назначить", "прописать")),
-    Rule("took-pills", ACUTE, (PAST(L(lx.INGEST)), L(lx.PILLS, lx.QUANTITY)), ordered=False, window=7,
+    Rule("took-pills", ACUTE, (PAST(L(lx.INGEST)), lambda t: bool(t.lemmas & (lx.PILLS | lx.QUANTITY)) and
+                               t.text not in lx.ONE_PILL), ordered=False, window=7,
          acute=True, unless_clause=L(lx.PRESCRIBED)),
     Rule("gulped", ACUTE, (PAST(L("наглотаться", "отравиться", "передознуться")),), acute=True),
     Rule("took-lethal", ACUTE, (PAST(L(lx.INGEST)), L("смертельный", "летальный")), ordered=False, window=5,
@@ -478,6 +490,8 @@ RULES: tuple[Rule, ...] = (
     Rule("at-edge", ACUTE, (S("на"), L(lx.EDGE)), gap=1, acute=True,
          unless_clause=L(lx.LEISURE, "нервы", "срыв", "грань", "земля", "света", "деревня", "город", "новый",
                          "начало", "открытие", "успех", "мечта", "решение", "перемена")),
+    Rule("blood-from-wrist", ACUTE, (L("кровь"), L(lx.VEIN)), ordered=False, window=4, acute=True,
+         unless_clause=L("анализ", "сдать", "сдавать", "донор", "врач", "медсестра", "укол", "капельница")),
     Rule("edge-of-drop", ACUTE, (L("край"), L("платформа", "крыша", "мост", "обрыв", "пропасть", "балкон")),
          ordered=False, window=3, acute=True, unless_clause=L(lx.LEISURE)),
     Rule("rope-ready", ACUTE, (L(lx.ROPE), L(lx.ROPE_READY)), ordered=False, window=5, acute=True),
@@ -518,14 +532,16 @@ RULES: tuple[Rule, ...] = (
 def _heights(tokens: list[Token]) -> list[int] | None:
     """On a roof or bridge now, with a cue of danger (and no sign of a pleasant outing)."""
     words = set().union(*(t.lemmas for t in tokens)) if tokens else set()
-    if words & lx.LEISURE or words & lx.PHOBIA:
+    if words & lx.LEISURE or words & lx.PHOBIA or ("высота" in words and words & {"страшно", "боюсь"}):
         return None
     for i, token in enumerate(tokens[:-1]):
         if token.text == "на" and tokens[i + 1].lemmas & lx.HIGH_PLACE - {"окно", "этаж", "высота"}:
             stands = any(t.lemmas & lx.STAND for t in tokens[max(0, i - 3):i])
             cue = words & lx.DANGER_CUE or any(_NOW(t) for t in tokens[max(0, i - 3):i])
             short = len([t for t in tokens if not t.is_break]) <= 6
-            if cue or (stands and short):
+            # A short «я на крыше» is enough; a balcony needs a cue or a few words more of standing there.
+            bare = short and tokens[i + 1].lemmas & lx.OPEN_DROP
+            if cue or bare or (stands and len(tokens) <= 10):
                 return [i, i + 1]
     return None
 
@@ -598,6 +614,8 @@ _WEAK_FAREWELL = (
     Rule("affairs-done", FAREWELL, (L("дело", "долг"), PAST(L("закончить", "завершить", "доделать", "раздать",
                                                              "вернуть", "отдать"))), ordered=False, window=3,
          negatable=False),
+    Rule("decided-to-go", FAREWELL, (PAST(L("решить")), L("уйти", "уходить")), gap=1, negatable=False,
+         unless_next=lambda t: not t.is_break),
     Rule("time-to-go", FAREWELL, (L("можно", "пора"), L("уходить", "уйти")), gap=1, negatable=False, end=True),
     Rule("dont-look-for-me", FAREWELL, (NEG, S("ищите", "ищи")), gap=0, negatable=False),
     Rule("farewell-word", FAREWELL, (L("прощание"),), negatable=False),
