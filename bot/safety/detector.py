@@ -266,6 +266,9 @@ def _idiomatic(tokens: list[Token], first: int, last: int, clause: range) -> boo
     if any(w in ("чуть", "едва", "хоть") for w in prefix):
         return True  # «чуть не умерла», «хоть убей»
     following = [tokens[j] for j in range(last + 1, min(clause.stop, last + 4))]
+    if any(tokens[j].text == "смерть" and j + 1 < len(tokens) and tokens[j + 1].text == "как"
+           for j in range(first, last + 1)):
+        return True  # «смерть как хочется спать»
     if following and following[0].text in ("для", "можно"):
         return True  # «умереть для прошлого», «повеситься можно от …»
     for j, token in enumerate(following[:-1]):
@@ -331,7 +334,12 @@ RULES: tuple[Rule, ...] = (
     Rule("better-without-me", INDIRECT, (L(lx.BETTER), S("без"), S("меня")), ordered=False, window=7),
     Rule("me-not-be", INDIRECT, (S("меня"), NEG, L("стать", "быть", "должный", "должно")), gap=1,
          negatable=False, unless_next=S("дома", "на", "в", "рядом", "с")),
-    Rule("live-no-reason", INDIRECT, (INF(L(lx.LIVE)), L("незачем", "нечего", "смысл")), gap=1),
+    Rule("live-no-reason", INDIRECT, (INF(L(lx.LIVE)), L("незачем", "нечего", "смысл")), gap=4),
+    # A death word and a wish or plan anywhere in one clause, in any order («смерть — единственное, чего я
+    # хочу», «план простой: … умереть»): the dying verb as infinitive or past, or the noun.
+    Rule("wish-and-death", EXPLICIT, (L(lx.WANT - lx.THINK, "план", "единственный", "мечта", "цель"),
+                                      lambda t: ((t.infinitive or t.past) and bool(t.lemmas & lx.DIE)) or
+                                      "смерть" in t.lemmas), ordered=False, window=10),
     Rule("regret-waking", INDIRECT, (L("жалеть", "пожалеть", "зря"), L("проснуться", "родиться", "выжить",
                                                                        "откачать", "спасти")), gap=1),
     Rule("superfluous", INDIRECT, (L("лишний"), L("свет", "мир", "жизнь")), ordered=False, window=4),
@@ -369,7 +377,7 @@ RULES: tuple[Rule, ...] = (
          unless_next=_UNTIL),
     Rule("no-longer-exist", INDIRECT, (L("больше", "никогда"), NEG, INF(L(lx.LIVE, "быть"))), gap=1,
          negatable=False, end=True),
-    Rule("not-waking-good", INDIRECT, (NEG, L(lx.WAKE), L(lx.BETTER, "отлично", "здорово", "прекрасно")),
+    Rule("not-waking-good", INDIRECT, (NEG, L(lx.WAKE), L(lx.BETTER, "отлично", "здорово", "прекрасно", "радость")),
          ordered=False, window=8, negatable=False),
     Rule("nobody-needs-better", INDIRECT, (S("всем", "всех"), L(lx.BETTER), L("нужный", "без", "исчезнуть", "уйти")),
          ordered=False, window=8, negatable=False),
@@ -419,7 +427,7 @@ RULES: tuple[Rule, ...] = (
          unless_clause=L(lx.PRESCRIBED, "таблетница", "мама", "ребенок", "бабушка", "дорога", "отпуск", "поездка")),
     Rule("jump-from", METHOD, (L(lx.JUMP), L("с", "из", "со"), L(lx.HIGH_PLACE)), gap=2, unless_clause=L(lx.MEDIA)),
     Rule("jump-under", METHOD, (L(lx.JUMP), S("под"), L(lx.UNDER)), gap=1),
-    Rule("cut-veins", METHOD, (L(lx.CUT), L(lx.VEIN)), gap=2),
+    Rule("cut-veins", METHOD, (L(lx.CUT), L(lx.VEIN)), ordered=False, window=4),
     Rule("hang", METHOD, (L(lx.HANG),), unless_next=S("как", "можно", "от")),
     Rule("want-jump", METHOD, (L(lx.WANT), L("спрыгнуть", "сброситься", "выброситься", "выпрыгнуть")), gap=1,
          end=True),
@@ -492,6 +500,8 @@ RULES: tuple[Rule, ...] = (
                          "начало", "открытие", "успех", "мечта", "решение", "перемена")),
     Rule("blood-from-wrist", ACUTE, (L("кровь"), L(lx.VEIN)), ordered=False, window=4, acute=True,
          unless_clause=L("анализ", "сдать", "сдавать", "донор", "врач", "медсестра", "укол", "капельница")),
+    Rule("jump-now", ACUTE, (S("сейчас", "щас", "прямо"), L("прыгнуть", "спрыгнуть", "шагнуть", "сброситься")), gap=1,
+         acute=True, unless_next=lambda t: not t.is_break),
     Rule("edge-of-drop", ACUTE, (L("край"), L("платформа", "крыша", "мост", "обрыв", "пропасть", "балкон")),
          ordered=False, window=3, acute=True, unless_clause=L(lx.LEISURE)),
     Rule("rope-ready", ACUTE, (L(lx.ROPE), L(lx.ROPE_READY)), ordered=False, window=5, acute=True),
@@ -566,12 +576,15 @@ _STRONG_FAREWELL = (
          negatable=False, unless_clause=L(lx.LEAVE_PLACE, "уехать", "переезд", "расстаться", "бывший", "переехать")),
     Rule("my-last-day", FAREWELL, (S("мой"), L("последний"), L("день", "вечер", "ночь", "утро")), gap=0,
          negatable=False, unless_clause=L(lx.LEAVE_PLACE, "каникулы", "практика", "стажировка", "смена", "курс")),
-    Rule("care-for-pet", FAREWELL, (L("позаботиться", "заботиться"), L("кот", "кошка", "собака", "пес", "питомец",
-                                                                       "попугай", "хомяк", "рыбка")),
+    Rule("care-for-pet", FAREWELL, (L("позаботиться", "заботиться", "беречь"),
+                                    L("кот", "кошка", "собака", "пес", "питомец", "попугай", "хомяк", "рыбка", "мама",
+                                      "папа", "ребенок", "дети", "сестра", "брат", "семья")),
          ordered=False, window=4, negatable=False,
          unless_clause=L("отпуск", "уехать", "пока", "неделя", "командировка", "выходные", "больница")),
     Rule("goodbye-world", FAREWELL, (S("прощай", "прощайте"), L("мир", "свет", "жизнь", "все", "всех")), gap=1,
          negatable=False),
+    Rule("my-farewell", FAREWELL, (L("прощание"),), negatable=False, unless_next=S("с", "со"),
+         unless_clause=L(lx.OLD_SELF, lx.FOR_A_WHILE, "лето", "зима", "весна", "осень")),
     Rule("wont-hear", FAREWELL, (S("обо", "про"), S("мне", "меня"), NEG, L("услышать")), gap=1, negatable=False),
 )
 _WEAK_FAREWELL = (
@@ -611,14 +624,17 @@ _WEAK_FAREWELL = (
                                     L("остановить", "отговаривать", "отговорить", "спасать", "спасти")), gap=2,
          negatable=False),
     Rule("affairs", FAREWELL, (L("пароль", "сбережение", "наследство"),), negatable=False),
-    Rule("affairs-done", FAREWELL, (L("дело", "долг"), PAST(L("закончить", "завершить", "доделать", "раздать",
-                                                             "вернуть", "отдать"))), ordered=False, window=3,
+    Rule("affairs-done", FAREWELL, (L("дело"), PAST(L("закончить", "завершить", "доделать"))), ordered=False, window=3,
          negatable=False),
     Rule("decided-to-go", FAREWELL, (PAST(L("решить")), L("уйти", "уходить")), gap=1, negatable=False,
          unless_next=lambda t: not t.is_break),
     Rule("time-to-go", FAREWELL, (L("можно", "пора"), L("уходить", "уйти")), gap=1, negatable=False, end=True),
     Rule("dont-look-for-me", FAREWELL, (NEG, S("ищите", "ищи")), gap=0, negatable=False),
-    Rule("farewell-word", FAREWELL, (L("прощание"),), negatable=False),
+    Rule("dont-remember-ill", FAREWELL, (L("поминать"), S("лихом")), gap=1, negatable=False),
+    Rule("leave-you-all", FAREWELL, (L("оставлять", "оставить"), S("вам", "тебе"), ALL), ordered=False, window=4,
+         negatable=False),
+    Rule("wont-bother", FAREWELL, (L("больше"), NEG, L("помешать", "мешать", "беспокоить", "надоедать")), gap=2,
+         negatable=False),
     Rule("this-is-last", FAREWELL, (S("это"), S("последнее", "последний", "последняя")), gap=1, negatable=False,
          end=True),
     Rule("want-goodbye", FAREWELL, (L(lx.WANT, "пора"), L("попрощаться", "проститься")), gap=1, negatable=False),
