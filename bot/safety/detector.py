@@ -192,7 +192,7 @@ _JOKE_CAUSE = L(lx.IDIOM_CAUSE)
 
 # Words that may stand between a negation and what it negates («не очень хочу», «никогда бы не»).
 _NEG_FILLER = frozenset({"очень", "особо", "сильно", "так", "то", "уж", "уже", "больше", "совсем", "вообще", "бы",
-                         "чтобы", "я", "мне", "разу", "ни", "никогда", "не"})
+                         "чтобы", "я", "мне", "разу", "ни", "никогда", "не", "у", "меня"})  # «нет у меня желания»
 
 
 def _negated(tokens: list[Token], first: int, last: int, clause: range) -> bool:
@@ -230,7 +230,9 @@ def _predicate_repeated(tokens: list[Token], found: list[int], predicate: Slot) 
 
 
 _THIRD_PERSON = S("он", "она", "они", "оба", "герой", "героиня", "персонаж", "мужчина", "женщина", "девушка",
-                  "парень", "подросток", "кто", "который", "которая", "которые")
+                  "парень", "подросток", "кто", "который", "которая", "которые", "кот", "кошка", "собака", "пес",
+                  "девочка", "мальчик", "ребенок")
+_SPEAKER = L("я", "мы")  # «мой кот прыгнул»: a possessive does not make the member the subject
 _TOPIC = S("про", "о", "об", "после")
 _FIRST_PERSON = L("я", "мы", "мой", "наш")
 
@@ -253,7 +255,7 @@ def _not_about_me(tokens: list[Token], found: list[int], clause: range, *, subje
     end = min(clause.stop, last + 3)
     # (Not for farewells: «отдала кота, мне он больше не понадобится» — the thing is the subject.)
     others = [j for j in range(max(clause.start, first - 4), first) if subjects and _THIRD_PERSON(tokens[j])]
-    if others and not any(_FIRST_PERSON(tokens[j]) or tokens[j].first_person for j in range(others[-1], end)):
+    if others and not any(_SPEAKER(tokens[j]) or tokens[j].first_person for j in range(others[-1], end)):
         return True
     if any(_FIRST_PERSON(tokens[j]) or tokens[j].first_person for j in range(max(clause.start, first - 4), end)):
         return False
@@ -326,7 +328,8 @@ RULES: tuple[Rule, ...] = (
     # indirect intent
     Rule("not-want-live", INDIRECT, (NEG, L(lx.WANT), INF(L(lx.LIVE))), gap=2, negatable=False, end=True,
          unless_next=S("так")),
-    Rule("live-not-want", INDIRECT, (INF(L(lx.LIVE)), NEG, L(lx.WANT)), gap=1, negatable=False),
+    Rule("live-not-want", INDIRECT, (INF(L(lx.LIVE)), NEG, L(lx.WANT, "мочь")), gap=2, negatable=False,
+         unless_next=S("без")),
     Rule("not-want-wake", INDIRECT, (NEG, L(lx.WANT), L(lx.WAKE)), gap=2, negatable=False),
     Rule("sleep-not-wake", INDIRECT, (NEG, INF(L(lx.WAKE))), gap=0, negatable=False, unless_next=_UNTIL),
     Rule("want-vanish", INDIRECT, (L(lx.WANT, "лучше", "просто"), L(lx.VANISH)), gap=2,
@@ -337,7 +340,7 @@ RULES: tuple[Rule, ...] = (
     Rule("live-no-reason", INDIRECT, (INF(L(lx.LIVE)), L("незачем", "нечего", "смысл")), gap=4),
     # A death word and a wish or plan anywhere in one clause, in any order («смерть — единственное, чего я
     # хочу», «план простой: … умереть»): the dying verb as infinitive or past, or the noun.
-    Rule("wish-and-death", EXPLICIT, (L(lx.WANT - lx.THINK, "план", "единственный", "мечта", "цель"),
+    Rule("wish-and-death", EXPLICIT, (L(lx.WANT - lx.THINK, "план", "единственный", "мечта", "цель", "желание"),
                                       lambda t: ((t.infinitive or t.past) and bool(t.lemmas & lx.DIE)) or
                                       "смерть" in t.lemmas), ordered=False, window=10),
     Rule("regret-waking", INDIRECT, (L("жалеть", "пожалеть", "зря"), L("проснуться", "родиться", "выжить",
@@ -354,7 +357,7 @@ RULES: tuple[Rule, ...] = (
     Rule("life-not-dear", INDIRECT, (L("жизнь", "свет"), NEG, L("милый", "мил")), ordered=False, window=4,
          negatable=False),
     Rule("not-be-alive", INDIRECT, (NEG, L(lx.WANT), INF(L("быть")), L("живой")), gap=1, negatable=False),
-    Rule("tired-live", INDIRECT, (L(lx.TIRED), INF(L(lx.LIVE))), gap=1, end=True),
+    Rule("tired-live", INDIRECT, (L(lx.TIRED), INF(L(lx.LIVE, lx.WAKE))), gap=1, end=True),
     Rule("live-tired", INDIRECT, (INF(L(lx.LIVE)), L(lx.TIRED)), gap=0, end=True),
     Rule("death-only-way", INDIRECT, (L("выход", "выхода", "путь"),
                                       L("смерть", "умереть", "суицид", "покончить", "самоубийство")),
@@ -408,6 +411,13 @@ RULES: tuple[Rule, ...] = (
     Rule("out-the-window", METHOD, (L("выйти", "выходить", "шагнуть"), S("в"), L("окно")), gap=1),
     Rule("on-the-rails", METHOD, (L("лечь", "лежать", "броситься", "кинуться", "встать", "стоять", "сидеть"),
                                   S("на", "под"), L("рельсы", "рельс", "поезд", "электричка")), gap=1),
+    # A wish or a thought and a means in one clause: «хочу выпить яд», «думаю взять у папы пистолет».
+    Rule("wish-and-means", METHOD, (L(lx.WANT), L(lx.LETHAL_MEANS)), ordered=False, window=6,
+         unless_clause=L(lx.PRESCRIBED, lx.LEISURE, "белье", "сушка", "качели", "крыса", "мышь", "таракан", "сад",
+                         "вязание", "тир", "охота", "игрушечный")),
+    Rule("wish-to-swallow", METHOD, (L(lx.WANT), INF(L(lx.INGEST)), lambda t: bool(t.lemmas & lx.PILLS) and
+                                     t.text not in lx.ONE_PILL), ordered=False, window=6,
+         unless_clause=L(lx.PRESCRIBED)),
     Rule("means-choice", METHOD, (L(lx.MEANS), S("или"), L(lx.MEANS)), gap=2,
          unless_clause=L(lx.PRESCRIBED, lx.LEISURE)),
     Rule("rope", METHOD, (L("купить", "найти", "взять", "приготовить", "достать", "завязать", "затянуть", "связать"),
@@ -462,7 +472,7 @@ RULES: tuple[Rule, ...] = (
                          "прививка", "готовить", "кухня", "ожог")),
     Rule("cut-deep", ACUTE, (PAST(L("порезаться", "порезать", "вскрыть")), L("сильно", "глубоко", "вена")),
          ordered=False, window=4, acute=True),
-    Rule("self-cut", SELF_HARM, (SELF_ACC, L(lx.SELF_CUT)), gap=1),
+    Rule("self-cut", SELF_HARM, (SELF_ACC, L(lx.SELF_CUT, "изуродовать")), gap=1),
     Rule("blade-on-self", SELF_HARM, (L(lx.BLADE), SELF_ACC, L("ударить", "ткнуть", "резать", "колоть", "полоснуть")),
          ordered=False, window=6),
     Rule("to-blood", SELF_HARM, (S("до"), L("кровь"), L("себя", lx.ARMS, "волос", "волосы")), ordered=False,
@@ -516,7 +526,7 @@ RULES: tuple[Rule, ...] = (
     Rule("raped", VIOLENCE, (L("изнасиловать", "насиловать", "домогаться"),), idioms=False),
     Rule("armed-person", VIOLENCE, (L(lx.BLADE, "топор"), L("ломиться", "бросаться", "кидаться", "гоняться",
                                                              "угрожать", "замахиваться", "замахнуться", "приставить",
-                                                             "махать")),
+                                                             "махать", "держать")),
          ordered=False, window=6, idioms=False, acute=True),
     Rule("swings-at-me", VIOLENCE, (L("замахнуться", "замахиваться", "кинуться", "броситься", "наброситься"),
                                     S("на"), S("меня")), gap=1, idioms=False),
@@ -585,6 +595,9 @@ _STRONG_FAREWELL = (
          negatable=False),
     Rule("my-farewell", FAREWELL, (L("прощание"),), negatable=False, unless_next=S("с", "со"),
          unless_clause=L(lx.OLD_SELF, lx.FOR_A_WHILE, "лето", "зима", "весна", "осень")),
+    Rule("dont-grieve", FAREWELL, (NEG, L("грустить", "плакать", "скучать", "переживать", "горевать"),
+                                   S("обо", "о", "по", "из-за"), S("мне")), gap=1, negatable=False,
+         unless_clause=L(lx.FOR_A_WHILE, lx.LEAVE_PLACE, "уехать", "скоро", "вернуться", "приехать")),
     Rule("wont-hear", FAREWELL, (S("обо", "про"), S("мне", "меня"), NEG, L("услышать")), gap=1, negatable=False),
 )
 _WEAK_FAREWELL = (
@@ -630,6 +643,8 @@ _WEAK_FAREWELL = (
          unless_next=lambda t: not t.is_break),
     Rule("time-to-go", FAREWELL, (L("можно", "пора"), L("уходить", "уйти")), gap=1, negatable=False, end=True),
     Rule("dont-look-for-me", FAREWELL, (NEG, S("ищите", "ищи")), gap=0, negatable=False),
+    Rule("my-dear-ones", FAREWELL, (S("мои", "мой", "моя"), L("хороший", "родной", "любимый", "дорогой")), gap=0,
+         negatable=False),
     Rule("dont-remember-ill", FAREWELL, (L("поминать"), S("лихом")), gap=1, negatable=False),
     Rule("leave-you-all", FAREWELL, (L("оставлять", "оставить"), S("вам", "тебе"), ALL), ordered=False, window=4,
          negatable=False),
