@@ -484,6 +484,8 @@ RULES: tuple[Rule, ...] = (
          window=6, unless_clause=L("кот", "кошка", "собака", "ребенок", "комар", "укус", "нос")),
     Rule("on-purpose", SELF_HARM, (L(lx.CUT, lx.SELF_CUT, "порезаться", "пораниться"), L("специально", "нарочно")),
          ordered=False, window=5),
+    Rule("not-allowed-live", INDIRECT, (NEG, L("должный", "заслуживать", "достойный", "заслужить"),
+                                        INF(L(lx.LIVE))), gap=1, negatable=False, end=True),
     Rule("better-not-lived", INDIRECT, (L("лучше"), S("бы"), NEG, L(lx.LIVE, "родиться", "рождаться")),
          ordered=False, window=6, negatable=False),
     Rule("cut-again", SELF_HARM, (L("порезаться", "резаться", "порезать", "изрезать"),
@@ -523,6 +525,7 @@ RULES: tuple[Rule, ...] = (
          unless_clause=L("анализ", "сдать", "сдавать", "донор", "врач", "медсестра", "укол", "капельница")),
     Rule("jump-now", ACUTE, (S("сейчас", "щас", "прямо"), L("прыгнуть", "спрыгнуть", "шагнуть", "сброситься")), gap=1,
          acute=True, unless_next=lambda t: not t.is_break),
+    Rule("on-rails", ACUTE, (S("на"), L("рельсы", "рельс")), gap=0, acute=True, unless_clause=L(lx.LEISURE)),
     Rule("edge-of-drop", ACUTE, (L("край"), L("платформа", "крыша", "мост", "обрыв", "пропасть", "балкон")),
          ordered=False, window=3, acute=True, unless_clause=L(lx.LEISURE)),
     Rule("rope-ready", ACUTE, (L(lx.ROPE), L(lx.ROPE_READY)), ordered=False, window=5, acute=True),
@@ -579,7 +582,11 @@ def _heights(tokens: list[Token]) -> list[int] | None:
 
 _STRONG_FAREWELL = (
     Rule("last-message", FAREWELL, (L("последний", "прощальный", "предсмертный"),
-                                    L("сообщение", "письмо", "записка", "слово")), gap=1),
+                                    L("сообщение", "письмо", "записка", "слово")), gap=1,
+         unless_next=S("от", "из", "с")),  # «последнее письмо от банка»: not mine
+    Rule("give-my-things", FAREWELL, (S("отдайте", "раздайте", "отдай", "раздай"), L("вещь", "все", "кот", "кошка"),
+                                      L(lx.PERSON, "сестра", "подруга", "дочь", "сын", "друг", "бабушка")),
+         ordered=False, window=6, negatable=False),
     Rule("farewell-letter", FAREWELL, (L(lx.FAREWELL_STRONG_WORDS),)),
     Rule("writing-last-time", FAREWELL, (L("писать", "написать"), S("последний"), S("раз")), gap=2,
          unless_clause=L(lx.LEAVE_PLACE, "переезжать", "переехать", "другой")),
@@ -655,6 +662,8 @@ _WEAK_FAREWELL = (
     Rule("decided-to-go", FAREWELL, (PAST(L("решить")), L("уйти", "уходить")), gap=1, negatable=False,
          unless_next=lambda t: not t.is_break),
     Rule("time-to-go", FAREWELL, (L("можно", "пора"), L("уходить", "уйти")), gap=1, negatable=False, end=True),
+    Rule("did-not-cope", FAREWELL, (NEG, PAST(L("справиться", "выдержать", "смочь"))), gap=0, negatable=False,
+         unless_next=S("с", "со")),
     Rule("dont-look-for-me", FAREWELL, (NEG, S("ищите", "ищи")), gap=0, negatable=False),
     Rule("you-were-good", FAREWELL, (S("вы", "ты"), S("был", "была", "были"),
                                      L("хороший", "лучший", "друг", "подруга")), gap=1, negatable=False),

@@ -168,6 +168,8 @@ def tokenize(text: str, *, vocabulary: frozenset[str] = frozenset()) -> list[Tok
             variants = [part]
             if translit and part[-1] not in _VOWELS and not part.endswith("ь"):
                 variants.append(part + "ь")  # transliteration usually drops the soft sign («zhit»)
+            if translit and len(part) > 3 and part[-1] in "юяе" and part[-2] not in _VOWELS | {"ь", "ъ"}:
+                variants.append(part[:-1] + "ь" + part[-1])  # «zhiznyu» → жизнью
             for variant in variants[1:]:
                 extra, extra_past, extra_inf, _, _ = _parse(variant)
                 lemmas, past, infinitive = lemmas | extra, past or extra_past, infinitive or extra_inf
