@@ -184,6 +184,7 @@ def _clause(tokens: list[Token], at: int) -> range:
     return range(start, end + 1)
 
 
+_THOUGHT_NOUNS = frozenset({"мысль", "желание", "план", "намерение", "идея", "тяга", "попытка"})
 _UNTIL = S("рано", "раньше", "вовремя", "до", "в", "от", "сам", "сама", "без", "по")  # «не просыпаться до обеда»
 _INTENT = L("думать", "собираться", "планировать", "стать", "хотеть", "хотеться", "делать", "сделать",
             "причинить", "мысль", "смочь")
@@ -214,7 +215,10 @@ def _negated(tokens: list[Token], first: int, last: int, clause: range) -> bool:
     # «убивать себя я не стану»: a negated intent right after; «суицидальных мыслей нет».
     # (Not after «и / а / но»: «устала от жизни и не хочу больше ничего» is a new predicate.)
     after = [j for j in range(last + 1, min(clause.stop, last + 4)) if tokens[j - 1].text not in ("и", "а", "но")]
-    if any(tokens[j].text == "нет" for j in range(last + 1, min(clause.stop, last + 3))):
+    # «суицидальных мыслей нет», not «скорее бы умереть, сил нет» (the «нет» is about something else).
+    if last + 1 in clause and tokens[last + 1].text == "нет":
+        return True
+    if last + 2 in clause and tokens[last + 2].text == "нет" and tokens[last + 1].lemmas & _THOUGHT_NOUNS:
         return True
     return any(NEG(tokens[j]) and j + 1 in clause and _INTENT(tokens[j + 1]) for j in after)
 
@@ -326,7 +330,7 @@ RULES: tuple[Rule, ...] = (
     Rule("better-dead", EXPLICIT, (L("лучше"), S("бы"), ME, L(lx.DIE)), gap=1),
     Rule("dead-better", EXPLICIT, (L("лучше"), S("бы"), ME, S("умерла", "умер", "сдохла", "сдох")), gap=1),
     # indirect intent
-    Rule("not-want-live", INDIRECT, (NEG, L(lx.WANT), INF(L(lx.LIVE))), gap=2, negatable=False, end=True,
+    Rule("not-want-live", INDIRECT, (NEG, L(lx.WANT), INF(L(lx.LIVE, "быть"))), gap=2, negatable=False, end=True,
          unless_next=S("так")),
     Rule("live-not-want", INDIRECT, (INF(L(lx.LIVE)), NEG, L(lx.WANT, "мочь")), gap=2, negatable=False,
          unless_next=S("без")),
@@ -362,7 +366,10 @@ RULES: tuple[Rule, ...] = (
     Rule("death-only-way", INDIRECT, (L("выход", "выхода", "путь"),
                                       L("смерть", "умереть", "суицид", "покончить", "самоубийство")),
          ordered=False, window=5, negatable=False),
-    Rule("sleep-forever", INDIRECT, (L("уснуть", "заснуть", "засыпать"), L("навсегда", "вечный")), gap=1),
+    Rule("sleep-forever", INDIRECT, (L("уснуть", "заснуть", "засыпать"), L("навсегда", "вечный")), ordered=False,
+         window=3),
+    Rule("indifferent-to-death", INDIRECT, (S("равно", "плевать", "пофиг", "фиолетово"), L(lx.DIE)), ordered=False,
+         window=5),
     Rule("kill-me", EXPLICIT, (S("убейте", "убей", "пристрелите", "пристрели", "добейте"), S("меня")), ordered=False,
          window=3, unless_clause=L(lx.IDIOM_CAUSE)),  # «убейте меня, сессия»: a stressor named, a hyperbole
     # Generalising frames (care2): a wish + "everything ends" + finality; never waking; not being here in
@@ -397,6 +404,10 @@ RULES: tuple[Rule, ...] = (
                                      L(lx.VANISH, lx.DIE, "стать")), ordered=False, window=9, negatable=False),
     Rule("no-strength-any-order", INDIRECT, (L("нет", "нету", "ноль", "кончиться", "закончиться"), L("сила"),
                                              INF(L(lx.LIVE))), ordered=False, window=4, negatable=False, end=True),
+    Rule("no-wish-to-live", INDIRECT, (L("нет", "нету", "ноль", "пропасть"), L("желание", "охота", "смысл"),
+                                       INF(L(lx.LIVE))), ordered=False, window=4, negatable=False, end=True),
+    Rule("no-sense-going-on", INDIRECT, (L("смысл"), INF(L("продолжать", "бороться"))), gap=1, negatable=False,
+         end=True),
     Rule("no-sense-go-on", INDIRECT, (L("смысл"), L("продолжать", "бороться", "просыпаться", "стараться"), ALL),
          gap=2, negatable=False),
     Rule("tired-life", INDIRECT, (L(lx.TIRED), S("от"), L("жизнь")), gap=1),
@@ -435,7 +446,8 @@ RULES: tuple[Rule, ...] = (
          unless_clause=L(lx.PRESCRIBED, "мама", "бабушка", "ребенок", "дорога", "отпуск", "поездка", "аптечка")),
     Rule("hoard-pills", METHOD, (L(lx.HOARD), L(lx.PILLS)), ordered=False, window=4,
          unless_clause=L(lx.PRESCRIBED, "таблетница", "мама", "ребенок", "бабушка", "дорога", "отпуск", "поездка")),
-    Rule("jump-from", METHOD, (L(lx.JUMP), L("с", "из", "со"), L(lx.HIGH_PLACE)), gap=2, unless_clause=L(lx.MEDIA)),
+    Rule("jump-from", METHOD, (L(lx.JUMP), L("с", "из", "со"), L(lx.HIGH_PLACE)), gap=2,
+         unless_clause=L(lx.MEDIA, lx.LEISURE)),
     Rule("jump-under", METHOD, (L(lx.JUMP), S("под"), L(lx.UNDER)), gap=1),
     Rule("cut-veins", METHOD, (L(lx.CUT), L(lx.VEIN)), ordered=False, window=4),
     Rule("hang", METHOD, (L(lx.HANG),), unless_next=S("как", "можно", "от")),
@@ -568,6 +580,8 @@ def _heights(tokens: list[Token]) -> list[int] | None:
     words = set().union(*(t.lemmas for t in tokens)) if tokens else set()
     if words & lx.LEISURE or words & lx.PHOBIA or ("высота" in words and words & {"страшно", "боюсь"}):
         return None
+    if any(t.text in ("страшно", "боюсь", "боится") for t in tokens[:6]):  # «страшно подниматься на крышу»
+        return None
     for i, token in enumerate(tokens[:-1]):
         if token.text == "на" and tokens[i + 1].lemmas & lx.HIGH_PLACE - {"окно", "этаж", "высота"}:
             stands = any(t.lemmas & lx.STAND for t in tokens[max(0, i - 3):i])
@@ -587,7 +601,8 @@ _STRONG_FAREWELL = (
     Rule("give-my-things", FAREWELL, (S("отдайте", "раздайте", "отдай", "раздай"), L("вещь", "все", "кот", "кошка"),
                                       L(lx.PERSON, "сестра", "подруга", "дочь", "сын", "друг", "бабушка")),
          ordered=False, window=6, negatable=False),
-    Rule("farewell-letter", FAREWELL, (L(lx.FAREWELL_STRONG_WORDS),)),
+    Rule("farewell-letter", FAREWELL, (L(lx.FAREWELL_STRONG_WORDS),),
+         unless_clause=L("нотариус", "читать", "оспорить", "наследство", "родственник", "отец", "дед", "бабушка")),
     Rule("writing-last-time", FAREWELL, (L("писать", "написать"), S("последний"), S("раз")), gap=2,
          unless_clause=L(lx.LEAVE_PLACE, "переезжать", "переехать", "другой")),
     Rule("me-gone", FAREWELL, (S("меня"), NEG, L("стать")), gap=1, negatable=False),
@@ -611,7 +626,8 @@ _STRONG_FAREWELL = (
                                       "папа", "ребенок", "дети", "сестра", "брат", "семья")),
          ordered=False, window=4, negatable=False,
          unless_clause=L("отпуск", "уехать", "пока", "неделя", "командировка", "выходные", "больница")),
-    Rule("goodbye-world", FAREWELL, (S("прощай", "прощайте"), L("мир", "свет", "жизнь", "все", "всех")), gap=1,
+    Rule("goodbye-world", FAREWELL, (S("прощай", "прощайте"), L("мир", "свет", "жизнь", "все", "всех", "наташа")),
+         gap=1,
          negatable=False),
     Rule("my-farewell", FAREWELL, (L("прощание"),), negatable=False, unless_next=S("с", "со"),
          unless_clause=L(lx.OLD_SELF, lx.FOR_A_WHILE, "лето", "зима", "весна", "осень")),
@@ -664,6 +680,7 @@ _WEAK_FAREWELL = (
     Rule("time-to-go", FAREWELL, (L("можно", "пора"), L("уходить", "уйти")), gap=1, negatable=False, end=True),
     Rule("did-not-cope", FAREWELL, (NEG, PAST(L("справиться", "выдержать", "смочь"))), gap=0, negatable=False,
          unless_next=S("с", "со")),
+    Rule("i-must-go", FAREWELL, (S("мне"), S("пора")), gap=0, negatable=False, end=True),
     Rule("dont-look-for-me", FAREWELL, (NEG, S("ищите", "ищи")), gap=0, negatable=False),
     Rule("you-were-good", FAREWELL, (S("вы", "ты"), S("был", "была", "были"),
                                      L("хороший", "лучший", "друг", "подруга")), gap=1, negatable=False),
