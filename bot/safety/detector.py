@@ -404,6 +404,11 @@ RULES: tuple[Rule, ...] = (
                                      L(lx.VANISH, lx.DIE, "стать")), ordered=False, window=9, negatable=False),
     Rule("no-strength-any-order", INDIRECT, (L("нет", "нету", "ноль", "кончиться", "закончиться"), L("сила"),
                                              INF(L(lx.LIVE))), ordered=False, window=4, negatable=False, end=True),
+    Rule("not-want-to-reach", INDIRECT, (NEG, L(lx.WANT), INF(L("дожить", "доживать"))), gap=2, negatable=False),
+    Rule("close-eyes-forever", INDIRECT, (L("закрыть", "закрывать"), L("глаз"), L("больше", "никогда"), NEG,
+                                          L("открыть", "открывать")), ordered=False, window=9, negatable=False),
+    Rule("life-not-for-me", INDIRECT, (L("жизнь"), NEG, S("для"), S("меня")), ordered=False, window=5,
+         negatable=False),
     Rule("no-wish-to-live", INDIRECT, (L("нет", "нету", "ноль", "пропасть"), L("желание", "охота", "смысл"),
                                        INF(L(lx.LIVE))), ordered=False, window=4, negatable=False, end=True),
     Rule("no-sense-going-on", INDIRECT, (L("смысл"), INF(L("продолжать", "бороться"))), gap=1, negatable=False,
@@ -419,7 +424,8 @@ RULES: tuple[Rule, ...] = (
     Rule("lethal-dose", METHOD, (L("смертельный", "летальный"), L("доза")), ordered=False, window=4),
     Rule("lethal-means", METHOD, (L(lx.LETHAL), L(lx.HIGH_PLACE, lx.PILLS, lx.VEIN, lx.ROPE, "машина", "этаж")),
          ordered=False, window=6, unless_clause=L(lx.MEDIA)),
-    Rule("out-the-window", METHOD, (L("выйти", "выходить", "шагнуть"), S("в"), L("окно")), gap=1),
+    Rule("out-the-window", METHOD, (L("выйти", "выходить", "шагнуть", "уйти", "прыгнуть"), S("в"), L("окно")), gap=1),
+    Rule("to-the-railway", METHOD, (L(lx.WANT), S("на"), L("железный"), L("дорога")), gap=2, end=True),
     Rule("on-the-rails", METHOD, (L("лечь", "лежать", "броситься", "кинуться", "встать", "стоять", "сидеть"),
                                   S("на", "под"), L("рельсы", "рельс", "поезд", "электричка")), gap=1),
     # A wish or a thought and a means in one clause: «хочу выпить яд», «думаю взять у папы пистолет».
@@ -514,7 +520,7 @@ RULES: tuple[Rule, ...] = (
     # acute danger now
     Rule("took-all-pills", ACUTE, (PAST(L(lx.INGEST)), L("все", "весь", "пачка", "упаковка", "горсть", "блистер",
                                                           "целый"), L(lx.PILLS)), ordered=False, window=6,
-         acute=True, unless_clause=L("курс", "врач", "назначить", "прописать")),
+         acute=True, unless_clause=L("курс", "врач", "назначить", "прописать", "схема", "рецепт")),
     Rule("took-pills", ACUTE, (PAST(L(lx.INGEST)), lambda t: bool(t.lemmas & lx.PILLS) and
                                t.text not in lx.ONE_PILL), ordered=False, window=7,
          acute=True, unless_clause=L(lx.PRESCRIBED)),
@@ -553,7 +559,7 @@ RULES: tuple[Rule, ...] = (
     Rule("armed-person", VIOLENCE, (L(lx.BLADE, "топор"), L("ломиться", "бросаться", "кидаться", "гоняться",
                                                              "угрожать", "замахиваться", "замахнуться", "приставить",
                                                              "махать", "держать")),
-         ordered=False, window=6, idioms=False, acute=True),
+         ordered=False, window=6, idioms=False, acute=True, unless_clause=L(lx.KITCHEN)),
     Rule("swings-at-me", VIOLENCE, (L("замахнуться", "замахиваться", "кинуться", "броситься", "наброситься"),
                                     S("на"), S("меня")), gap=1, idioms=False),
     Rule("not-let-out", VIOLENCE, (S("меня"), NEG, L("выпускать", "выпустить")), ordered=False, window=7,
@@ -634,6 +640,10 @@ _STRONG_FAREWELL = (
     Rule("dont-grieve", FAREWELL, (NEG, L("грустить", "плакать", "скучать", "переживать", "горевать"),
                                    S("обо", "о", "по", "из-за"), S("мне")), gap=1, negatable=False,
          unless_clause=L(lx.FOR_A_WHILE, lx.LEAVE_PLACE, "уехать", "скоро", "вернуться", "приехать")),
+    Rule("said-goodbye-done", FAREWELL, (PAST(L("попрощаться")),), negatable=False, end=True),
+    Rule("someone-take-my-pet", FAREWELL, (S("пусть"), L("забрать", "взять", "приютить"),
+                                           L("кот", "кошка", "собака", "пес", "питомец")), ordered=False, window=6,
+         negatable=False, unless_clause=L(lx.FOR_A_WHILE, "передержка", "отпуск", "уехать", "командировка")),
     Rule("wont-hear", FAREWELL, (S("обо", "про"), S("мне", "меня"), NEG, L("услышать")), gap=1, negatable=False),
 )
 _WEAK_FAREWELL = (
@@ -659,7 +669,10 @@ _WEAK_FAREWELL = (
     Rule("gave-away", FAREWELL, (lambda t: (t.past and bool(t.lemmas & {"раздать", "раздавать", "отдать"})) or
                                  t.text == "раздаю",), negatable=False),
     Rule("wont-need", FAREWELL, (NEG, L("понадобиться", "пригодиться", "нужный")), gap=1, negatable=False),
-    Rule("im-leaving", FAREWELL, (S("ухожу", "ухожу."),), negatable=False, unless_next=S("с", "на", "в", "из", "от")),
+    Rule("im-leaving", FAREWELL, (S("ухожу", "ухожу."),), negatable=False,
+         unless_next=S("с", "на", "в", "из", "от", "к", "по", "домой", "спать", "гулять", "работать", "пораньше")),
+    Rule("wont-come-again", FAREWELL, (L("больше"), NEG, L("прийти", "приходить", "появиться", "появляться")), gap=1,
+         negatable=False),
     Rule("thanks-for-all", FAREWELL, (L("спасибо"), L("все", "всё", "весь", "рядом")), gap=3, negatable=False),
     Rule("letters-to-all", FAREWELL, (L("письмо", "записка"), L("близкий", "родной", "все", "весь")), ordered=False,
          window=4, negatable=False),
