@@ -8,6 +8,7 @@ from bot.safety.detector import CATEGORIES, detect
 TUNING = evaluation.load("tuning")
 DEV = evaluation.load("dev")
 HELDOUT = evaluation.load("heldout")
+HELDOUT2 = evaluation.load("heldout2")
 
 
 def test_the_sets_are_big_enough_and_cover_every_category():
@@ -17,7 +18,7 @@ def test_the_sets_are_big_enough_and_cover_every_category():
     assert {r["category"] for r in crisis} == set(CATEGORIES)
     ordinary_categories = {r["category"] for r in ordinary}
     assert {"idiom", "journey", "fear", "old_self", "anger", "everyday", "negation"} <= ordinary_categories
-    assert len(HELDOUT) >= 40
+    assert len(HELDOUT) >= 40 and len(HELDOUT2) >= 150
     dev_crisis = [r for r in DEV if r["label"] == "crisis"]
     assert len(dev_crisis) >= 150 and len(DEV) - len(dev_crisis) >= 150
     assert {r["category"] for r in dev_crisis} == set(CATEGORIES)
@@ -42,18 +43,27 @@ def test_offline_detector_on_the_development_set():
 
 
 def test_offline_detector_on_the_held_out_set_does_not_regress():
-    # Written by someone who did not tune the rules and never tuned on (docs/safety.md:
-    # 62.9 % recall, 6.6 % false positives at the last measurement). Guarded a little below.
+    # Written by someone who did not tune the rules; its texts were never read (docs/safety.md:
+    # 80.0 % recall, 7.9 % false positives at the last measurement). Guarded a little below.
     score = evaluation.score_offline(HELDOUT)
     print("held-out:", score.line())
-    assert score.recall >= 0.60
-    assert score.false_positive_rate <= 0.09
+    assert score.recall >= 0.77
+    assert score.false_positive_rate <= 0.095
+
+
+def test_offline_detector_on_the_second_held_out_set_does_not_regress():
+    # Written blind while the second round worked, scored once on the frozen detector
+    # (docs/safety.md: 68.8 % recall, 7.4 % false positives). Guarded two messages below.
+    score = evaluation.score_offline(HELDOUT2)
+    print("held-out 2:", score.line())
+    assert score.recall >= 0.66
+    assert score.false_positive_rate <= 0.085
 
 
 @pytest.mark.django_db
 def test_combined_gate_against_the_fake_llm(fake_llm, settings):
     settings.LLM_MAX_ATTEMPTS = 1
-    rows = TUNING + HELDOUT
+    rows = TUNING + HELDOUT + HELDOUT2
     offline = evaluation.score_offline(rows)
     labels = {r["text"]: r["label"] for r in rows}
 
