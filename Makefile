@@ -24,9 +24,11 @@ run: install
 	$(MANAGE) ensure_admin
 	$(BIN)/honcho --procfile Procfile.dev start
 
-## Run the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, else SQLite).
+## Run the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, else SQLite),
+## in two processes (each with its own test database, Redis database and archive folder).
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/pytest --create-db $(PYTEST_ARGS)
+	$(BIN)/pytest --create-db -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

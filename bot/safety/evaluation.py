@@ -1,8 +1,9 @@
 """Recall and false-positive rate of the offline detector and of the combined gate.
 
 The evaluation sets are JSON lines ``{"text", "label": "crisis"|"ordinary", "category"}``:
-``eval/tuning.jsonl`` (the rules were tuned on it) and ``eval/heldout.jsonl`` (written by
-someone else, never tuned on). ``manage.py safety_eval`` prints both; tests guard them.
+``eval/tuning.jsonl`` and ``eval/dev.jsonl`` (written by the rule authors; the rules were tuned
+on them), ``eval/heldout.jsonl`` and ``eval/heldout2.jsonl`` (written by others, scored without
+reading them). ``manage.py safety_eval`` prints every set present; tests guard them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from relove import llm
 from . import gate
 
 EVAL_DIR = Path(__file__).resolve().parent / "eval"
-SETS = {"tuning": EVAL_DIR / "tuning.jsonl", "heldout": EVAL_DIR / "heldout.jsonl"}
+SETS = {"tuning": EVAL_DIR / "tuning.jsonl", "dev": EVAL_DIR / "dev.jsonl", "heldout": EVAL_DIR / "heldout.jsonl",
+        "heldout2": EVAL_DIR / "heldout2.jsonl"}
 
 
 def load(name: str) -> list[dict]:

@@ -25,7 +25,7 @@ _TRANSLIT = [("shch", "щ"), ("sch", "щ"), ("zh", "ж"), ("kh", "х"), ("ch", "
              ("ya", "я"), ("ia", "я"), ("yu", "ю"), ("iu", "ю"), ("yo", "е"), ("ye", "е"), ("a", "а"), ("b", "б"),
              ("v", "в"), ("g", "г"), ("d", "д"), ("e", "е"), ("z", "з"), ("i", "и"), ("j", "й"), ("k", "к"),
              ("l", "л"), ("m", "м"), ("n", "н"), ("o", "о"), ("p", "п"), ("r", "р"), ("s", "с"), ("t", "т"),
-             ("u", "у"), ("f", "ф"), ("h", "х"), ("c", "ц"), ("w", "в"), ("q", "к"), ("x", "кс"), ("'", "ь")]
+             ("u", "у"), ("f", "ф"), ("h", "х"), ("c", "ц"), ("w", "в"), ("q", "к"), ("x", "х"), ("'", "ь")]
 _VOWELS = set("аеиоуыэюя")
 
 
@@ -35,13 +35,17 @@ class Token:
     lemmas: frozenset[str]
     past: bool = False  # some reading is a past-tense verb
     infinitive: bool = False
+    first_person: bool = False  # some reading is a first-person verb or pronoun («хочу», «я»)
+    quoted: bool = False  # inside «…» or "…": someone else's words, a title
 
     @property
     def is_break(self) -> bool:
-        return self.text == "."
+        return self.text in (".", "?")
 
 
 BREAK = Token(".", frozenset({"."}))
+QUESTION = Token("?", frozenset({"?"}))  # a clause break that ends a question: «мысли о суициде? нет»
+_QUOTES = re.compile(r"«[^»]{1,200}»|\"[^\"]{1,200}\"|“[^”]{1,200}”|„[^“”]{1,200}[“”]")
 
 
 @functools.cache
@@ -70,12 +74,24 @@ def transliterate(word: str) -> str:
 
 
 @functools.lru_cache(maxsize=50_000)
-def _parse(word: str) -> tuple[frozenset[str], bool, bool, bool]:
+def _parse(word: str) -> tuple[frozenset[str], bool, bool, bool, bool]:
     parses = analyzer().parse(word)
     lemmas = frozenset(p.normal_form.replace("ё", "е") for p in parses) | {word}
     past = any("past" in p.tag for p in parses)
     infinitive = any(p.tag.POS == "INFN" for p in parses)
-    return lemmas, past, infinitive, analyzer().word_is_known(word)
+    first = any("1per" in p.tag and p.score >= 0.1 for p in parses)
+    return lemmas, past, infinitive, analyzer().word_is_known(word), first
+
+
+_MODIFIER_POS = {"PREP", "ADVB"}
+
+
+@functools.lru_cache(maxsize=20_000)
+def is_modifier(word: str) -> bool:
+    """A word that would attach to a verb before it as a circumstance («жить в Москве», «жить
+    вечно», «жить чужой жизнью»): a preposition, an adverb, or an instrumental form."""
+    parses = [p for p in analyzer().parse(word) if p.score >= 0.1]
+    return any(p.tag.POS in _MODIFIER_POS or p.tag.case == "ablt" for p in parses)
 
 
 def _edits(word: str):
@@ -95,7 +111,7 @@ def _edits(word: str):
 # («хачу»), so known words are tried with these swaps too, but only towards the core lemmas.
 _VOWEL_SWAPS = {"а": "о", "о": "а", "е": "и", "и": "е", "я": "е"}
 CORE_LEMMAS = frozenset({"хотеть", "хотеться", "жить", "умереть", "умирать", "покончить", "повеситься",
-                         "таблетка", "убить", "резать", "вена"})
+                         "таблетка", "убить", "резать", "вена", "себя"})
 
 
 def _vowel_swaps(word: str):
@@ -129,29 +145,36 @@ def tokenize(text: str, *, vocabulary: frozenset[str] = frozenset()) -> list[Tok
     normalised = (text or "").lower().replace("ё", "е")
     tokens: list[Token] = []
     fixes = 0
+    quotes = [m.span() for m in _QUOTES.finditer(normalised)]
+    next_quote = 0
     for match in _WORD.finditer(normalised):
         if len(tokens) >= MAX_TOKENS:
             break
         raw = match.group(0)
         if raw[0] in ".!?;\n":
             if tokens and not tokens[-1].is_break:
-                tokens.append(BREAK)
+                tokens.append(QUESTION if "?" in raw else BREAK)
             continue
+        while next_quote < len(quotes) and quotes[next_quote][1] <= match.start():
+            next_quote += 1
+        quoted = next_quote < len(quotes) and quotes[next_quote][0] < match.start()
         translit = bool(_LATIN.match(raw))
         word = transliterate(raw) if translit else raw
         if not word:
             continue
-        _, _, _, known = _parse(word)
+        _, _, _, known, _ = _parse(word)
         for part in _split_glued_negation(word, known):
-            lemmas, past, infinitive, known = _parse(part)
+            lemmas, past, infinitive, known, first = _parse(part)
             variants = [part]
             if translit and part[-1] not in _VOWELS and not part.endswith("ь"):
                 variants.append(part + "ь")  # transliteration usually drops the soft sign («zhit»)
+            if translit and len(part) > 3 and part[-1] in "юяе" and part[-2] not in _VOWELS | {"ь", "ъ"}:
+                variants.append(part[:-1] + "ь" + part[-1])  # «zhiznyu» → жизнью
             for variant in variants[1:]:
-                extra, extra_past, extra_inf, _ = _parse(variant)
+                extra, extra_past, extra_inf, _, _ = _parse(variant)
                 lemmas, past, infinitive = lemmas | extra, past or extra_past, infinitive or extra_inf
             if 4 <= len(part) <= 14 and vocabulary and fixes < MAX_TYPO_FIXES:
                 fixes += not known
                 lemmas = lemmas | corrections(part, vocabulary, known=known)
-            tokens.append(Token(part, lemmas, past, infinitive))
+            tokens.append(Token(part, lemmas, past, infinitive, first, quoted))
     return tokens

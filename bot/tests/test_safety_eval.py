@@ -6,7 +6,9 @@ from bot.safety import evaluation
 from bot.safety.detector import CATEGORIES, detect
 
 TUNING = evaluation.load("tuning")
+DEV = evaluation.load("dev")
 HELDOUT = evaluation.load("heldout")
+HELDOUT2 = evaluation.load("heldout2")
 
 
 def test_the_sets_are_big_enough_and_cover_every_category():
@@ -16,7 +18,13 @@ def test_the_sets_are_big_enough_and_cover_every_category():
     assert {r["category"] for r in crisis} == set(CATEGORIES)
     ordinary_categories = {r["category"] for r in ordinary}
     assert {"idiom", "journey", "fear", "old_self", "anger", "everyday", "negation"} <= ordinary_categories
-    assert len(HELDOUT) >= 40
+    assert len(HELDOUT) >= 40 and len(HELDOUT2) >= 150
+    dev_crisis = [r for r in DEV if r["label"] == "crisis"]
+    assert len(dev_crisis) >= 150 and len(DEV) - len(dev_crisis) >= 150
+    assert {r["category"] for r in dev_crisis} == set(CATEGORIES)
+    assert {"idiom", "journey", "fear", "old_self", "anger", "tiredness", "negation", "media"} <= \
+        {r["category"] for r in DEV if r["label"] == "ordinary"}
+    assert not {r["text"].lower() for r in DEV} & {r["text"].lower() for r in TUNING}  # new phrasings only
 
 
 def test_offline_detector_on_the_tuning_set():
@@ -26,19 +34,36 @@ def test_offline_detector_on_the_tuning_set():
     assert score.false_positive_rate <= 0.05, score.alarms
 
 
+def test_offline_detector_on_the_development_set():
+    # Eleven fresh batches written for the generalising rules (docs/safety.md: 97.3 % / 0.0 %).
+    score = evaluation.score_offline(DEV)
+    print("dev:", score.line())
+    assert score.recall >= 0.95, score.misses
+    assert score.false_positive_rate <= 0.02, score.alarms
+
+
 def test_offline_detector_on_the_held_out_set_does_not_regress():
-    # Written by someone who did not tune the rules and never tuned on (docs/safety.md:
-    # 62.9 % recall, 6.6 % false positives at the last measurement). Guarded a little below.
+    # Written by someone who did not tune the rules; its texts were never read (docs/safety.md:
+    # 80.0 % recall, 7.9 % false positives at the last measurement). Guarded a little below.
     score = evaluation.score_offline(HELDOUT)
     print("held-out:", score.line())
-    assert score.recall >= 0.60
-    assert score.false_positive_rate <= 0.09
+    assert score.recall >= 0.77
+    assert score.false_positive_rate <= 0.095
+
+
+def test_offline_detector_on_the_second_held_out_set_does_not_regress():
+    # Written blind while the second round worked, scored once on the frozen detector
+    # (docs/safety.md: 68.8 % recall, 7.4 % false positives). Guarded two messages below.
+    score = evaluation.score_offline(HELDOUT2)
+    print("held-out 2:", score.line())
+    assert score.recall >= 0.66
+    assert score.false_positive_rate <= 0.085
 
 
 @pytest.mark.django_db
 def test_combined_gate_against_the_fake_llm(fake_llm, settings):
     settings.LLM_MAX_ATTEMPTS = 1
-    rows = TUNING + HELDOUT
+    rows = TUNING + HELDOUT + HELDOUT2
     offline = evaluation.score_offline(rows)
     labels = {r["text"]: r["label"] for r in rows}
 
@@ -66,3 +91,39 @@ def test_verdict_names_category_and_evidence():
     verdict = detect("думаю вскрыть вены")
     assert verdict.category == "method" and verdict.evidence == ("вскрыть вены",)
     assert "способ" in verdict.describe()
+
+
+@pytest.mark.parametrize(("text", "risk"), [
+    # negation reaches only through filler words, and a fresh predicate ends its reach
+    ("не понимаю, зачем я живу", True),
+    ("не хочу умирать, хочу жить", False),
+    ("я не хочу его видеть, хочу, чтобы всё прекратилось навсегда", True),
+    ("мысли о суициде? нет, такого нет", False),
+    ("меня никто не бьет, просто ругаемся", False),
+    ("устала от жизни и не хочу больше ничего", True),
+    # «жить» modified (how) or not (whether)
+    ("не хочу жить, и это пугает", True),
+    ("устала жить чужой жизнью", False),
+    ("не хочу так жить, хочу перемен", False),
+    ("не хочу жить в этом городе", False),
+    # someone else's words or life
+    ("песня «Я хочу умереть молодым» у меня на повторе", False),
+    ("читаю Анну Каренину, она бросилась под поезд", False),
+    ("смотрела документалку про выживших после передозировки", False),
+    ("в новостях пишут, что мужчина угрожал соседу ножом", False),
+    ("он ушел, и я не хочу жить", True),
+    # word order within a clause
+    ("сил жить нет", True),
+    ("хочу под машину броситься", True),
+    ("мне больше не хочется быть здесь", True),
+    # a misspelt reflexive still counts
+    ("я хочю покончить с сабой", True),
+])
+def test_generalising_frames(text, risk):
+    assert detect(text).risk is risk, detect(text)
+
+
+def test_two_farewell_cues_must_be_close():
+    far = "прощай, лето. " + "обычный день на работе, ничего особенного. " * 10 + "мне больше ничего не нужно"
+    assert not detect(far).risk
+    assert detect("прощайте. мне больше ничего не нужно").category == "farewell"
