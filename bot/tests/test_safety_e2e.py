@@ -1,7 +1,6 @@
 """Safety end to end: the real bot application against the fake Bot API and fake OpenAI
 servers on loopback, a restarted bot process, and staff alerts from concurrent workers."""
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -14,6 +13,7 @@ from bot.services import safety
 from bot.services.notify import outbound_deliver
 from profiles.models import TelegramUser
 from testkit.bot_runner import PollingBot
+from testkit.concurrency import in_threads
 from testkit.factories import TelegramUserFactory
 
 from .test_telegram_e2e import CHAT, converse, persona_prompts, rejected, run_bot_process, start_and_consent
@@ -89,27 +89,6 @@ def test_crisis_mode_persists_across_a_bot_restart(fake_telegram, fake_llm):
     assert TelegramUser.objects.get(telegram_id=CHAT).crisis_flag
 
 
-def _in_threads(count, work):
-    barrier, results, errors = threading.Barrier(count), [], []
-
-    def run():
-        try:
-            barrier.wait()
-            results.append(work())
-        except Exception as exc:  # noqa: BLE001 — re-raised in the test thread below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-    return results
-
-
 @pytest.mark.postgres
 def test_two_workers_send_the_staff_alert_exactly_once(fake_telegram, settings):
     if connection.vendor != "postgresql":
@@ -119,20 +98,20 @@ def test_two_workers_send_the_staff_alert_exactly_once(fake_telegram, settings):
     member = TelegramUserFactory()
     # Two bot workers see two crisis messages of one member at the same moment.
     decision = Decision(True, detected_by="keywords", category="explicit", evidence=("x",))
-    _in_threads(2, lambda: safety.crisis_signal(user=TelegramUser.objects.get(pk=member.pk), text="…",
+    in_threads(2, lambda: safety.crisis_signal(user=TelegramUser.objects.get(pk=member.pk), text="…",
                                                 decision=decision))
     assert CrisisAlert.objects.filter(user=member).count() == 1
     row = OutboundMessage.objects.get(kind="crisis_alert")
     # Two Celery workers got the delivery task (a redelivered message): one claims, one sends.
-    results = _in_threads(2, lambda: outbound_deliver(outbound_id=row.pk))
+    results = in_threads(2, lambda: outbound_deliver(outbound_id=row.pk))
     assert sorted(str(r.next) if r else "not-claimed" for r in results) == ["not-claimed", "sent"]
     assert len(fake_telegram.sent_messages(STAFF)) == 1
     # Two beat runs find the alert unresolved after two hours: one re-alert, once.
     CrisisAlert.objects.filter(user=member).update(
         staff_alerted_at=timezone.now() - timedelta(hours=3))
-    assert sorted(_in_threads(2, safety.crisis_realert_due)) == [0, 1]
+    assert sorted(in_threads(2, safety.crisis_realert_due)) == [0, 1]
     realert = OutboundMessage.objects.exclude(pk=row.pk).get()
     assert realert.dedupe_key.endswith(":realert:2")
-    _in_threads(2, lambda: outbound_deliver(outbound_id=realert.pk))
+    in_threads(2, lambda: outbound_deliver(outbound_id=realert.pk))
     sent = fake_telegram.sent_messages(STAFF)
     assert len(sent) == 2 and "не разобран" in sent[1]["text"]
