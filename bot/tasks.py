@@ -44,3 +44,11 @@ def crisis_realert() -> int:
     from .services.safety import crisis_realert_due
 
     return crisis_realert_due()
+
+
+@shared_task(name="bot.tasks.apply_conversation_retention")
+def apply_conversation_retention() -> dict:
+    """Summarise and remove conversation text older than CONVERSATION_RETENTION_DAYS."""
+    from .services.sessions import conversations_apply_retention
+
+    return conversations_apply_retention()

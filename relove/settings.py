@@ -327,6 +327,8 @@ PROCESS_CACHE_MAX_AGE = env.float("PROCESS_CACHE_MAX_AGE", default=300.0)
 ACTIVITY_LOG_RETENTION_DAYS = env.int("ACTIVITY_LOG_RETENTION_DAYS", default=90)
 ARCHIVE_DIR = env("ARCHIVE_DIR", default=str(VAR_DIR / "archive"))
 ARCHIVE_RETENTION_DAYS = env.int("ARCHIVE_RETENTION_DAYS", default=365)
+# Conversation text older than this is folded into its session's summary and deleted (daily).
+CONVERSATION_RETENTION_DAYS = env.int("CONVERSATION_RETENTION_DAYS", default=365)
 
 # --- Journeys and profiles ---------------------------------------------------------------
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")  # enables click-tracked stream links (/r/s/<ref>/)

@@ -186,3 +186,28 @@ def session_digest(session: UserSession, *, limit: int = 1500) -> str:
     if member_lines:
         parts.append("Участник говорил: " + " / ".join(line[:200] for line in member_lines[-6:]))
     return "\n".join(parts)[:limit]
+
+
+def conversations_apply_retention(*, now=None, batch: int = 500) -> dict[str, int]:
+    """Conversation text older than ``CONVERSATION_RETENTION_DAYS`` is summarised and removed.
+
+    For each session holding such turns, what the member said in them is folded into the
+    session's summary (bounded, no LLM) and the turn rows are deleted. Idempotent: a second run
+    finds nothing; at most ``batch`` sessions per run (the daily job catches up over days).
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.CONVERSATION_RETENTION_DAYS)
+    old = ConversationTurn.objects.filter(created_at__lt=cutoff)
+    session_ids = list(old.values_list("session_id", flat=True).distinct().order_by("session_id")[:batch])
+    removed = 0
+    for session_id in session_ids:
+        with transaction.atomic():
+            session = UserSession.objects.select_for_update().get(pk=session_id)
+            turns = old.filter(session_id=session_id).order_by("position")
+            said = [row.content[:200] for row in turns if row.role == ConversationTurn.Role.USER]
+            if said:
+                folded = "Участник говорил (старше срока хранения): " + " / ".join(said[-6:])
+                session.summary = "\n".join(p for p in (folded, session.summary) if p)[-2500:]
+                session.save(update_fields=["summary"])
+            removed += turns.delete()[0]
+    return {"sessions": len(session_ids), "turns_removed": removed}

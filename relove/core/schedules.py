@@ -18,6 +18,8 @@ PERIODIC_TASKS = [
      {"minute": "0", "hour": "3", "timezone": "Europe/Moscow"}),
     ("Журналы: архивация старше 90 дней", "bot.tasks.archive_logs", "crontab",
      {"minute": "30", "hour": "4", "timezone": "Europe/Moscow"}),
+    ("Переписка: сжатие и удаление старше срока хранения", "bot.tasks.apply_conversation_retention", "crontab",
+     {"minute": "40", "hour": "4", "timezone": "Europe/Moscow"}),
     ("Архивы: удаление старше срока хранения", "privacy.tasks.prune_archives", "crontab",
      {"minute": "50", "hour": "4", "timezone": "Europe/Moscow"}),
     ("Аналитика: дневные сводки активности", "analytics.tasks.rollup_activity", "interval",
