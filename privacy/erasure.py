@@ -16,7 +16,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 
 from profiles.models import TelegramUser
-from relove.core.archive import archive_encode, archive_files, archive_lock, archive_read, archive_write
+from relove.core.archive import archives_keep
 
 from .cache import member_cache_purge
 from .introspection import member_relations
@@ -38,19 +38,7 @@ def _admin_log_delete(*, user_pk: int, owned: dict[type, list]) -> int:
 
 def archives_remove_member(*, user_pk: int) -> int:
     """Rewrite every archive file without the member's lines; returns how many lines went."""
-    removed = 0
-    with archive_lock():
-        for path in archive_files():
-            rows = archive_read(path)
-            kept = [r for r in rows if r.get("user_id") != user_pk]
-            if len(kept) == len(rows):
-                continue
-            removed += len(rows) - len(kept)
-            if kept:
-                archive_write(path, archive_encode(kept))
-            else:
-                path.unlink()
-    return removed
+    return archives_keep(lambda row: row.get("user_id") != user_pk)
 
 
 def member_erase(*, user: TelegramUser, staff=None) -> ErasureRecord:

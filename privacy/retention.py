@@ -1,7 +1,7 @@
 """Retention of archived activity logs: lines older than ARCHIVE_RETENTION_DAYS are deleted.
 
-Conversation-text retention (CONVERSATION_RETENTION_DAYS) belongs on the conversation turn
-rows and is not implemented here.
+Conversation-text retention (CONVERSATION_RETENTION_DAYS) works on the conversation turn rows:
+``bot.services.sessions.conversations_apply_retention``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from relove.core.archive import archive_encode, archive_files, archive_lock, archive_read, archive_write
+from relove.core.archive import archives_keep
 
 logger = logging.getLogger(__name__)
 
@@ -25,18 +25,7 @@ def archives_prune(*, older_than_days: int | None = None, now: datetime | None =
     """
     days = older_than_days if older_than_days is not None else settings.ARCHIVE_RETENTION_DAYS
     cutoff = (now or timezone.now()) - timedelta(days=days)
-    removed = 0
-    with archive_lock():
-        for path in archive_files():
-            rows = archive_read(path)
-            kept = [r for r in rows if datetime.fromisoformat(r["created_at"]) >= cutoff]
-            if len(kept) == len(rows):
-                continue
-            removed += len(rows) - len(kept)
-            if kept:
-                archive_write(path, archive_encode(kept))
-            else:
-                path.unlink()
+    removed = archives_keep(lambda row: datetime.fromisoformat(row["created_at"]) >= cutoff)
     if removed:
         logger.info("archive retention: %d lines older than %d days deleted", removed, days)
     return removed

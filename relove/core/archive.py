@@ -14,7 +14,7 @@ import fcntl
 import gzip
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -71,3 +71,24 @@ def archive_write(path: Path, blob: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def archives_keep(keep: Callable[[dict], bool]) -> int:
+    """Rewrite every archive file with only the lines ``keep`` accepts; returns the lines dropped.
+
+    Under the archive lock (the archiver and key rotation take it too); a file left empty is
+    removed, an untouched one is not rewritten.
+    """
+    removed = 0
+    with archive_lock():
+        for path in archive_files():
+            rows = archive_read(path)
+            kept = [row for row in rows if keep(row)]
+            if len(kept) == len(rows):
+                continue
+            removed += len(rows) - len(kept)
+            if kept:
+                archive_write(path, archive_encode(kept))
+            else:
+                path.unlink()
+    return removed
