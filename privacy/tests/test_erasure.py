@@ -16,6 +16,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.cache import cache
 from django.utils import timezone
 
+from analytics.models import DailyActivity, WeeklyActivity
 from bot.models import CrisisAlert, CrisisNote, MemberFlagChange, OutboundMessage
 from bot.services import sessions
 from bot.services.flood import flood_check
@@ -44,6 +45,10 @@ def _stores(member):
         "bot.MemberFlagChange": lambda: MemberFlagChange.objects.create(
             user=member, field=MemberFlagChange.Field.CRISIS_FLAG, value=True, reason=SECRET),
         "bot.DailyMessageSlot": lambda: f.DailySlotFactory(user=member),
+        "bot.ConversationTurn": lambda: sessions.session_append(
+            session=sessions.session_get_active(user=member), turns=[sessions.Turn("user", SECRET)]),
+        "analytics.DailyActivity": lambda: DailyActivity.objects.create(day=date.today(), user=member, messages=3),
+        "analytics.WeeklyActivity": lambda: WeeklyActivity.objects.create(week=date.today(), user=member),
         "bot.OutboundMessage": lambda: OutboundMessage.objects.create(
             kind="test", chat_id=member.telegram_id, user=member, text=SECRET, dedupe_key=f"t:{member.pk}"),
         "broadcasts.BroadcastDelivery": lambda: f.BroadcastDeliveryFactory(user=member),
