@@ -9,9 +9,15 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
-from relove.core.admin_utils import CONVERSATION_PERMISSION, PersonalDataAdminMixin, ReadOnlyAdmin, html_table
+from relove.core.admin_utils import (
+    CONVERSATION_PERMISSION,
+    HistoryAdmin,
+    ModelAdmin,
+    PersonalDataAdminMixin,
+    ReadOnlyAdmin,
+    html_table,
+)
 
 from .models import (
     CrisisAlert,
@@ -56,13 +62,13 @@ class ProcessedUpdateAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PersonaPrompt)
-class PersonaPromptAdmin(SimpleHistoryAdmin):
+class PersonaPromptAdmin(HistoryAdmin):
     list_display = ["key", "updated_at"]
     search_fields = ["text"]
 
 
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(SimpleHistoryAdmin):
+class MessageTemplateAdmin(HistoryAdmin):
     list_display = ["key", "stage", "is_active", "short_text", "updated_at"]
     list_filter = ["key", "stage", "is_active"]
     list_editable = ["is_active"]
@@ -75,7 +81,7 @@ class MessageTemplateAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(CrisisContact)
-class CrisisContactAdmin(admin.ModelAdmin):
+class CrisisContactAdmin(ModelAdmin):
     list_display = ["name", "phone", "order", "is_active"]
     list_editable = ["order", "is_active"]
 
@@ -95,7 +101,7 @@ class FlagChangeForm(forms.Form):
 
 
 @admin.register(CrisisAlert)
-class CrisisAlertAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
+class CrisisAlertAdmin(PersonalDataAdminMixin, ModelAdmin):
     """The crisis workflow: new → in progress (assignee, notes) → resolved (a note is required)."""
 
     list_display = ["user", "status_badge", "category_label", "acute", "detected_by", "signals", "assignee",

@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from relove.core.admin_utils import ReadOnlyAdmin
+from relove.core.admin_utils import ModelAdmin, ReadOnlyAdmin
 from relove.core.staff_tasks import staff_task_queue, staff_tasks_announce
 
 from . import selectors, services
@@ -43,7 +43,7 @@ def segment_from_query(query) -> selectors.Segment:
 
 
 @admin.register(Broadcast)
-class BroadcastAdmin(admin.ModelAdmin):
+class BroadcastAdmin(ModelAdmin):
     form = BroadcastForm
     change_form_template = "admin/broadcasts/broadcast/change_form.html"
     list_display = ["title", "status", "scheduled_at", "total", "sent", "failed", "blocked", "pending",
@@ -193,7 +193,7 @@ class BroadcastDeliveryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(StaffTelegramAccount)
-class StaffTelegramAccountAdmin(admin.ModelAdmin):
+class StaffTelegramAccountAdmin(ModelAdmin):
     """Where each staff member receives test sends; staff see only their own. The id is set
     only by the bot, from the account that sent the link code (``/staff CODE``)."""
 

@@ -8,11 +8,17 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
 from profiles.models import TelegramUser, UserInteraction
 from relove.core import access
-from relove.core.admin_utils import PersonalDataAdminMixin, ReadOnlyAdmin, html_table
+from relove.core.admin_utils import (
+    HistoryAdmin,
+    ModelAdmin,
+    PersonalDataAdminMixin,
+    ReadOnlyAdmin,
+    TabularInline,
+    html_table,
+)
 
 from .models import (
     JourneyInsight,
@@ -35,7 +41,7 @@ def _member_page(member: TelegramUser) -> str:
 
 
 @admin.register(JourneyStage)
-class JourneyStageAdmin(SimpleHistoryAdmin):
+class JourneyStageAdmin(HistoryAdmin):
     list_display = ["order", "name", "min_confidence"]
     list_display_links = ["order", "name"]
     search_fields = ["name", "description"]
@@ -125,14 +131,14 @@ class JourneyInsightAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     personal_fields = ("text",)
 
 
-class StreamStepInline(admin.TabularInline):
+class StreamStepInline(TabularInline):
     model = StreamStep
     extra = 1
     fields = ["day_offset", "order", "text", "quick_replies"]
 
 
 @admin.register(Stream)
-class StreamAdmin(admin.ModelAdmin):
+class StreamAdmin(ModelAdmin):
     list_display = ["title", "starts_at", "is_active", "step_count", "enrolled_count", "click_count"]
     list_filter = ["is_active", "suitable_stages", "starts_at"]
     search_fields = ["title", "description", "slug"]
@@ -192,7 +198,7 @@ class StreamAdmin(admin.ModelAdmin):
         })
 
 
-class StreamStepDeliveryInline(admin.TabularInline):
+class StreamStepDeliveryInline(TabularInline):
     model = StreamStepDelivery
     fields = ["step", "due_on", "delivered_at"]
     readonly_fields = fields
@@ -204,7 +210,7 @@ class StreamStepDeliveryInline(admin.TabularInline):
 
 
 @admin.register(StreamEnrollment)
-class StreamEnrollmentAdmin(admin.ModelAdmin):
+class StreamEnrollmentAdmin(ModelAdmin):
     list_display = ["user", "stream", "status", "steps_sent", "ref_code", "enrolled_at"]
     list_filter = ["status", "stream"]
     search_fields = ["=user__telegram_id", "user__username", "stream__title"]

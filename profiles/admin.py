@@ -15,6 +15,7 @@ from relove.core import access
 from relove.core.admin_utils import (
     CONVERSATION_PERMISSION,
     PERSONAL_DATA_PERMISSION,
+    ModelAdmin,
     PersonalDataAdminMixin,
     ReadOnlyAdmin,
     html_table,
@@ -30,13 +31,13 @@ PROFILE_FIELD_LABELS = {"summary": _("резюме"), "light_shadow_balance": _(
 
 
 @admin.register(MemberTag)
-class MemberTagAdmin(admin.ModelAdmin):
+class MemberTagAdmin(ModelAdmin):
     list_display = ["name"]
     search_fields = ["name"]
 
 
 @admin.register(TelegramUser)
-class TelegramUserAdmin(admin.ModelAdmin):
+class TelegramUserAdmin(ModelAdmin):
     list_display = ["__str__", "first_name", "journey_stage", "consent_at", "proactive_enabled",
                     "is_paused", "is_blocked", "crisis_flag", "messages_count", "last_activity_at"]
     list_filter = ["journey_stage", "is_blocked", "is_paused", "crisis_flag", "proactive_enabled",

@@ -55,6 +55,11 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # django-unfold restyles the admin and replaces admin.site; it must come before contrib.admin.
+    "unfold",
+    "unfold.contrib.filters",
+    "unfold.contrib.forms",
+    "unfold.contrib.simple_history",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -374,6 +379,33 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"GenderEnum": "profiles.models.TelegramUser.Gender"},
+}
+
+# --- Admin (django-unfold) -----------------------------------------------------------------
+# The back office is organised by job, not by Django app: relove/core/admin_nav.py builds the
+# sidebar for each staff member from the models their permissions let them see.
+UNFOLD = {
+    "SITE_TITLE": "reLove",
+    "SITE_HEADER": "reLove · Наташа",
+    "SITE_SUBHEADER": "Управление ботом",
+    "SITE_SYMBOL": "favorite",
+    "SHOW_VIEW_ON_SITE": False,
+    "STYLES": ["relove.core.admin_nav.stylesheet"],
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": False,
+        "navigation": "relove.core.admin_nav.sidebar",
+    },
+    "COLORS": {
+        "primary": {
+            "50": "oklch(97.1% .013 17.38)", "100": "oklch(93.6% .032 17.717)",
+            "200": "oklch(88.5% .062 18.334)", "300": "oklch(80.8% .114 19.571)",
+            "400": "oklch(70.4% .191 22.216)", "500": "oklch(63.7% .237 25.331)",
+            "600": "oklch(57.7% .245 27.325)", "700": "oklch(50.5% .213 27.518)",
+            "800": "oklch(44.4% .177 26.899)", "900": "oklch(39.6% .141 25.723)",
+            "950": "oklch(25.8% .092 26.042)",
+        },
+    },
 }
 
 # --- Logging -----------------------------------------------------------------------------

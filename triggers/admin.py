@@ -10,11 +10,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from simple_history.admin import SimpleHistoryAdmin
 
 from bot import telegram_html
 from relove.core.access import has_personal_permission
-from relove.core.admin_utils import PERSONAL_DATA_PERMISSION
+from relove.core.admin_utils import PERSONAL_DATA_PERMISSION, HistoryAdmin, ModelAdmin
 from relove.core.models import StaffTask
 from relove.core.staff_tasks import staff_task_queue, staff_tasks_announce
 
@@ -27,7 +26,7 @@ PREVIEW_STALLED_AFTER = timedelta(minutes=2)
 
 
 @admin.register(ProactivityConfig)
-class ProactivityConfigAdmin(SimpleHistoryAdmin):
+class ProactivityConfigAdmin(HistoryAdmin):
     """The singleton is edited in place: the list page opens the one row."""
 
     fieldsets = [
@@ -79,7 +78,7 @@ class MemberFilter(admin.SimpleListFilter):
 
 
 @admin.register(ProactiveTrigger)
-class ProactiveTriggerAdmin(admin.ModelAdmin):
+class ProactiveTriggerAdmin(ModelAdmin):
     list_display = ["user", "kind", "status", "scheduled_for", "attempts", "sent_at", "answered_at",
                     "last_error", "preview_link"]
     list_filter = [MemberFilter, "kind", "status", "scheduled_for"]

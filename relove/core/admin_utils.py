@@ -1,17 +1,32 @@
 """Small admin helpers shared by the apps."""
 
-from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
+from unfold.admin import ModelAdmin, StackedInline, TabularInline
 
 from . import access
+
+__all__ = [
+    "HistoryAdmin",
+    "ModelAdmin",
+    "PersonalDataAdminMixin",
+    "ReadOnlyAdmin",
+    "StackedInline",
+    "TabularInline",
+    "html_table",
+]
 
 PERSONAL_DATA_PERMISSION = access.PERSONAL_DATA
 CONVERSATION_PERMISSION = access.CONVERSATION
 HIDDEN = _("скрыто: нужно право на просмотр личных данных")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class HistoryAdmin(SimpleHistoryAdmin, ModelAdmin):
+    """Records whose every change is kept (prompts, templates, stages, settings)."""
+
+
+class ReadOnlyAdmin(ModelAdmin):
     """Records written by the system: staff read them, never edit or add."""
 
     def has_add_permission(self, request, obj=None):
@@ -60,5 +75,6 @@ def html_table(headers, rows):
     )
     if not rows:
         return _("нет записей")
-    return format_html('<table class="relove-table"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+    return format_html('<div class="relove-scroll"><table class="relove-table"><thead><tr>{}</tr></thead>'
+                       '<tbody>{}</tbody></table></div>',
                        head, body)
