@@ -186,7 +186,12 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The database scheduler, noting each tick as beat's heartbeat (relove.core.liveness).
+CELERY_BEAT_SCHEDULER = "relove.core.beat:HeartbeatScheduler"
+# Worker, beat and bot write a heartbeat this often; the worker or beat silent for longer than
+# WORKER_SILENT_AFTER_SECONDS counts as down (dashboard in red, /healthz 503).
+HEARTBEAT_SECONDS = env.int("HEARTBEAT_SECONDS", default=30)
+WORKER_SILENT_AFTER_SECONDS = env.int("WORKER_SILENT_AFTER_SECONDS", default=180)
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
