@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -15,7 +16,10 @@ from ..rendering import broadcast_message, broadcast_photo, check_buttons, check
 logger = logging.getLogger(__name__)
 
 EDITABLE = (Broadcast.Status.DRAFT, Broadcast.Status.SCHEDULED)
+NO_TOKEN = "не задан TELEGRAM_BOT_TOKEN — бот не может отправлять сообщения. Задайте его в окружении сервера."
+NO_RECIPIENTS = "Получателей нет: под эту аудиторию не подходит ни один участник. Измените аудиторию."
 CONTENT_FIELDS = ["title", "text", "buttons", "photo", "photo_file_id", "scheduled_at", "counts_against_budget",
+                  "local_time", "local_date",
                   "segment_gender", "segment_language", "segment_active_within_days", "segment_consented_only"]
 
 
@@ -84,6 +88,8 @@ def broadcast_test_send(*, broadcast: Broadcast, staff_user) -> outbound.Outcome
     Goes through the shared outbound path (rate limit, error classification); creates no
     delivery rows and does not count against anyone's daily budget.
     """
+    if not settings.TELEGRAM_BOT_TOKEN:
+        raise BroadcastError(NO_TOKEN)
     account = StaffTelegramAccount.objects.filter(user=staff_user).first()
     if account is None or account.verified_at is None:
         raise BroadcastError("Привяжите свой Telegram: «Telegram сотрудников» → «Привязать Telegram», "
