@@ -145,9 +145,12 @@ class BroadcastAdmin(ModelAdmin):
         return allowed and (obj is None or services.broadcast_deletable(obj))
 
     def get_deleted_objects(self, objs, request):
+        """A started broadcast is listed as protected, with why, not as a missing permission."""
         deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
         kept = [f"{b} — {b.get_status_display()}: рассылку, которая уже отправлялась, удалить нельзя"
                 for b in objs if not services.broadcast_deletable(b)]
+        if kept and super().has_delete_permission(request):
+            perms_needed = set()  # refused anyway; the protected list says why (not "no permission")
         return deleted, model_count, perms_needed, [*protected, *kept]
 
     # --- saving and the action buttons -----------------------------------------------------
@@ -271,10 +274,12 @@ class BroadcastAdmin(ModelAdmin):
         cleaned = form.cleaned_data
         has_photo = request.POST.get("has_photo") == "1"
         buttons = form.fields["buttons"].widget.value_from_datadict(request.POST, None, "buttons")
-        return JsonResponse(compose_state(
-            text=request.POST.get("text", ""), buttons=buttons, has_photo=has_photo,
-            segment=segment_from_cleaned(cleaned), local_time=cleaned.get("local_time"),
-            local_date=cleaned.get("local_date")))
+        state = compose_state(text=request.POST.get("text", ""), buttons=buttons, has_photo=has_photo,
+                              segment=segment_from_cleaned(cleaned), local_time=cleaned.get("local_time"),
+                              local_date=cleaned.get("local_date"))
+        if "local_time" in form.errors:  # outside the window, or not a time: say so, forecast nothing
+            state["local_errors"] = list(form.errors["local_time"])
+        return JsonResponse(state)
 
     def segment_save_view(self, request):
         """Keep the audience on the form as a named segment."""

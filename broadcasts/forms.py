@@ -68,6 +68,9 @@ class ButtonListField(forms.Field):
     def prepare_value(self, value):
         return value if isinstance(value, list) else []
 
+    def has_changed(self, initial, data):
+        return self.to_python(initial) != self.to_python(data)
+
 
 def _input(widget_class, **attrs):
     return widget_class(attrs={"class": " ".join(INPUT_CLASSES), **attrs})
