@@ -42,13 +42,14 @@ def broadcast_validate(*, text: str, buttons, has_photo: bool) -> None:
 def broadcast_create(*, title: str, text: str, buttons: list | None = None, photo=None, created_by=None,
                      counts_against_budget: bool = False, stage_ids=(), stream_ids=(), tag_ids=(),
                      gender: str = "", language: str = "", active_within_days: int | None = None,
-                     consented_only: bool = True) -> Broadcast:
-    """A validated draft with its audience segment."""
+                     consented_only: bool = True, local_time=None, local_date=None) -> Broadcast:
+    """A validated draft with its audience segment (``local_time``: delivery in members' local time)."""
     broadcast_validate(text=text, buttons=buttons or [], has_photo=bool(photo))
     broadcast = Broadcast.objects.create(
         title=title, text=text, buttons=buttons or [], photo=photo or "", created_by=created_by,
         counts_against_budget=counts_against_budget, segment_gender=gender, segment_language=language,
-        segment_active_within_days=active_within_days, segment_consented_only=consented_only)
+        segment_active_within_days=active_within_days, segment_consented_only=consented_only,
+        local_time=local_time, local_date=local_date)
     broadcast.segment_stages.set(stage_ids)
     broadcast.segment_streams.set(stream_ids)
     broadcast.segment_tags.set(tag_ids)
