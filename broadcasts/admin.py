@@ -310,11 +310,15 @@ class SavedSegmentAdmin(ModelAdmin):
     """Audiences kept under a name; the broadcast composer fills its filters from them."""
 
     form = SavedSegmentForm
-    list_display = ["name", "audience_now", "created_by", "updated_at"]
+    list_display = ["name", "filters", "audience_now", "created_by", "updated_at"]
     search_fields = ["name"]
     readonly_fields = ["created_by", "updated_at", "audience_now"]
     fields = ["name", "stages", "streams", "tags", "gender", "language", "active_within_days", "consented_only",
               "audience_now", "created_by", "updated_at"]
+
+    @admin.display(description=_("условия"))
+    def filters(self, obj):
+        return selectors.segment_summary(selectors.segment_of_saved(obj))
 
     @admin.display(description=_("участников сейчас"))
     def audience_now(self, obj):

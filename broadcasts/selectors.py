@@ -13,7 +13,7 @@ from journeys.models import JourneyStage, StreamEnrollment
 from profiles.models import TelegramUser
 from relove.core import liveness
 
-from .models import Broadcast, BroadcastDelivery, SavedSegment
+from .models import GENDER_FILTER_CHOICES, Broadcast, BroadcastDelivery, SavedSegment
 
 Status = BroadcastDelivery.Status
 FINAL = (Status.SENT, Status.FAILED, Status.BLOCKED, Status.UNKNOWN, Status.CANCELLED, Status.SKIPPED)
@@ -156,6 +156,26 @@ def segment_of_saved(saved: SavedSegment) -> Segment:
     )
 
 
+def segment_summary(segment: Segment) -> str:
+    """«этапы 3, 4 · язык ru · активны 30 дн. · с согласием» for lists."""
+    parts = []
+    if segment.stage_ids:
+        orders = JourneyStage.objects.filter(pk__in=segment.stage_ids).order_by("order").values_list("order", flat=True)
+        parts.append("этапы " + ", ".join(str(o) for o in orders))
+    if segment.stream_ids:
+        parts.append(f"потоков: {len(segment.stream_ids)}")
+    if segment.tag_ids:
+        parts.append(f"меток: {len(segment.tag_ids)}")
+    if segment.gender:
+        parts.append(dict(GENDER_FILTER_CHOICES)[segment.gender])
+    if segment.language:
+        parts.append(f"язык {segment.language}")
+    if segment.active_within_days is not None:
+        parts.append(f"активны {segment.active_within_days} дн.")
+    parts.append("с согласием" if segment.consented_only else "все, и без согласия")
+    return " · ".join(str(p) for p in parts)
+
+
 def saved_segments_for_form() -> list[dict]:
     """Every saved segment's filters, keyed like the broadcast form's fields (the composer fills them)."""
     segments = SavedSegment.objects.prefetch_related("stages", "streams", "tags")
@@ -213,4 +233,5 @@ def local_waiting(*, broadcast: Broadcast, now=None) -> dict | None:
     now = now or timezone.now()
     later = BroadcastDelivery.objects.filter(broadcast_id=broadcast.pk, status=Status.PENDING, next_attempt_at__gt=now)
     nearest = later.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
-    return {"count": later.count(), "next": nearest.isoformat() if nearest else None}
+    shown = timezone.localtime(nearest).strftime("%d.%m %H:%M %Z") if nearest else ""
+    return {"count": later.count(), "next": nearest.isoformat() if nearest else None, "next_shown": shown}
