@@ -5,6 +5,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.urls import reverse
+from hypothesis import given
+from hypothesis import strategies as st
 
 from broadcasts.models import Broadcast, BroadcastDelivery
 from broadcasts.services import broadcast_deliver, broadcast_send_now, broadcasts_resume_stalled
@@ -12,6 +15,8 @@ from broadcasts.services.local_time import check_local_time, forecast_text, loca
 from profiles.models import TelegramUser
 from testkit.factories import BroadcastFactory, TelegramUserFactory
 from triggers.models import ProactivityConfig
+from triggers.services.windows import is_allowed, local_date, next_transition, wall_clock
+from triggers.tests.test_windows import PROPERTY, moments, windows
 
 pytestmark = pytest.mark.django_db
 
@@ -157,3 +162,40 @@ def test_counting_against_the_budget_uses_the_members_day(fake_telegram):
         broadcast_deliver(broadcast_id=broadcast.pk)
     assert BroadcastDelivery.objects.get(user=member).status == BroadcastDelivery.Status.SKIPPED
     assert fake_telegram.sent_messages() == []
+
+
+@st.composite
+def clock_in_window(draw):
+    start, end = draw(windows())
+    minute = draw(st.integers(min_value=start.hour * 60 + start.minute, max_value=end.hour * 60 + end.minute - 1))
+    return time(minute // 60, minute % 60), (start, end)
+
+
+@PROPERTY
+@given(moments(), clock_in_window())
+def test_local_due_is_ahead_inside_the_window_and_today_or_tomorrow(moment, clock_and_window):
+    """Any zone (DST gaps, overlaps, skipped days), any moment, any clock inside any window."""
+    zone, now = moment
+    clock, window = clock_and_window
+    moment_due = local_due(zone=zone, clock=clock, day=None, now=now, window=window)
+    assert moment_due >= now
+    assert is_allowed(moment_due, zone, *window)
+    assert 0 <= (local_date(moment_due, zone) - local_date(now, zone)).days <= 2  # 2: a skipped day
+    quiet = next_transition(zone, now - timedelta(days=1), now + timedelta(days=3)) is None
+    if quiet:  # no clock change around: exactly that clock, today if it is still ahead, else tomorrow
+        assert wall_clock(moment_due, zone).time() == clock
+        ahead = wall_clock(now, zone).time() <= clock
+        assert local_date(moment_due, zone) == local_date(now, zone) + timedelta(days=0 if ahead else 1)
+
+
+@pytest.mark.clock(NOW)
+def test_the_page_says_how_many_wait_for_their_local_time(client, superuser):
+    zones_audience()
+    broadcast = BroadcastFactory(local_time=TEN)
+    broadcast_send_now(broadcast_id=broadcast.pk, enqueue=False)
+    client.force_login(superuser)
+    progress = client.get(reverse("admin:broadcasts_broadcast_progress", args=[broadcast.pk])).json()
+    assert progress["local_waiting"]["count"] == 5
+    assert progress["local_waiting"]["next_shown"] == "01.12 12:00 MSK"  # Berlin's 10:00, shown in Moscow time
+    page = client.get(reverse("admin:broadcasts_broadcast_change", args=[broadcast.pk])).content.decode()
+    assert "Ждут местного времени: <span data-key=\"local_count\">5</span>" in page
