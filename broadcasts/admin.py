@@ -10,7 +10,6 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
@@ -19,12 +18,11 @@ from relove.core.admin_utils import ModelAdmin, ReadOnlyAdmin
 from relove.core.staff_tasks import staff_task_queue, staff_tasks_announce
 
 from . import selectors, services
+from .composer import compose_state, recipients_phrase, segment_from_cleaned
 from .forms import BroadcastForm, SavedSegmentForm, StaffTelegramAccountForm
 from .models import Broadcast, BroadcastDelivery, SavedSegment, StaffTelegramAccount
-from .rendering import check_buttons, check_text, preview_html
 from .services import staff
-from .services.compose import EDITABLE, NO_RECIPIENTS, NO_TOKEN
-from .services.local_time import check_local_time, forecast_text, local_forecast
+from .services.compose import EDITABLE, NO_TOKEN
 from .services.segments import segment_save
 from .services.staff_link import LINK_CODE_TTL, staff_link_code_issue
 from .tasks import test_send_for_staff
@@ -33,48 +31,6 @@ SEGMENT_FIELDS = ["segment_stages", "segment_streams", "segment_tags", "segment_
                   "segment_active_within_days", "segment_consented_only"]
 ACTION_BUTTONS = ("_test_send", "_send_now", "_schedule", "_cancel")
 WORKER_DOWN = "воркер не запущен — рассылка ждёт в очереди и уйдёт, когда он запустится"
-
-
-def segment_from_cleaned(cleaned: dict) -> selectors.Segment:
-    """The audience on the (possibly unsaved, partly invalid) form: what validated counts."""
-    def ids(name):
-        return tuple(sorted(obj.pk for obj in cleaned.get(name) or ()))
-
-    return selectors.Segment(
-        stage_ids=ids("segment_stages"), stream_ids=ids("segment_streams"), tag_ids=ids("segment_tags"),
-        gender=cleaned.get("segment_gender") or "", language=(cleaned.get("segment_language") or "").strip(),
-        active_within_days=cleaned.get("segment_active_within_days"),
-        consented_only=bool(cleaned.get("segment_consented_only")),
-    )
-
-
-def recipients_phrase(n: int) -> str:
-    """«132 участникам» (dative, as in «Отправить 132 участникам?»)."""
-    return f"{n} {'участнику' if n % 10 == 1 and n % 100 != 11 else 'участникам'}"
-
-
-def compose_state(*, text: str, buttons, has_photo: bool, segment: selectors.Segment, local_time, local_date,
-                  now=None) -> dict:
-    """What the composer's right column shows for the form as it is now (saved or not)."""
-    now = now or timezone.now()
-    members = selectors.audience(segment=segment, now=now)
-    count = members.count()
-    state = {
-        "html": str(preview_html(text, buttons, photo=has_photo)),
-        "errors": check_text(text, has_photo=has_photo) + check_buttons(buttons),
-        "count": count,
-        "can_send": count > 0,
-        "send_refusal": "" if count else NO_RECIPIENTS,
-        "confirm": f"Отправить {recipients_phrase(count)}?",
-        "forecast": "",
-        "local_errors": check_local_time(local_time),
-    }
-    if local_time is not None and count and not state["local_errors"]:
-        forecast = local_forecast(members=members, clock=local_time, day=local_date, now=now)
-        state["forecast"] = forecast_text(forecast, today=timezone.localdate(now))
-        when = f"{local_time:%H:%M} по местному времени"
-        state["confirm"] = f"Отправить {recipients_phrase(count)} в {when} ({state['forecast']})?"
-    return state
 
 
 @admin.register(Broadcast)

@@ -3,6 +3,7 @@
 import pytest
 from django.urls import reverse
 
+from broadcasts.composer import recipients_phrase
 from broadcasts.models import Broadcast, BroadcastDelivery, SavedSegment
 from broadcasts.selectors import telegram_said
 from broadcasts.services import broadcast_create, broadcast_send_now
@@ -203,3 +204,8 @@ def test_compose_refuses_a_started_broadcast(staff_client):
     broadcast = broadcast_create(title="Поток", text="Привет")
     broadcast_send_now(broadcast_id=broadcast.pk, enqueue=False)
     assert staff_client.post(f"{COMPOSE}?id={broadcast.pk}", form_data(**button_rows())).status_code == 409
+
+
+def test_recipients_are_counted_in_russian():
+    assert [recipients_phrase(n) for n in (1, 2, 11, 21, 132)] == [
+        "1 участнику", "2 участникам", "11 участникам", "21 участнику", "132 участникам"]
