@@ -209,3 +209,13 @@ def test_compose_refuses_a_started_broadcast(staff_client):
 def test_recipients_are_counted_in_russian():
     assert [recipients_phrase(n) for n in (1, 2, 11, 21, 132)] == [
         "1 участнику", "2 участникам", "11 участникам", "21 участнику", "132 участникам"]
+
+
+def test_a_scheduled_broadcast_past_its_time_without_beat_says_so(staff_client, fake_telegram, no_worker):
+    TelegramUserFactory()
+    broadcast = broadcast_create(title="Поток", text="Привет")
+    Broadcast.objects.filter(pk=broadcast.pk).update(status=Broadcast.Status.SCHEDULED,
+                                                     scheduled_at="2026-01-01T10:00:00Z")
+    assert "расписание (Celery beat) не запущено" in page_of(staff_client, broadcast)
+    liveness.record(liveness.BEAT)
+    assert "расписание (Celery beat) не запущено" not in page_of(staff_client, broadcast)
