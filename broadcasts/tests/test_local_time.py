@@ -1,10 +1,12 @@
 """Delivery in each member's local time: due moments, the window, the forecast, the dispatcher."""
 
 from datetime import UTC, date, datetime, time, timedelta
+from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
@@ -199,3 +201,16 @@ def test_the_page_says_how_many_wait_for_their_local_time(client, superuser):
     assert progress["local_waiting"]["next_shown"] == "01.12 12:00 MSK"  # Berlin's 10:00, shown in Moscow time
     page = client.get(reverse("admin:broadcasts_broadcast_change", args=[broadcast.pk])).content.decode()
     assert "Ждут местного времени: <span data-key=\"local_count\">5</span>" in page
+
+
+def test_the_command_sends_who_is_due_and_says_who_waits(fake_telegram):
+    with time_machine.travel(NOW, tick=True) as clock:
+        berlin = TelegramUserFactory(timezone="Europe/Berlin")
+        TelegramUserFactory(timezone="Europe/Moscow")
+        broadcast = BroadcastFactory(local_time=time(9, 31))  # Berlin: in a minute; Moscow: passed, tomorrow
+        broadcast_send_now(broadcast_id=broadcast.pk, enqueue=False)
+        clock.move_to(utc(2026, 12, 1, 8, 31, 30))
+        out = StringIO()
+        call_command("send_broadcast", str(broadcast.pk), "--no-progress", stdout=out)
+    assert {m["chat_id"] for m in fake_telegram.sent_messages()} == {berlin.telegram_id}
+    assert "1 wait for their members' local time (next at 2026-12-02T06:31:00+00:00)" in out.getvalue()
