@@ -12,7 +12,7 @@ from django.utils import timezone
 from . import selectors
 from .rendering import check_buttons, check_text, preview_html
 from .services.compose import NO_RECIPIENTS
-from .services.local_time import check_local_time, forecast_text, local_forecast
+from .services.local_time import check_local_time, forecast_text, local_forecast, sending_window
 
 
 def segment_from_cleaned(cleaned: dict) -> selectors.Segment:
@@ -47,10 +47,14 @@ def compose_state(*, text: str, buttons, has_photo: bool, segment: selectors.Seg
         "send_refusal": "" if count else NO_RECIPIENTS,
         "confirm": f"Отправить {recipients_phrase(count)}?",
         "forecast": "",
-        "local_errors": check_local_time(local_time),
+        "local_errors": [],
     }
-    if local_time is not None and count and not state["local_errors"]:
-        forecast = local_forecast(members=members, clock=local_time, day=local_date, now=now)
+    if local_time is None:
+        return state
+    window = sending_window()
+    state["local_errors"] = check_local_time(local_time, window=window)
+    if count and not state["local_errors"]:
+        forecast = local_forecast(members=members, clock=local_time, day=local_date, now=now, window=window)
         state["forecast"] = forecast_text(forecast, today=timezone.localdate(now))
         when = f"{local_time:%H:%M} по местному времени"
         state["confirm"] = f"Отправить {recipients_phrase(count)} в {when} ({state['forecast']})?"

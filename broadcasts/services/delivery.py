@@ -45,7 +45,7 @@ from relove.core.ratelimit import RateLimiter
 from ..models import Broadcast, BroadcastDelivery
 from ..rendering import broadcast_message, broadcast_photo
 from .lifecycle import broadcast_finish_if_complete
-from .local_time import outside_window, sending_window
+from .local_time import outside_window, sending_window, zone_resolver
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +196,7 @@ class _Run:
         self._unrecorded: list[tuple[Job, Outcome]] = []
         # In members' local time each row must also go out inside its member's sending window.
         self.window = sending_window() if broadcast.local_time is not None else None
+        self.zone_of = zone_resolver() if self.window is not None else None
 
     def execute(self) -> dict:
         message = broadcast_message(self.broadcast, photo=broadcast_photo(self.broadcast))
@@ -320,7 +321,7 @@ class _Run:
         for the window's next opening instead of waking the member up."""
         kept = []
         for row in rows:
-            opens = outside_window(zone_name=row[8], now=now, window=self.window)
+            opens = outside_window(zone=self.zone_of(row[8]), now=now, window=self.window)
             if opens is None:
                 kept.append(row)
             else:

@@ -11,8 +11,9 @@ zones reach it; the beat dispatcher hands due rows to a worker every minute.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Count, QuerySet
 from django.utils import formats
@@ -20,7 +21,7 @@ from django.utils import formats
 from profiles.models import TelegramUser
 from profiles.zones import zone_or_default
 from triggers.models import ProactivityConfig
-from triggers.services.windows import at_local_time, is_allowed, local_date, next_allowed_moment
+from triggers.services.windows import at_local_time, is_allowed, local_date, next_allowed_moment, zone_named
 
 from ..models import Broadcast, BroadcastDelivery
 
@@ -59,6 +60,22 @@ def local_due(*, zone: ZoneInfo, clock: time, day: date | None, now: datetime, w
     return next_allowed_moment(due, zone, *window)
 
 
+def zone_resolver() -> Callable[[str], ZoneInfo]:
+    """``name -> ZoneInfo`` for many names: a blank or unknown name is the default zone, looked
+    up once (``zone_or_default`` reads the settings on every call)."""
+    default = zone_or_default("")
+
+    def resolve(name: str) -> ZoneInfo:
+        if not name:
+            return default
+        try:
+            return zone_named(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            return default
+
+    return resolve
+
+
 def _zone_counts(members: QuerySet[TelegramUser]) -> list[tuple[str, int]]:
     return list(members.order_by().values("timezone").annotate(n=Count("pk")).values_list("timezone", "n"))
 
@@ -67,9 +84,10 @@ def local_forecast(*, members: QuerySet[TelegramUser], clock: time, day: date | 
                    window: Window | None = None) -> list[tuple[date, int]]:
     """How many of ``members`` get it on each local calendar day, earliest first."""
     window = window or sending_window()
+    resolve = zone_resolver()
     per_day: Counter = Counter()
     for name, n in _zone_counts(members):
-        zone = zone_or_default(name)
+        zone = resolve(name)
         per_day[local_date(local_due(zone=zone, clock=clock, day=day, now=now, window=window), zone)] += n
     return sorted(per_day.items())
 
@@ -88,20 +106,20 @@ def deliveries_schedule_local(*, broadcast: Broadcast, now: datetime) -> int:
     One UPDATE per distinct zone name among the recipients (a handful), whatever the audience size.
     """
     window = sending_window()
+    resolve = zone_resolver()
     rows = BroadcastDelivery.objects.filter(broadcast_id=broadcast.pk, status=BroadcastDelivery.Status.PENDING)
     scheduled = 0
     names = rows.order_by().values_list("user__timezone", flat=True).distinct()
     for name in list(names):
-        due = local_due(zone=zone_or_default(name), clock=broadcast.local_time, day=broadcast.local_date, now=now,
+        due = local_due(zone=resolve(name), clock=broadcast.local_time, day=broadcast.local_date, now=now,
                         window=window)
         scheduled += rows.filter(user__timezone=name).update(next_attempt_at=due)
     return scheduled
 
 
-def outside_window(*, zone_name: str, now: datetime, window: Window) -> datetime | None:
+def outside_window(*, zone: ZoneInfo, now: datetime, window: Window) -> datetime | None:
     """For a row about to be sent late (e.g. no worker for hours): when its member's window
     opens next, or None when ``now`` is inside it."""
-    zone = zone_or_default(zone_name)
     if is_allowed(now, zone, *window):
         return None
     return next_allowed_moment(now, zone, *window)

@@ -219,3 +219,18 @@ def test_a_scheduled_broadcast_past_its_time_without_beat_says_so(staff_client, 
     assert "расписание (Celery beat) не запущено" in page_of(staff_client, broadcast)
     liveness.record(liveness.BEAT)
     assert "расписание (Celery beat) не запущено" not in page_of(staff_client, broadcast)
+
+
+def test_the_compose_endpoint_costs_the_same_queries_for_any_audience(staff_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(n_members):
+        for zone in ("Europe/Moscow", "Asia/Vladivostok", "", "Nowhere/Invalid")[: n_members]:
+            TelegramUserFactory.create_batch(n_members, timezone=zone)
+        with CaptureQueriesContext(connection) as captured:
+            state = staff_client.post(COMPOSE, form_data(local_time="10:00")).json()
+        assert state["count"] > 0 and state["forecast"]
+        return len(captured)
+
+    assert queries(1) == queries(20)
