@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from html import unescape as html_unescape
 
@@ -278,15 +279,19 @@ def _stage_defaults(stage: JourneyStage) -> list[str]:
     return clean_quick_replies(stage.quick_replies)
 
 
-def _template_reply(*, stage: JourneyStage, history: list[dict], insight: str | None = None) -> Generated:
+def _template_reply(*, stage: JourneyStage, history: list[dict],
+                    insight: Callable[[], str | None] | None = None) -> Generated:
     """Stage-aware words without the LLM: the stage's first question once (within the recent
-    turns), then the member's last insight once (``reply_insight``), then rotating prompts."""
+    turns), right after it the member's last insight (``reply_insight``) when there is one,
+    then rotating prompts. ``insight`` is called only right after the first question, so the
+    other turns read nothing more."""
     said = [t.get("content") or "" for t in history if t.get("role") == "assistant"]
     if stage.first_question and stage.first_question not in said:
         return Generated(html=escape(stage.first_question), plain=stage.first_question,
                          quick_replies=_stage_defaults(stage))
-    quoted = insight[:INSIGHT_QUOTE_CHARS] if insight else ""
-    if quoted and not any(quoted in text for text in said):
+    after_first_question = bool(said) and said[-1] == stage.first_question
+    quoted = ((insight() or "")[:INSIGHT_QUOTE_CHARS] if insight and after_first_question else "")
+    if quoted:
         row = template("reply_insight", stage=stage)
         if row is not None:
             html_text = render(row.text, insight=quoted)
@@ -443,7 +448,7 @@ def reply_steps(*, user: TelegramUser, session: UserSession, stage: JourneyStage
                              source="llm", risk=risk, offer=offer, raised_contradiction=raised)
     if user.crisis_flag:
         return gentle_reply(history=history)
-    return _template_reply(stage=stage, history=history, insight=last_insight(user))
+    return _template_reply(stage=stage, history=history, insight=lambda: last_insight(user))
 
 
 def last_insight(user: TelegramUser) -> str | None:

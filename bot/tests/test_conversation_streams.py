@@ -19,7 +19,7 @@ from profiles.models import TelegramUser, UserInteraction
 from testkit.bot_runner import PollingBot
 from testkit.factories import JourneyInsightFactory, StreamFactory, StreamStepFactory
 
-from .test_telegram_e2e import CHAT, converse, markup, persona_prompts, rejected, start_and_consent
+from .test_telegram_e2e import CHAT, converse, markup, rejected, start_and_consent
 
 TELEGRAM_ID = 5301
 ANALYSIS = {"stage": 1, "confidence": 0.1, "evidence": "", "insights": [], "breakthroughs": [],
@@ -61,7 +61,7 @@ def system_prompt_of(fake_llm):
 @pytest.mark.django_db(transaction=True)
 def test_a_reply_naming_a_stream_shows_the_buttons_and_a_press_enrols_from_the_conversation(
         fake_telegram, fake_llm, catalogue):
-    soon, evergreen, late = catalogue
+    soon = catalogue[0]
     with PollingBot(fake_telegram):
         start_and_consent(fake_telegram)
         member = TelegramUser.objects.get(telegram_id=CHAT)
@@ -123,7 +123,7 @@ def stream_buttons(out):
 
 def test_the_same_stream_is_not_offered_again_within_the_fatigue_window(member, catalogue, fake_llm, settings):
     settings.STREAM_OFFER_EVERY_DAYS = 7
-    soon, evergreen, late = catalogue
+    soon = catalogue[0]
     fake_llm.enqueue(naming("courage"))
     assert [b.callback_data for b in stream_buttons(say("Хочу в группу"))] == [f"cv:i:{soon.pk}", f"cv:s:{soon.pk}"]
 
@@ -153,7 +153,7 @@ def test_no_invitation_in_crisis_mode(member, catalogue, fake_llm):
 
 
 def test_a_stream_the_member_is_in_or_one_not_offered_gets_no_button(member, catalogue, fake_llm):
-    soon, evergreen, late = catalogue
+    soon, evergreen, _ = catalogue
     ranked_third = StreamFactory(slug="far", starts_at=timezone.localdate() + timedelta(days=60))
     ranked_third.suitable_stages.add(JourneyStage.objects.get(order=12))
     stream_enroll(user=member, stream=soon)
