@@ -190,3 +190,16 @@ def test_profile_reasons_travel_in_the_data_block_not_the_system_prompt(member, 
     request = fake_llm.requests[-1]["messages"]
     assert "страх осуждения" not in request[0]["content"]
     assert request[1]["role"] == "user" and "courage: темы профиля: страх осуждения" in request[1]["content"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_turns_at_once_invite_to_a_stream_once():
+    from journeys.services import stream_offer_claim
+    from testkit.concurrency import in_threads
+    from testkit.factories import TelegramUserFactory
+
+    member, stream = TelegramUserFactory(), StreamFactory()
+    results = in_threads(4, lambda: stream_offer_claim(user=member, stream=stream))
+    assert sorted(results) == [False, False, False, True]
+    assert UserInteraction.objects.filter(user=member, kind="stream_offered").count() == 1
