@@ -322,19 +322,21 @@ def risk_instructions() -> str:
 
 # --- streams and memory inside the conversation ------------------------------------------
 # Fixed, like the risk contract: the optional reply fields the orchestrator acts on. They are
-# asked for only when there is something to act on (an offerable stream, a noticed pattern).
+# asked for only when there is something to act on (an offerable stream, a noticed pattern);
+# "stream": "" and "raised_contradiction": false mean "none", so a strict JSON schema that
+# always requires both fields works the same.
 
 STREAM_CONTRACT = (
     "Потоки relove.ru, которые сейчас подходят участнику (не больше двух, с причиной):\n{catalogue}\n"
     "Если приглашение к месту — участник ищет опору, группу, практику или следующий шаг, — одной фразой "
     "пригласи в один из этих потоков и добавь в тот же JSON поле \"stream\" с кодом потока: под ответом "
-    "появятся кнопки «Узнать о потоке» и «Начать поток». Не к месту — поля stream нет. Другие потоки не "
-    "называй и не навязывай."
+    "появятся кнопки «Узнать о потоке» и «Начать поток». Не к месту — \"stream\": \"\". Другие потоки "
+    "не называй и не навязывай."
 )
 CONTRADICTION_CONTRACT = (
     "В данных участника есть замеченное противоречие или избегание («Замечено ранее»). Если в этом ответе "
     "это к месту, прямо и бережно назови его своими словами и спроси, что за ним стоит; тогда добавь в тот же "
-    "JSON поле \"raised_contradiction\": true. В одном разговоре — не больше одного раза."
+    "JSON поле \"raised_contradiction\": true (иначе false). В одном разговоре — не больше одного раза."
 )
 CONTRADICTION_DONE = "Противоречие или избегание в этом разговоре ты уже назвала — не поднимай его снова."
 RECALL_CONTRACT = (

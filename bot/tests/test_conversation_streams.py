@@ -157,7 +157,7 @@ def test_a_stream_the_member_is_in_or_one_not_offered_gets_no_button(member, cat
     ranked_third = StreamFactory(slug="far", starts_at=timezone.localdate() + timedelta(days=60))
     ranked_third.suitable_stages.add(JourneyStage.objects.get(order=12))
     stream_enroll(user=member, stream=soon)
-    for named in ("courage", "far", "nonexistent", ranked_third.pk, True):
+    for named in ("courage", "far", "nonexistent", ranked_third.pk, True, "", None):
         fake_llm.enqueue(naming(named))
         assert stream_buttons(say("Что мне делать дальше?")) == []
     system = system_prompt_of(fake_llm)
