@@ -345,6 +345,8 @@ CONVERSATION_RETENTION_DAYS = env.int("CONVERSATION_RETENTION_DAYS", default=365
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")  # enables click-tracked stream links (/r/s/<ref>/)
 JOURNEY_ANALYSIS_ENABLED = env.bool("JOURNEY_ANALYSIS_ENABLED", default=True)
 JOURNEY_STAGE_AGREEING_ANALYSES = env.int("JOURNEY_STAGE_AGREEING_ANALYSES", default=2)
+# Natasha invites a member to one stream inside the conversation at most once in this many days.
+STREAM_OFFER_EVERY_DAYS = env.int("STREAM_OFFER_EVERY_DAYS", default=7)
 PROFILE_ROTATION_BATCH_SIZE = env.int("PROFILE_ROTATION_BATCH_SIZE", default=10)
 PROFILE_ROTATION_PAUSE_SECONDS = env.float("PROFILE_ROTATION_PAUSE_SECONDS", default=5.0)
 PROFILE_ROTATION_CLAIM_TTL = env.int("PROFILE_ROTATION_CLAIM_TTL", default=600)
