@@ -90,6 +90,10 @@ def test_zero_recipients_cannot_be_sent_and_segments_fill_the_audience(staff_pag
     assert page.input_value("#id_segment_language") == "ru"
     page.wait_for_function("document.getElementById('bc-audience').textContent === '0'")
     assert page.is_disabled("#bc-send")
+    page.fill("#id_segment_language", "")
+    page.locator("#id_segment_language").dispatch_event("change")
+    page.wait_for_function("document.getElementById('bc-audience').textContent === '1'")
+    assert page.input_value("#id_saved_segment") == ""  # edited by hand: no longer that segment
     assert asked == [] and fake_telegram.sent_messages() == []
 
 

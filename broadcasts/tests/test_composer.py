@@ -90,6 +90,16 @@ def test_send_now_with_no_worker_warns_and_the_page_says_why_it_waits(staff_clie
         staff_client.post(change_url(broadcast), {"_cancel": "1"})
 
 
+def test_a_test_send_with_no_worker_says_it_waits(staff_client, superuser, fake_telegram, no_worker,
+                                                  django_capture_on_commit_callbacks):
+    StaffTelegramAccountFactory(user=superuser, telegram_id=777)
+    broadcast = broadcast_create(title="Поток", text="Привет")
+    with django_capture_on_commit_callbacks():
+        page = staff_client.post(change_url(broadcast), form_data(text="Привет", _test_send="1"),
+                                 follow=True).content.decode()
+    assert "Тест в очереди, но воркер не запущен" in page and fake_telegram.sent_messages() == []
+
+
 def test_failed_deliveries_show_what_telegram_said(staff_client):
     broadcast = broadcast_create(title="Поток", text="Привет")
     Broadcast.objects.filter(pk=broadcast.pk).update(status=Broadcast.Status.SENDING)
