@@ -292,13 +292,18 @@ class SavedSegmentAdmin(ModelAdmin):
 class BroadcastDeliveryAdmin(ReadOnlyAdmin):
     """Delivery rows are the record of who got what: never edited or deleted by hand."""
 
-    list_display = ["broadcast", "user", "status", "attempts", "next_attempt_at", "sent_at", "last_error"]
+    list_display = ["broadcast", "user", "status", "attempts", "next_attempt_at", "sent_at", "error"]
     list_filter = ["status", "broadcast"]
     search_fields = ["=user__telegram_id", "user__username"]
     list_select_related = ["broadcast", "user"]
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("ошибка"), ordering="last_error")
+    def error(self, obj):
+        """What went wrong in words (Telegram's own, or what to check), never an exception class."""
+        return selectors.telegram_said(obj.last_error) if obj.last_error else ""
 
 
 @admin.register(StaffTelegramAccount)

@@ -244,3 +244,11 @@ def test_the_compose_endpoint_costs_the_same_queries_for_any_audience(staff_clie
         return len(captured)
 
     assert queries(1) == queries(20)
+
+
+def test_the_deliveries_list_tells_errors_in_words(staff_client):
+    BroadcastDeliveryFactory(status=BroadcastDelivery.Status.FAILED, last_error="RuntimeError")
+    BroadcastDeliveryFactory(status=BroadcastDelivery.Status.FAILED, last_error="Chat not found")
+    listing = staff_client.get(reverse("admin:broadcasts_broadcastdelivery_changelist")).content.decode()
+    assert "Telegram ответил: Chat not found" in listing and "сбой на сервере при отправке" in listing
+    assert "RuntimeError" not in listing
