@@ -12,11 +12,13 @@ from django.utils.translation import gettext_lazy as _
 from profiles.admin import TelegramUserAdmin
 from profiles.models import TelegramUser
 from relove.core import access
+from relove.core.admin_time import admin_zone_label
 from relove.core.admin_utils import ReadOnlyAdmin
 
 from .erasure import member_erase
 from .export import member_export_json
 from .models import ErasureRecord
+from .timeline import member_timeline
 
 ERASE_PERMISSION = "profiles.delete_telegramuser"
 
@@ -45,6 +47,16 @@ class MemberAdmin(TelegramUserAdmin):
 
     def has_erase_permission(self, request):
         return can_erase(request)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The member page, with the member's whole timeline for staff who may read conversations."""
+        extra_context = dict(extra_context or {})
+        member = TelegramUser.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        if member is not None and access.has_personal_permission(request.user, access.CONVERSATION):
+            page = request.GET.get("timeline_page", "1")
+            extra_context["timeline"] = member_timeline(member=member, page=int(page) if page.isdigit() else 1)
+            extra_context["timeline_zone"] = admin_zone_label()
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description=_("Удалить все данные участников (безвозвратно)"), permissions=["erase"])
     def erase_members(self, request, queryset):

@@ -1,11 +1,16 @@
 """Small admin helpers shared by the apps."""
 
+from django import forms
+from django.db import models
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
-from unfold.admin import ModelAdmin, StackedInline, TabularInline
+from unfold import admin as unfold_admin
+from unfold.overrides import FORMFIELD_OVERRIDES_INLINE
+from unfold.widgets import INPUT_CLASSES, UnfoldAdminSplitDateTimeWidget
 
 from . import access
+from .admin_time import admin_zone_label
 
 __all__ = [
     "HistoryAdmin",
@@ -20,6 +25,53 @@ __all__ = [
 PERSONAL_DATA_PERMISSION = access.PERSONAL_DATA
 CONVERSATION_PERMISSION = access.CONVERSATION
 HIDDEN = _("скрыто: нужно право на просмотр личных данных")
+
+
+class DailyTimeWidget(forms.TimeInput):
+    """A clock time of a daily window (08:00, 22:00): a plain HH:MM box.
+
+    Not Django's ``vTimeField``: its shortcuts offer «Сейчас» (meaningless for a daily window)
+    and warn that the browser's zone differs from the server's, although these times are read
+    in each member's own zone.
+    """
+
+    input_type = "text"
+
+    def __init__(self, attrs=None):
+        attrs = {"class": " ".join(INPUT_CLASSES), "placeholder": "ЧЧ:ММ", "inputmode": "numeric",
+                 "maxlength": "5", "size": "5", **(attrs or {})}
+        super().__init__(attrs=attrs, format="%H:%M")
+
+
+class ZonedSplitDateTimeWidget(UnfoldAdminSplitDateTimeWidget):
+    """Date and time of a moment, entered and shown in the admin's zone and labelled with it."""
+
+    template_name = "relove/widgets/zoned_split_datetime.html"
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        context["zone_label"] = admin_zone_label()
+        return context
+
+
+TIME_OVERRIDES = {
+    models.TimeField: {"widget": DailyTimeWidget},
+    models.DateTimeField: {"form_class": forms.SplitDateTimeField, "widget": ZonedSplitDateTimeWidget},
+}
+
+
+class ModelAdmin(unfold_admin.ModelAdmin):
+    """unfold's ModelAdmin with the project's time widgets: every admin of the project derives from it."""
+
+    formfield_overrides = TIME_OVERRIDES
+
+
+class TabularInline(unfold_admin.TabularInline):
+    formfield_overrides = {**FORMFIELD_OVERRIDES_INLINE, **TIME_OVERRIDES}
+
+
+class StackedInline(unfold_admin.StackedInline):
+    formfield_overrides = {**FORMFIELD_OVERRIDES_INLINE, **TIME_OVERRIDES}
 
 
 class HistoryAdmin(SimpleHistoryAdmin, ModelAdmin):
