@@ -134,7 +134,7 @@ def test_times_are_shown_in_the_admin_zone_with_its_label(settings):
 
 def test_admin_pages_render_times_in_the_admin_zone(client, superuser, settings):
     settings.ADMIN_TIME_ZONE = "Asia/Yekaterinburg"
-    member = TelegramUserFactory(last_activity_at=MOMENT)
+    TelegramUserFactory(last_activity_at=MOMENT)
     client.force_login(superuser)
     page = client.get(reverse("admin:profiles_telegramuser_changelist")).content.decode()
     assert "активность (UTC+05)" in page and "2026-11-20 14:05" in page
