@@ -12,6 +12,8 @@ Lives beside erasure and export because, like them, it reads a member's rows in 
 from __future__ import annotations
 
 import heapq
+import html
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -41,6 +43,11 @@ class TimelinePage:
     number: int
     has_older: bool
     has_newer: bool
+
+
+def _plain(telegram_html: str) -> str:
+    """Telegram HTML as the member reads it (tags dropped, entities decoded); escaped again on the page."""
+    return html.unescape(re.sub(r"<[^>]+>", "", telegram_html))
 
 
 def _staff_name(user) -> str:
@@ -81,7 +88,8 @@ def _broadcasts(member: TelegramUser, limit: int):
     rows = (BroadcastDelivery.objects.filter(user=member, status=BroadcastDelivery.Status.SENT, sent_at__isnull=False)
             .select_related("broadcast").order_by("-sent_at")[:limit])
     for d in rows:
-        yield TimelineItem(d.sent_at, "natasha", "broadcast", f"Рассылка «{d.broadcast.title}»", d.broadcast.text)
+        yield TimelineItem(d.sent_at, "natasha", "broadcast", f"Рассылка «{d.broadcast.title}»",
+                           _plain(d.broadcast.text))
 
 
 def _outbound(member: TelegramUser, limit: int):

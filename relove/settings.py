@@ -227,6 +227,8 @@ TIME_ZONE_DEFAULT = env("TIME_ZONE_DEFAULT", default="Europe/Moscow")
 ADMIN_TIME_ZONE = env("ADMIN_TIME_ZONE", default="Europe/Moscow")
 
 STATIC_URL = "static/"
+# relove/ is the project package, not an app: its static files (admin.css, vendored Chart.js) are listed here.
+STATICFILES_DIRS = [BASE_DIR / "relove" / "static"]
 STATIC_ROOT = env("STATIC_ROOT", default=str(VAR_DIR / "static"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(VAR_DIR / "media"))

@@ -60,10 +60,26 @@ TIME_OVERRIDES = {
 }
 
 
+def with_zone_label(contents):
+    """A read-only moment as rendered by the admin («29 ноября 2026 г. 21:45»), followed by its zone."""
+    if not contents or str(contents).strip() in {"-", "—"}:
+        return contents
+    return format_html('{} <span class="relove-zone-label">{}</span>', contents, admin_zone_label())
+
+
 class ModelAdmin(unfold_admin.ModelAdmin):
-    """unfold's ModelAdmin with the project's time widgets: every admin of the project derives from it."""
+    """unfold's ModelAdmin with the project's time widgets: every admin of the project derives from it.
+
+    Read-only moments on a change page carry the admin zone's label (unfold's read-only
+    preprocessing); editable ones get it from ``ZonedSplitDateTimeWidget``.
+    """
 
     formfield_overrides = TIME_OVERRIDES
+
+    def __init__(self, model, admin_site):
+        super().__init__(model, admin_site)
+        zoned = {f.name: with_zone_label for f in model._meta.get_fields() if isinstance(f, models.DateTimeField)}
+        self.readonly_preprocess_fields = {**zoned, **getattr(self, "readonly_preprocess_fields", {})}
 
 
 class TabularInline(unfold_admin.TabularInline):
