@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from analytics.models import DailyActivity
+from analytics.reports import rollup_zone
 from journeys.models import JourneyProgress
 from profiles.admin import TelegramUserAdmin, stage_names
 from profiles.models import TelegramUser
@@ -70,7 +71,7 @@ class ActiveOnFilter(admin.SimpleListFilter):
             return None
 
     def lookups(self, request, model_admin):
-        today = timezone.localdate()
+        today = timezone.localdate(timezone.now(), rollup_zone())  # the rollups' days
         presets = [(today.isoformat(), _("сегодня")),
                    (f"{today - timedelta(days=6)}..{today}", _("последние 7 дней")),
                    (f"{today - timedelta(days=29)}..{today}", _("последние 30 дней"))]

@@ -48,21 +48,26 @@ def stage_label(order: int | None) -> str:
 
 
 class StageListFilter(admin.SimpleListFilter):
-    """Filter members by current stage, listed by name."""
+    """Filter by a stage-order field (``journey_stage`` here), the stages listed by name."""
 
     title = _("этап пути")
     parameter_name = "journey_stage"
 
     def lookups(self, request, model_admin):
-        return [*stage_names().items(), ("none", _("ещё без этапа"))]
+        return [*stage_names().items(), ("none", _("без этапа"))]
 
     def queryset(self, request, queryset):
         value = self.value()
         if value == "none":
-            return queryset.filter(journey_stage__isnull=True)
+            return queryset.filter(**{f"{self.parameter_name}__isnull": True})
         if value and value.isdigit():
-            return queryset.filter(journey_stage=int(value))
+            return queryset.filter(**{self.parameter_name: int(value)})
         return queryset
+
+
+def stage_filter(field: str, title) -> type[StageListFilter]:
+    """A StageListFilter over another stage-order field (``UserInteraction.stage``, session snapshots)."""
+    return type(f"StageFilter_{field}", (StageListFilter,), {"parameter_name": field, "title": title})
 
 
 @admin.register(MemberTag)
@@ -246,8 +251,12 @@ class UserActivityLogAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
 
 @admin.register(UserInteraction)
 class UserInteractionAdmin(ReadOnlyAdmin):
-    list_display = ["user", "kind", "stage", "created_at"]
-    list_filter = ["kind", "stage", "created_at"]
+    list_display = ["user", "kind", "stage_name", "created_at"]
+    list_filter = ["kind", stage_filter("stage", _("этап")), "created_at"]
     search_fields = ["=user__telegram_id", "user__username"]
     list_select_related = ["user"]
     date_hierarchy = "created_at"
+
+    @admin.display(description=_("этап"), ordering="stage")
+    def stage_name(self, obj):
+        return stage_label(obj.stage)

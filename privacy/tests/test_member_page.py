@@ -155,3 +155,19 @@ def test_daily_window_times_have_no_clock_shortcut_and_datetimes_carry_the_zone(
     assert "vTimeField" not in window and 'value="08:00"' in window
     composer = client.get(reverse("admin:broadcasts_broadcast_add")).content.decode()
     assert 'class="relove-zone-label"' in composer and ">МСК<" in composer
+
+
+def test_stage_names_in_the_session_and_interaction_lists(client, superuser):
+    member = TelegramUserFactory(journey_stage=4)
+    UserSessionFactory(user=member, stage_snapshot=4)
+    from profiles.models import UserInteraction
+
+    UserInteraction.objects.create(user=member, kind="message_in", stage=4)
+    client.force_login(superuser)
+    name = f"4 · {stage(4).name}"
+    for url in (reverse("admin:bot_usersession_changelist"), reverse("admin:profiles_userinteraction_changelist")):
+        page = client.get(url).content.decode()
+        assert page.count(name) >= 2, url  # the column and the filter choice
+    sessions = reverse("admin:bot_usersession_changelist")
+    assert f"@{member.username}" in client.get(sessions, {"stage_snapshot": "4"}).content.decode()
+    assert f"@{member.username}" not in client.get(sessions, {"stage_snapshot": "5"}).content.decode()
