@@ -7,10 +7,8 @@ from django.db.models import Count, Min, Q
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
-from django.utils.functional import lazy
 from django.utils.html import format_html, format_html_join
 from django.utils.module_loading import import_string
-from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from relove.core import access
@@ -79,7 +77,7 @@ class MemberTagAdmin(ModelAdmin):
 @admin.register(TelegramUser)
 class TelegramUserAdmin(ModelAdmin):
     # Crisis, stage and last activity first: on a phone the rest scrolls off to the right.
-    list_display = ["__str__", "crisis_marker", "stage", "last_activity", "first_name", "messages_count",
+    list_display = ["__str__", "crisis_marker", "stage", "last_activity_at", "first_name", "messages_count",
                     "consent_at", "proactive_enabled", "is_paused", "is_blocked"]
     list_filter = [StageListFilter, "crisis_flag", "is_blocked", "is_paused", "proactive_enabled",
                    "gender", "language_code", "tags", ("consent_at", admin.EmptyFieldListFilter),
@@ -128,11 +126,6 @@ class TelegramUserAdmin(ModelAdmin):
         if not obj.crisis_flag:
             return "—"
         return format_html('<span class="relove-crisis-chip">{}</span>', _("кризис"))
-
-    @admin.display(description=format_lazy(_("активность ({zone})"), zone=lazy(admin_zone_label, str)()),
-                   ordering="last_activity_at")
-    def last_activity(self, obj):
-        return admin_datetime(obj.last_activity_at, label=False)
 
     @admin.display(description=_("история этапов"))
     def journey_timeline(self, obj):

@@ -120,7 +120,7 @@ def test_stage_names_in_the_member_list_filter_and_page(client, superuser):
 def test_crisis_stage_and_activity_are_the_first_columns():
     from profiles.admin import TelegramUserAdmin
 
-    assert TelegramUserAdmin.list_display[:4] == ["__str__", "crisis_marker", "stage", "last_activity"]
+    assert TelegramUserAdmin.list_display[:4] == ["__str__", "crisis_marker", "stage", "last_activity_at"]
 
 
 def test_times_are_shown_in_the_admin_zone_with_its_label(settings):
@@ -137,7 +137,7 @@ def test_admin_pages_render_times_in_the_admin_zone(client, superuser, settings)
     TelegramUserFactory(last_activity_at=MOMENT)
     client.force_login(superuser)
     page = client.get(reverse("admin:profiles_telegramuser_changelist")).content.decode()
-    assert "активность (UTC+05)" in page and "2026-11-20 14:05" in page
+    assert "последняя активность (UTC+05)" in page and "2026-11-20 14:05" in page
 
 
 def test_an_unknown_admin_time_zone_fails_the_system_check(settings):

@@ -1,8 +1,11 @@
 """Small admin helpers shared by the apps."""
 
 from django import forms
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
+from django.utils.functional import lazy
 from django.utils.html import format_html, format_html_join
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 from unfold import admin as unfold_admin
@@ -10,7 +13,7 @@ from unfold.overrides import FORMFIELD_OVERRIDES_INLINE
 from unfold.widgets import INPUT_CLASSES, UnfoldAdminSplitDateTimeWidget
 
 from . import access
-from .admin_time import admin_zone_label
+from .admin_time import admin_datetime, admin_zone_label
 
 __all__ = [
     "HistoryAdmin",
@@ -80,6 +83,28 @@ class ModelAdmin(unfold_admin.ModelAdmin):
         super().__init__(model, admin_site)
         zoned = {f.name: with_zone_label for f in model._meta.get_fields() if isinstance(f, models.DateTimeField)}
         self.readonly_preprocess_fields = {**zoned, **getattr(self, "readonly_preprocess_fields", {})}
+
+    def get_list_display(self, request):
+        """Moment columns show ``2026-11-29 21:45`` under a header naming the zone («создано (МСК)»)."""
+        return [self._zoned_column(name) for name in super().get_list_display(request)]
+
+    def _zoned_column(self, name):
+        if not isinstance(name, str) or name in self.list_editable:
+            return name
+        try:
+            field = self.model._meta.get_field(name)
+        except FieldDoesNotExist:
+            return name
+        if not isinstance(field, models.DateTimeField):
+            return name
+
+        def column(obj):
+            return admin_datetime(getattr(obj, name), label=False)
+
+        column.__name__ = name
+        column.short_description = format_lazy("{} ({})", field.verbose_name, lazy(admin_zone_label, str)())
+        column.admin_order_field = name
+        return column
 
 
 class TabularInline(unfold_admin.TabularInline):
