@@ -171,3 +171,29 @@ def test_stage_names_in_the_session_and_interaction_lists(client, superuser):
     sessions = reverse("admin:bot_usersession_changelist")
     assert f"@{member.username}" in client.get(sessions, {"stage_snapshot": "4"}).content.decode()
     assert f"@{member.username}" not in client.get(sessions, {"stage_snapshot": "5"}).content.decode()
+
+
+def test_the_timeline_costs_one_query_per_source_however_long_it_is(django_assert_max_num_queries):
+    staff = _staff()
+    member = _member_with_history(staff)
+    UserSessionFactory(user=member, status="ended",
+                       turns=[{"role": "user", "content": f"реплика {n}"} for n in range(80)])
+    with django_assert_max_num_queries(8):
+        page = member_timeline(member=member, page=2)
+    assert len(page.items) > 30 and not page.has_older
+
+
+def test_the_member_list_does_not_query_per_row(client, superuser):
+    client.force_login(superuser)
+    url = reverse("admin:profiles_telegramuser_changelist")
+    TelegramUserFactory.create_batch(3, journey_stage=2)
+    client.get(url)  # warm the per-process stage copy
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    TelegramUserFactory.create_batch(30, journey_stage=7, crisis_flag=True)
+    with CaptureQueriesContext(connection) as many:
+        client.get(url)
+    assert len(many) == len(few)
