@@ -175,3 +175,12 @@ def test_set_stage_previews_the_congratulation_only_for_forward_moves(client, su
     assert stage(3).name in text and "3/12" in text and "<" not in text
     assert 'name="notify"' in page and "checked" not in page.split('name="notify"')[1].split(">")[0]
     assert "Ничего: «Сообщить участнику» не отмечено" in page
+
+
+def test_set_stage_says_when_the_member_would_not_get_the_congratulation(client, superuser, member):
+    client.force_login(superuser)
+    url = reverse("admin:journeys_member_set_stage", args=[member.pk])
+    assert 'id="stage-preview-blocked"' not in client.get(url).content.decode()
+    member.is_paused = True
+    member.save()
+    assert 'id="stage-preview-blocked"' in client.get(url).content.decode()
