@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -95,26 +96,37 @@ def messages_by_day(r: DateRange) -> list[dict]:
 
 def totals(r: DateRange) -> dict:
     start, end = r.bounds()
-    active = (DailyActivity.objects.filter(day__gte=r.start, day__lte=r.end)
-              .aggregate(members=Count("user", distinct=True), messages=Sum("messages")))
+    days = DailyActivity.objects.filter(day__gte=r.start, day__lte=r.end)
+    # COUNT over a DISTINCT subquery: PostgreSQL hashes it instead of sorting every member-day row.
+    active = days.values("user").distinct().count()
+    messages = days.aggregate(n=Sum("messages"))["n"] or 0
     members = TelegramUser.objects.aggregate(
         total=Count("id"), new=Count("id", filter=Q(created_at__gte=start, created_at__lt=end)))
-    return {"active": active["members"], "messages": active["messages"] or 0, "new": members["new"],
-            "total": members["total"]}
+    return {"active": active, "messages": messages, "new": members["new"], "total": members["total"]}
 
 
 def stage_funnel(r: DateRange) -> list[dict]:
     """Members who had reached each stage (or a later one) by the end of the range.
 
     From the stage history (JourneyProgress), so a member who moved back still counts for the
-    furthest stage they reached; one query with a filtered distinct count per stage.
+    furthest stage they reached. One pass in SQL: each member's furthest stage, then how many
+    members stopped furthest at each stage; the running total from stage 12 down is the funnel.
     """
     _, end = r.bounds()
-    counts = JourneyProgress.objects.filter(created_at__lt=end).aggregate(**{
-        f"s{n}": Count("user", distinct=True, filter=Q(stage__order__gte=n)) for n in range(1, STAGE_COUNT + 1)})
-    first = counts["s1"]
-    return [{"stage": s.order, "name": s.name, "reached": counts[f"s{s.order}"],
-             "share": _share(counts[f"s{s.order}"], first)} for s in JourneyStage.objects.order_by("order")]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'SELECT top, COUNT(*) FROM (SELECT p.user_id, MAX(s."order") AS top '
+            "FROM journeys_journeyprogress p JOIN journeys_journeystage s ON s.id = p.stage_id "
+            "WHERE p.created_at < %s GROUP BY p.user_id) furthest GROUP BY top",
+            [connection.ops.adapt_datetimefield_value(end)])
+        stopped = dict(cursor.fetchall())
+    reached, running = {}, 0
+    for order in range(STAGE_COUNT, 0, -1):
+        running += stopped.get(order, 0)
+        reached[order] = running
+    first = reached[1]
+    return [{"stage": s.order, "name": s.name, "reached": reached.get(s.order, 0),
+             "share": _share(reached.get(s.order, 0), first)} for s in JourneyStage.objects.order_by("order")]
 
 
 TRANSITION_SOURCES = (JourneyProgress.Source.PLACEMENT, JourneyProgress.Source.LLM, JourneyProgress.Source.STAFF)

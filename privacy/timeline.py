@@ -101,7 +101,7 @@ def _outbound(member: TelegramUser, limit: int):
 
 def _stages(member: TelegramUser, limit: int):
     rows = (JourneyProgress.objects.filter(user=member).select_related("stage", "previous_stage", "changed_by")
-            .order_by("-created_at", "-id")[:limit])
+            .defer("evidence").order_by("-created_at", "-id")[:limit])
     for p in rows:
         before = f"{p.previous_stage} → " if p.previous_stage else ""
         by_staff = p.source == JourneyProgress.Source.STAFF
@@ -111,7 +111,8 @@ def _stages(member: TelegramUser, limit: int):
 
 
 def _crises(member: TelegramUser, limit: int):
-    rows = CrisisAlert.objects.filter(user=member).select_related("resolved_by").order_by("-created_at")[:limit]
+    rows = (CrisisAlert.objects.filter(user=member).select_related("resolved_by").defer("evidence")
+            .order_by("-created_at")[:limit])
     for a in rows:
         acute = " · острая опасность" if a.acute else ""
         yield TimelineItem(a.created_at, "event", "crisis", f"Кризисный сигнал{acute} (сигналов: {a.signals})",
