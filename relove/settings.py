@@ -300,18 +300,40 @@ BROADCAST_STUCK_AFTER_SECONDS = env.int("BROADCAST_STUCK_AFTER_SECONDS", default
 BROADCAST_STATUS_POLL_SECONDS = 0.25
 
 # --- LLM ---------------------------------------------------------------------------------
+# One provider at a time: "openai" (the official client; any OpenAI-compatible server) or
+# "anthropic" (the official client; the Messages API).
+LLM_PROVIDER = env("LLM_PROVIDER", default="openai").strip().lower()
+if LLM_PROVIDER not in ("openai", "anthropic"):
+    raise ImproperlyConfigured(f"LLM_PROVIDER must be openai or anthropic, not {LLM_PROVIDER!r}")
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None
+ANTHROPIC_API_KEY = env("ANTHROPIC_API_KEY", default="")
+ANTHROPIC_BASE_URL = env("ANTHROPIC_BASE_URL", default="") or None
+_llm_key, _llm_url, _LLM_KEY_NAME, _LLM_URL_NAME, _LLM_HOST = {
+    "openai": (OPENAI_API_KEY, OPENAI_BASE_URL, "OPENAI_API_KEY", "OPENAI_BASE_URL", "OpenAI"),
+    "anthropic": (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "Anthropic"),
+}[LLM_PROVIDER]
 # Conversations are special-category personal data (health, beliefs); 152-FZ restricts sending
-# them abroad. Without OPENAI_BASE_URL the client would talk to OpenAI in the US, so that must
+# them abroad. Without a base URL either client talks to its vendor in the US, so that must
 # be chosen explicitly, never fallen into.
 LLM_ALLOW_FOREIGN_ENDPOINT = env.bool("LLM_ALLOW_FOREIGN_ENDPOINT", default=False)
-if OPENAI_API_KEY and not OPENAI_BASE_URL and not LLM_ALLOW_FOREIGN_ENDPOINT:
+if _llm_key and not _llm_url and not LLM_ALLOW_FOREIGN_ENDPOINT:
     raise ImproperlyConfigured(
-        "OPENAI_API_KEY is set but OPENAI_BASE_URL is not: members' conversations would go to OpenAI "
-        "abroad (a cross-border transfer under 152-FZ). Set OPENAI_BASE_URL to your endpoint, or set "
+        f"{_LLM_KEY_NAME} is set but {_LLM_URL_NAME} is not: members' conversations would go to {_LLM_HOST} "
+        f"abroad (a cross-border transfer under 152-FZ). Set {_LLM_URL_NAME} to your endpoint, or set "
         "LLM_ALLOW_FOREIGN_ENDPOINT=true if that transfer is lawful for you (see README).")
-LLM_MODEL = env("LLM_MODEL", default="gpt-4o-mini")
+# How the reply's JSON is asked for: "json_schema" (the provider enforces the schema),
+# "json_object" (OpenAI's JSON mode) or "prompt" (asked for in words, parsed from the text).
+# A server that refuses the chosen mode with a 400 is asked the next weaker way (see relove/llm.py).
+LLM_STRUCTURED_OUTPUT = env("LLM_STRUCTURED_OUTPUT", default="").strip().lower() or {
+    "openai": "json_object", "anthropic": "json_schema"}[LLM_PROVIDER]
+if LLM_STRUCTURED_OUTPUT not in ("json_schema", "json_object", "prompt"):
+    raise ImproperlyConfigured("LLM_STRUCTURED_OUTPUT must be json_schema, json_object or prompt")
+if LLM_PROVIDER == "anthropic" and LLM_STRUCTURED_OUTPUT == "json_object":
+    raise ImproperlyConfigured("json_object is OpenAI's JSON mode; with anthropic use json_schema or prompt")
+LLM_MODEL = env("LLM_MODEL", default="gpt-4o-mini" if LLM_PROVIDER == "openai" else "claude-haiku-4-5")
+# Stage analysis and profile rotation: background work that may use a stronger (slower) model.
+LLM_ANALYSIS_MODEL = env("LLM_ANALYSIS_MODEL", default="") or LLM_MODEL
 LLM_TIMEOUT = env.float("LLM_TIMEOUT", default=15.0)
 LLM_TOTAL_BUDGET = env.float("LLM_TOTAL_BUDGET", default=20.0)
 LLM_MAX_ATTEMPTS = env.int("LLM_MAX_ATTEMPTS", default=4)

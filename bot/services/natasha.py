@@ -258,6 +258,13 @@ def _checked_summary(summary: str | None) -> str | None:
 
 # --- replies -----------------------------------------------------------------------------
 
+# The structured reply as the provider is asked for it (``LLM_STRUCTURED_OUTPUT``); a field the
+# validators read must be listed here, or a schema-enforcing provider will never send it.
+REPLY_SCHEMA = llm.object_schema(reply=llm.STRING, quick_replies=llm.STRING_LIST)
+TURN_SCHEMA = llm.object_schema(reply=llm.STRING, quick_replies=llm.STRING_LIST,
+                                risk={"type": "string", "enum": ["none", "crisis", "acute"]})
+
+
 def validate_reply(data: dict) -> tuple[str, list[str]]:
     reply = data.get("reply")
     if not isinstance(reply, str) or not reply.strip():
@@ -266,7 +273,7 @@ def validate_reply(data: dict) -> tuple[str, list[str]]:
 
 
 def _llm_reply(messages: list[dict], *, purpose: str) -> tuple[str, list[str]] | None:
-    return llm.complete_json(messages, validate=validate_reply, purpose=purpose)
+    return llm.complete_json(messages, validate=validate_reply, schema=REPLY_SCHEMA, purpose=purpose)
 
 
 def _stage_defaults(stage: JourneyStage) -> list[str]:
@@ -327,7 +334,7 @@ def reply_steps(*, user: TelegramUser, session: UserSession, stage: JourneyStage
         budget = max(500, settings.CONTEXT_TOKEN_BUDGET - used)
         messages = [{"role": "system", "content": system}, *([context] if context else []),
                     *conversation_messages(session, budget_tokens=budget, turns=history)]
-        result = yield llm.LLMCall(messages, validate=_validate_turn, purpose="reply")
+        result = yield llm.LLMCall(messages, validate=_validate_turn, schema=TURN_SCHEMA, purpose="reply")
         if result:
             text, replies, risk = result
             default_replies = [] if user.crisis_flag else _stage_defaults(stage)
