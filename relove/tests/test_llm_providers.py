@@ -10,6 +10,7 @@ from relove.tests.test_settings import run_settings
 
 SCHEMA = llm.object_schema(reply=llm.STRING, quick_replies=llm.STRING_LIST)
 ANSWER = {"reply": "Что для тебя сейчас важно?", "quick_replies": ["Страх"]}
+ANSWER_TEXT = '{"reply": "Что для тебя сейчас важно?", "quick_replies": ["Страх"]}'
 MESSAGES = [{"role": "system", "content": "Ты Наташа."}, {"role": "user", "content": "<<<MEMBER>>>\nПривет\n<<<END>>>"}]
 
 
@@ -137,8 +138,7 @@ def test_anthropic_turns_alternate_and_end_with_the_member(fake_anthropic):
 
 def test_anthropic_refusing_structured_output_is_asked_in_words(fake_anthropic, caplog):
     fake_anthropic.refuse("output_config")
-    fake_anthropic.enqueue("```json\n" + '{"reply": "Что для тебя сейчас важно?", "quick_replies": ["Страх"]}' + "\n```",
-                           ANSWER)
+    fake_anthropic.enqueue(f"```json\n{ANSWER_TEXT}\n```", ANSWER)
     with caplog.at_level(logging.WARNING):
         assert ask() == ANSWER
         assert ask() == ANSWER
@@ -149,7 +149,7 @@ def test_anthropic_refusing_structured_output_is_asked_in_words(fake_anthropic, 
 
 def test_anthropic_prompt_mode_and_retries_on_overload(fake_anthropic, settings):
     settings.LLM_STRUCTURED_OUTPUT = "prompt"
-    fake_anthropic.enqueue(529, 500, "Конечно! " + '{"reply": "Что для тебя сейчас важно?", "quick_replies": ["Страх"]}')
+    fake_anthropic.enqueue(529, 500, f"Конечно! {ANSWER_TEXT}")
     assert ask() == ANSWER
     assert len(fake_anthropic.requests) == 3
     assert all("output_config" not in body for body in fake_anthropic.requests)
