@@ -141,6 +141,9 @@ elif env.bool("DATABASE_POOL", default=True):
     # per process. Pooling replaces persistent connections (CONN_MAX_AGE must be 0).
     DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=16)
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # The pool checks a connection before lending it: after a database restart or a network
+    # blip the pooled connections are dead, and a turn must not fail on the first query.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2), "max_size": DATABASE_POOL_MAX_SIZE,
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=30.0)}
@@ -282,6 +285,12 @@ BOT_DB_THREADS = env.int("BOT_DB_THREADS", default=DATABASE_POOL_MAX_SIZE or 8)
 # Webhook with several workers/hosts: one chat's updates in update_id order (bot/telegram/ordering.py).
 TELEGRAM_CHAT_LOCK_SECONDS = env.float("TELEGRAM_CHAT_LOCK_SECONDS", default=90.0)
 TELEGRAM_ORDER_GRACE_SECONDS = env.float("TELEGRAM_ORDER_GRACE_SECONDS", default=0.2)
+# A database that cannot be reached while an update is handled is waited for this long (backoff);
+# then the update is given back (webhook: 503, Telegram redelivers; polling: queued again) and
+# handled when the database is back. A claim left "in progress" by a dead process is taken over
+# after UPDATE_CLAIM_LEASE_SECONDS.
+BOT_DB_RETRY_SECONDS = env.float("BOT_DB_RETRY_SECONDS", default=20.0)
+UPDATE_CLAIM_LEASE_SECONDS = env.float("UPDATE_CLAIM_LEASE_SECONDS", default=300.0)
 
 # --- Broadcasts ----------------------------------------------------------------------------
 # Read at call time (``settings.BROADCAST_*``), so tests and operators can override them.

@@ -280,6 +280,9 @@ def test_restarted_bot_process_continues_the_conversation(fake_telegram, fake_ll
     process = run_bot_process(fake_telegram, fake_llm)
     try:
         converse(fake_telegram, fake_telegram.message_update(CHAT, "Я вернулась"), 1)
+    except AssertionError:
+        process.send_signal(signal.SIGTERM)
+        raise AssertionError(process.communicate(timeout=20)[0]) from None
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=20)
