@@ -103,3 +103,76 @@ def test_postgresql_stopped_and_restarted_mid_turn_loses_no_message(fake_telegra
     assert turns[-1] == ("assistant", "Слышу: Второе сообщение")
     assert not ProcessedUpdate.objects.filter(done=False).exists(), output[-8000:]
     assert json.dumps(turns, ensure_ascii=False).count("Первое сообщение") == 2  # the turn and the reply
+
+
+def test_webhook_answers_503_while_the_database_is_down_and_the_redelivery_is_handled(fake_telegram, fake_llm):
+    """Telegram keeps an update it got no 200 for and delivers it again: that is the give-back."""
+    import socket
+    import urllib.error
+    import urllib.request
+
+    fake_llm.route("Проанализируй разговор", ANALYSIS)
+    fake_llm.responder = lambda body: {"reply": "Слышу тебя.", "quick_replies": [], "risk": "none"}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    db = connection.settings_dict
+    with TcpProxy(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)) as proxy:
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "relove.settings_test", "FAKE_TG_TOKEN": fake_telegram.token,
+               "FAKE_TG_URL": fake_telegram.base_url, "FAKE_LLM_URL": fake_llm.base_url,
+               "DATABASE_URL": f"postgres://{db['USER']}@127.0.0.1:{proxy.port}/{db['NAME']}",
+               "BOT_DB_RETRY_SECONDS": "2", "DATABASE_POOL_TIMEOUT": "1"}
+        code = ("import os, uvicorn; os.environ['DJANGO_SETTINGS_MODULE']='relove.settings_test'; import django; "
+                "from django.conf import settings; django.setup(); "
+                "settings.TELEGRAM_BOT_TOKEN=os.environ['FAKE_TG_TOKEN']; "
+                "settings.TELEGRAM_API_BASE_URL=os.environ['FAKE_TG_URL']; settings.TELEGRAM_WEBHOOK_SECRET='s'; "
+                "settings.OPENAI_API_KEY='test-key'; settings.OPENAI_BASE_URL=os.environ['FAKE_LLM_URL']; "
+                "from relove.asgi import application; "
+                f"uvicorn.run(application, host='127.0.0.1', port={port}, lifespan='off', log_level='warning')")
+        server = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+
+        def call(update):
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/telegram/webhook/", method="POST", data=json.dumps(update).encode(),
+                headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": "s"})
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    return response.status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline and server.poll() is None
+                    time.sleep(0.1)
+            assert call(fake_telegram.message_update(CHAT, "/start")) == 200
+            assert call(fake_telegram.callback_update(CHAT, "c:y")) == 200
+            update = fake_telegram.message_update(CHAT, "Пока базы нет")
+            sent_before = len(fake_telegram.sent_messages(CHAT))
+            proxy.cut()
+            assert call(update) == 503
+            proxy.restore()
+            statuses = [call(update)]  # Telegram's redelivery
+            while statuses[-1] == 503:  # the claim is released in the background once the database answers
+                assert len(statuses) < 20
+                time.sleep(1)
+                statuses.append(call(update))
+            assert statuses[-1] == 200
+            assert call(update) == 200  # a further copy is a duplicate: skipped
+        except AssertionError:
+            server.kill()
+            raise AssertionError(server.communicate(timeout=20)[0][-6000:]) from None
+        finally:
+            server.terminate()
+            server.communicate(timeout=30)
+    replies = [m["text"] for m in fake_telegram.sent_messages(CHAT)[sent_before:]]
+    assert replies == ["Слышу тебя."]  # answered once, after the database came back
+    session = UserSession.objects.get(user__telegram_id=CHAT)
+    assert [t["content"] for t in session_history(session) if t["role"] == "user"] == ["Пока базы нет"]
+    assert ProcessedUpdate.objects.get(update_id=update["update_id"]).done
