@@ -19,9 +19,23 @@ import threading
 
 
 def _reset(sock: socket.socket) -> None:
-    """Close with RST (not FIN), as a crashed server or a dropped network would."""
+    """Close with RST (not FIN), as a crashed server or a dropped network would.
+
+    ``shutdown(SHUT_RD)`` first: a thread blocked in ``recv`` on the socket holds it open, and
+    a bare ``close`` would neither wake that thread nor send anything.
+    """
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RD)
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
+def _close(sock: socket.socket) -> None:
+    """Close with FIN, waking a thread blocked in ``recv`` on it (see ``_reset``)."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(OSError):
         sock.close()
 
@@ -60,8 +74,7 @@ class TcpProxy:
 
     def stop(self) -> None:
         self.cut()
-        with contextlib.suppress(OSError):
-            self._listener.close()
+        _close(self._listener)
 
     def __enter__(self) -> TcpProxy:
         return self.start()
@@ -107,5 +120,4 @@ class TcpProxy:
         with self._lock:
             self._pairs.discard(pair)
         for sock in pair:
-            with contextlib.suppress(OSError):
-                sock.close()
+            _close(sock)

@@ -176,3 +176,4 @@ def test_webhook_answers_503_while_the_database_is_down_and_the_redelivery_is_ha
     session = UserSession.objects.get(user__telegram_id=CHAT)
     assert [t["content"] for t in session_history(session) if t["role"] == "user"] == ["Пока базы нет"]
     assert ProcessedUpdate.objects.get(update_id=update["update_id"]).done
+
