@@ -311,7 +311,7 @@ BROADCAST_STATUS_POLL_SECONDS = 0.25
 # --- LLM ---------------------------------------------------------------------------------
 # One provider at a time: "openai" (the official client; any OpenAI-compatible server) or
 # "anthropic" (the official client; the Messages API).
-LLM_PROVIDER = env("LLM_PROVIDER", default="openai").strip().lower()
+LLM_PROVIDER = env("LLM_PROVIDER", default="").strip().lower() or "openai"
 if LLM_PROVIDER not in ("openai", "anthropic"):
     raise ImproperlyConfigured(f"LLM_PROVIDER must be openai or anthropic, not {LLM_PROVIDER!r}")
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
