@@ -46,8 +46,12 @@ def update_claim(*, update_id: int, retake: bool = False) -> Claim:
 
 
 def update_done(*, update_id: int) -> None:
-    """Handling finished (answered, or failed for a reason other than the database): never again."""
-    ProcessedUpdate.objects.filter(update_id=update_id).update(done=True)
+    """Handling finished (answered, or failed for a reason other than the database): never again.
+
+    Recreates the row if a late ``update_release`` removed it meanwhile.
+    """
+    if not ProcessedUpdate.objects.filter(update_id=update_id).update(done=True):
+        ProcessedUpdate.objects.get_or_create(update_id=update_id, defaults={"done": True})
 
 
 def update_release(*, update_id: int) -> bool:

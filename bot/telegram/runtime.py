@@ -211,14 +211,16 @@ def incoming_from_update(update: Update) -> orchestrator.Incoming | None:
 # claims again at once; and those the webhook view must answer 503 (Telegram redelivers them).
 _given_back: dict[int, int] = {}
 webhook_given_back: set[int] = set()
+_releasing: dict[int, asyncio.Task] = {}  # webhook: claims waiting for the database to be released
 _background: set[asyncio.Task] = set()
 GIVEN_BACK_MAX_DELAY = 30.0
 
 
-def _in_background(coroutine) -> None:
+def _in_background(coroutine) -> asyncio.Task:
     task = asyncio.get_running_loop().create_task(coroutine)
     _background.add(task)
     task.add_done_callback(_background.discard)
+    return task
 
 
 async def _when_database_is_back(fn: Callable[..., Any], update_id: int) -> None:
@@ -232,6 +234,11 @@ async def _when_database_is_back(fn: Callable[..., Any], update_id: int) -> None
         except DATABASE_ERRORS:
             await asyncio.sleep(1.0)
     logger.warning("update %s: database still unavailable, claim left to expire", update_id)
+
+
+def _forget_release(update_id: int, task: asyncio.Task) -> None:
+    if _releasing.get(update_id) is task:
+        del _releasing[update_id]
 
 
 async def _queue_again(application: Application, update: Update, delay: float) -> None:
@@ -249,7 +256,8 @@ def _give_back(update: Update, application: Application, reason: str) -> None:
 
         webhook_given_back.add(update.update_id)
         # Deleting the claim lets the redelivery (maybe at another worker) take it at once.
-        _in_background(_when_database_is_back(update_release, update.update_id))
+        task = _releasing[update.update_id] = _in_background(_when_database_is_back(update_release, update.update_id))
+        task.add_done_callback(functools.partial(_forget_release, update.update_id))
     else:
         _in_background(_queue_again(application, update, min(GIVEN_BACK_MAX_DELAY, 2.0**times)))
 
@@ -275,6 +283,8 @@ def handled_once(handler: Callable) -> Callable:
         from bot.services.updates import Claim, update_claim
 
         update_id = update.update_id
+        if (releasing := _releasing.pop(update_id, None)) is not None:
+            releasing.cancel()  # the redelivery came here: this process takes the claim again itself
         try:
             claim = await run_sync(update_claim, update_id=update_id, retake=update_id in _given_back)
         except DATABASE_ERRORS as exc:

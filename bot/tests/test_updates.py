@@ -29,6 +29,13 @@ def test_a_given_back_update_is_taken_again():
     assert not update_release(update_id=2)  # a finished update is never released
 
 
+def test_done_survives_a_late_release():
+    assert update_claim(update_id=6) is Claim.TAKEN
+    assert update_release(update_id=6)  # a release that ran after the update was taken again
+    update_done(update_id=6)
+    assert update_claim(update_id=6) is Claim.DONE
+
+
 def test_an_abandoned_claim_is_taken_over_after_the_lease(settings):
     settings.UPDATE_CLAIM_LEASE_SECONDS = 60
     assert update_claim(update_id=3) is Claim.TAKEN
