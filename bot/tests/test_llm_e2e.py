@@ -6,6 +6,7 @@ import re
 import pytest
 
 from bot.models import UserSession
+from bot.services.natasha import FORMAT_NOTE
 from bot.services.sessions import session_history
 from bot.tests.test_telegram_e2e import ANALYSIS, CHAT, converse, markup, rejected, start_and_consent
 from testkit.bot_runner import PollingBot
@@ -25,8 +26,8 @@ def test_the_anthropic_fake_answers_a_full_conversation_turn(fake_telegram, fake
     assert [row[0]["text"] for row in markup(out[0])["inline_keyboard"]] == ["Страх", "Привычка"]
     turn = next(b for b in fake_anthropic.requests if "Проанализируй разговор" not in fake_anthropic.text_of(b))
     assert turn["model"] == "claude-test"
-    assert "Наташ" in turn["system"] and turn["output_config"]["format"]["schema"]["required"] == [
-        "reply", "quick_replies", "risk"]
+    assert "Наташ" in turn["system"] and FORMAT_NOTE in turn["system"]
+    assert turn["output_config"]["format"]["schema"]["required"] == ["reply", "quick_replies", "risk"]
     assert turn["messages"][0]["role"] == "user" and turn["messages"][-1]["role"] == "user"
     assert "Я хочу сменить профессию" in turn["messages"][-1]["content"]
     assert str(CHAT) not in fake_anthropic.text_of(turn)
