@@ -98,10 +98,15 @@ class ConversationTurn(models.Model):
 
 
 class ProcessedUpdate(models.Model):
-    """A Telegram update_id already taken: inserted before handling, so a redelivery stops here."""
+    """A Telegram update_id taken: inserted before handling, so a redelivery stops here.
+
+    ``done`` is set once handling finished; a row still not done was given back (the database
+    failed) or belongs to a process that died, and is taken again (``bot/services/updates.py``).
+    """
 
     update_id = models.BigIntegerField(_("update_id"), primary_key=True)
     received_at = models.DateTimeField(_("получено"), auto_now_add=True, db_index=True)
+    done = models.BooleanField(_("обработано"), default=True)
 
     class Meta:
         verbose_name = _("обработанное обновление")

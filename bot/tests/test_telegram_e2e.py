@@ -91,7 +91,7 @@ def test_start_consent_first_question_and_a_turn_with_history(fake_telegram, fak
 
 
 def test_odd_input_gets_friendly_answers(fake_telegram, fake_llm):
-    fake_llm.enqueue({"reply": "Я вижу: <b> и & — это просто символы.", "quick_replies": []},
+    fake_llm.enqueue({"reply": "Я вижу: <u>тег</u> и & — это просто символы.", "quick_replies": []},
                      {"reply": "Длинно! " * 1200, "quick_replies": ["Да"]})
     with PollingBot(fake_telegram):
         start_and_consent(fake_telegram)
@@ -99,7 +99,7 @@ def test_odd_input_gets_friendly_answers(fake_telegram, fake_llm):
         assert "текстом" in converse(fake_telegram, fake_telegram.photo_update(CHAT), 1)[0]["text"]
         assert converse(fake_telegram, fake_telegram.edited_message_update(CHAT, "исправила"), 1)[0]["text"]
         out = converse(fake_telegram, fake_telegram.message_update(CHAT, "<b>не жирный</b> & точка"), 1)
-        assert out[0]["text"] == "Я вижу: &lt;b&gt; и &amp; — это просто символы."
+        assert out[0]["text"] == "Я вижу: тег и &amp; — это просто символы."
         out = converse(fake_telegram, fake_telegram.message_update(CHAT, "я" * 10_000), 3, timeout=15)
         assert len(out) >= 3
         assert "я" * 4000 in persona_prompts(fake_llm)[-1]
@@ -280,6 +280,9 @@ def test_restarted_bot_process_continues_the_conversation(fake_telegram, fake_ll
     process = run_bot_process(fake_telegram, fake_llm)
     try:
         converse(fake_telegram, fake_telegram.message_update(CHAT, "Я вернулась"), 1)
+    except AssertionError:
+        process.send_signal(signal.SIGTERM)
+        raise AssertionError(process.communicate(timeout=20)[0]) from None
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=20)

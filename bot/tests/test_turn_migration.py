@@ -17,6 +17,13 @@ def migrate(targets):
     return executor.loader.project_state(targets).apps
 
 
+@pytest.fixture(autouse=True)
+def _latest_schema_afterwards():
+    """Later tests need every migration, including those added after 0007."""
+    yield
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
 def test_history_lists_become_turn_rows_in_order():
     old = migrate(BEFORE)
     member = old.get_model("profiles", "TelegramUser").objects.create(telegram_id=99_001)
