@@ -27,7 +27,8 @@ def test_the_anthropic_fake_answers_a_full_conversation_turn(fake_telegram, fake
     turn = next(b for b in fake_anthropic.requests if "Проанализируй разговор" not in fake_anthropic.text_of(b))
     assert turn["model"] == "claude-test"
     assert "Наташ" in turn["system"] and FORMAT_NOTE in turn["system"]
-    assert turn["output_config"]["format"]["schema"]["required"] == ["reply", "quick_replies", "risk"]
+    assert turn["output_config"]["format"]["schema"]["required"] == [
+        "reply", "quick_replies", "risk", "stream", "raised_contradiction"]
     assert turn["messages"][0]["role"] == "user" and turn["messages"][-1]["role"] == "user"
     assert "Я хочу сменить профессию" in turn["messages"][-1]["content"]
     assert str(CHAT) not in fake_anthropic.text_of(turn)
