@@ -188,7 +188,7 @@ class BroadcastAdmin(admin.ModelAdmin):
 class BroadcastDeliveryAdmin(ReadOnlyAdmin):
     list_display = ["broadcast", "user", "status", "attempts", "sent_at", "last_error"]
     list_filter = ["status", "broadcast"]
-    search_fields = ["=user__telegram_id", "user__username"]
+    search_fields = ["=user__telegram_id", "user__search_tokens__matches"]
     list_select_related = ["broadcast", "user"]
 
 

@@ -25,7 +25,7 @@ from .introspection import member_relations
 
 EXPORT_SCHEMA = "relove-member-export/1"
 # Internal bookkeeping, not information about the member.
-SKIPPED_FIELDS = {"profile_rotation_claimed_at"}
+SKIPPED_FIELDS = {"profile_rotation_claimed_at", "telegram_id_hash", "search_tokens"}  # digests of fields exported in full
 
 
 def _row(obj: models.Model) -> dict:

@@ -42,7 +42,9 @@ class TelegramUserAdmin(admin.ModelAdmin):
     list_filter = ["journey_stage", "is_blocked", "is_paused", "crisis_flag", "proactive_enabled",
                    "gender", "language_code", "tags", ("consent_at", admin.EmptyFieldListFilter),
                    "last_activity_at"]
-    search_fields = ["=telegram_id", "username", "first_name", "last_name"]
+    # Names are encrypted: search matches whole words of first name, last name or username
+    # (case-insensitive, «ё» = «е», ``@username`` too) through their keyed digests, or the exact id.
+    search_fields = ["=telegram_id", "search_tokens__matches"]
     filter_horizontal = ["tags"]
     date_hierarchy = "created_at"
     # is_blocked and crisis_flag change only through the recorded actions on the page (bot admin).
@@ -186,7 +188,7 @@ class PsychologicalProfileAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_display = ["user", "version", "light_shadow_balance", "source_log_count", "generated_by",
                     "generated_at"]
     list_filter = ["generated_by", "generated_at"]
-    search_fields = ["=user__telegram_id", "user__username"]
+    search_fields = ["=user__telegram_id", "user__search_tokens__matches"]
     list_select_related = ["user"]
     personal_fields = ("summary", "data")
 
@@ -195,7 +197,7 @@ class PsychologicalProfileAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
 class UserActivityLogAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_display = ["user", "kind", "created_at"]
     list_filter = ["kind", "created_at"]
-    search_fields = ["=user__telegram_id", "user__username"]
+    search_fields = ["=user__telegram_id", "user__search_tokens__matches"]
     list_select_related = ["user"]
     date_hierarchy = "created_at"
     personal_fields = ("content",)
@@ -205,6 +207,6 @@ class UserActivityLogAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
 class UserInteractionAdmin(ReadOnlyAdmin):
     list_display = ["user", "kind", "stage", "created_at"]
     list_filter = ["kind", "stage", "created_at"]
-    search_fields = ["=user__telegram_id", "user__username"]
+    search_fields = ["=user__telegram_id", "user__search_tokens__matches"]
     list_select_related = ["user"]
     date_hierarchy = "created_at"
