@@ -1,9 +1,10 @@
 """Staff accounts: a password change or deactivation revokes every refresh token at once;
-a login starts the absolute admin-session clock."""
+a login starts the absolute admin-session clock. Admin history names a member's rows by id."""
 
 import time
 
 from django.conf import settings
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
@@ -11,6 +12,7 @@ from django.dispatch import receiver
 from relove.core.management.commands.ensure_admin import ADMIN_PASSWORD_FILE
 
 from .auth import tokens_revoke
+from .introspection import member_models
 
 SESSION_LOGIN_AT = "privacy_login_at"
 
@@ -47,3 +49,13 @@ def _forget_generated_password(sender, request, user, **kwargs):
         return
     if first_line == user.get_username():
         path.unlink(missing_ok=True)
+
+
+@receiver(pre_save, sender=LogEntry, dispatch_uid="privacy.neutral_admin_log_repr")
+def _neutral_admin_log_repr(sender, instance, **kwargs):
+    """The admin history of a member's rows says "участник #12", not "@username": erasure deletes
+    these entries, but a deleted row's bytes stay in the database files (dead tuples, WAL) until
+    overwritten, so they must hold nothing in clear."""
+    model = instance.content_type.model_class() if instance.content_type_id else None
+    if model is not None and model in member_models():
+        instance.object_repr = f"{model._meta.verbose_name} #{instance.object_id}"

@@ -158,7 +158,8 @@ class BlindIndexedBigIntegerField(EncryptedBigIntegerField):
         return name, path, args, kwargs
 
     def get_lookup(self, lookup_name):
-        return {"exact": BlindExact, "iexact": BlindExact, "in": BlindIn}.get(lookup_name) or super().get_lookup(lookup_name)
+        blind = {"exact": BlindExact, "iexact": BlindExact, "in": BlindIn}.get(lookup_name)
+        return blind or super().get_lookup(lookup_name)
 
 
 class BlindIndexField(models.CharField):
