@@ -148,11 +148,10 @@ def reindex_model(model, *, batch_size: int = 200, progress: Callable[[str, int]
         if not rows:
             return changed
         for row in rows:
-            for field in fields:
-                old, new = getattr(row, field.attname), field.compute(row)
-                if old != new:
-                    changed += model._base_manager.filter(pk=row.pk, **{field.attname: old}).update(
-                        **{field.attname: new})
+            old = {f.attname: getattr(row, f.attname) for f in fields}
+            new = {f.attname: f.compute(row) for f in fields}
+            if old != new:
+                changed += model._base_manager.filter(pk=row.pk, **old).update(**new)
         last_pk = rows[-1].pk
         if progress:
             progress(f"{model._meta.label} (index)", len(rows))
