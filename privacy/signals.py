@@ -6,7 +6,8 @@ import time
 from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.signals import user_logged_in
-from django.db.models.signals import post_save, pre_save
+from django.contrib.contenttypes.models import ContentType
+from django.db.models.signals import post_init, post_save, pre_save
 from django.dispatch import receiver
 
 from relove.core.management.commands.ensure_admin import ADMIN_PASSWORD_FILE
@@ -51,11 +52,14 @@ def _forget_generated_password(sender, request, user, **kwargs):
         path.unlink(missing_ok=True)
 
 
-@receiver(pre_save, sender=LogEntry, dispatch_uid="privacy.neutral_admin_log_repr")
+@receiver(post_init, sender=LogEntry, dispatch_uid="privacy.neutral_admin_log_repr")
 def _neutral_admin_log_repr(sender, instance, **kwargs):
     """The admin history of a member's rows says "участник #12", not "@username": erasure deletes
     these entries, but a deleted row's bytes stay in the database files (dead tuples, WAL) until
-    overwritten, so they must hold nothing in clear."""
-    model = instance.content_type.model_class() if instance.content_type_id else None
+    overwritten, so they must hold nothing in clear. On ``post_init``, not ``pre_save``: the
+    admin logs a multi-row action with ``bulk_create``, which sends no save signals."""
+    if not instance.content_type_id or "object_repr" not in instance.__dict__:
+        return
+    model = ContentType.objects.get_for_id(instance.content_type_id).model_class()
     if model is not None and model in member_models():
         instance.object_repr = f"{model._meta.verbose_name} #{instance.object_id}"

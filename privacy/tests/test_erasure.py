@@ -220,3 +220,23 @@ def test_forget_through_the_bot_erases_and_records_the_member_as_initiator():
     handle(Incoming(identity, Kind.CALLBACK, callback_data="fg:y"))
     assert not TelegramUser.objects.filter(telegram_id=6006).exists()
     assert ErasureRecord.objects.get().initiator == "member"
+
+
+@pytest.mark.django_db
+def test_admin_history_names_member_rows_by_id_only():
+    """Erased log entries stay on disk as dead tuples for a while: no "@username" in them,
+    whether the admin logs one row or many at once (bulk_create sends no save signal)."""
+    from django.contrib.admin.models import DELETION
+
+    member = f.TelegramUserFactory(username="history_user")
+    triggers = [f.TriggerFactory(user=member), f.TriggerFactory(user=member)]
+    staff = f.SuperuserFactory()
+    LogEntry.objects.log_actions(user_id=staff.pk, queryset=[member], action_flag=CHANGE, single_object=True)
+    LogEntry.objects.log_actions(user_id=staff.pk, queryset=triggers, action_flag=DELETION)
+    LogEntry.objects.log_actions(user_id=staff.pk, queryset=[staff], action_flag=CHANGE, single_object=True)
+    reprs = {(model, int(pk)): text for model, pk, text in
+             LogEntry.objects.values_list("content_type__model", "object_id", "object_repr")}
+    assert reprs[("telegramuser", member.pk)] == f"участник #{member.pk}"
+    assert reprs[("proactivetrigger", triggers[0].pk)] == f"{triggers[0]._meta.verbose_name} #{triggers[0].pk}"
+    assert reprs[("user", staff.pk)] == str(staff)  # staff accounts keep their name
+    assert "history_user" not in str(reprs)

@@ -53,6 +53,12 @@ def test_lookups_by_telegram_id_compare_digests():
     assert (again, created) == (member, False)
 
 
+def test_bulk_created_members_are_indexed_too():
+    TelegramUser.objects.bulk_create([TelegramUser(telegram_id=525252, first_name="Ия", username="iya")])
+    assert TelegramUser.objects.get(telegram_id=525252).first_name == "Ия"
+    assert TelegramUser.objects.filter(search_tokens__matches="ИЯ").get().username == "iya"
+
+
 def test_the_digest_is_unique():
     TelegramUserFactory(telegram_id=515151)
     with pytest.raises(IntegrityError), transaction.atomic():
