@@ -45,6 +45,7 @@ class TelegramUserAdmin(admin.ModelAdmin):
     # Names are encrypted: search matches whole words of first name, last name or username
     # (case-insensitive, «ё» = «е», ``@username`` too) through their keyed digests, or the exact id.
     search_fields = ["=telegram_id", "search_tokens__matches"]
+    search_help_text = _("Имя, фамилия или @username — целыми словами, регистр не важен; или Telegram ID")
     filter_horizontal = ["tags"]
     date_hierarchy = "created_at"
     # is_blocked and crisis_flag change only through the recorded actions on the page (bot admin).
