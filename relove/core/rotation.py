@@ -147,11 +147,12 @@ def reindex_model(model, *, batch_size: int = 200, progress: Callable[[str, int]
         rows = list((qs.filter(pk__gt=last_pk) if last_pk is not None else qs)[:batch_size])
         if not rows:
             return changed
-        for row in rows:
-            old = {f.attname: getattr(row, f.attname) for f in fields}
-            new = {f.attname: f.compute(row) for f in fields}
-            if old != new:
-                changed += model._base_manager.filter(pk=row.pk, **old).update(**new)
+        with transaction.atomic():  # one commit per batch, as for re-encryption
+            for row in rows:
+                old = {f.attname: getattr(row, f.attname) for f in fields}
+                new = {f.attname: f.compute(row) for f in fields}
+                if old != new:
+                    changed += model._base_manager.filter(pk=row.pk, **old).update(**new)
         last_pk = rows[-1].pk
         if progress:
             progress(f"{model._meta.label} (index)", len(rows))
