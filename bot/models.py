@@ -9,7 +9,7 @@ from simple_history.models import HistoricalRecords
 
 from journeys.models import JourneyStage
 from profiles.models import TelegramUser
-from relove.core.crypto import EncryptedJSONField, EncryptedTextField
+from relove.core.crypto import EncryptedBigIntegerField, EncryptedJSONField, EncryptedTextField
 
 from . import telegram_html
 
@@ -293,7 +293,7 @@ class OutboundMessage(models.Model):
         UNKNOWN = "unknown", _("неизвестно")
 
     kind = models.CharField(_("тип"), max_length=24)
-    chat_id = models.BigIntegerField(_("чат"))
+    chat_id = EncryptedBigIntegerField(_("чат"))  # a member's chat id is personal data
     user = models.ForeignKey(TelegramUser, on_delete=models.SET_NULL, null=True, blank=True,
                              related_name="+", verbose_name=_("участник"))
     text = EncryptedTextField(_("текст"))

@@ -221,12 +221,19 @@ def test_a_failing_update_gets_an_apology_and_the_bot_keeps_going(client, webhoo
                                                                    settings):
     post(client, webhook, fake_telegram.message_update(CHAT, "/start"))
     post(client, webhook, fake_telegram.callback_update(CHAT, "c:y"))
-    good_keys = settings.FIELD_ENCRYPTION_KEYS
-    # A genuine failure inside the turn: the stored conversation cannot be decrypted.
-    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    # A genuine failure inside the turn: the member's stored data cannot be decrypted (a value
+    # written under a key this process does not have). Swapping the process's keys instead
+    # would not fail: the member would simply not be found under the other key's digest.
+    member_pk = TelegramUser.objects.get(telegram_id=CHAT).pk
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT username FROM profiles_telegramuser WHERE id = %s", [member_pk])
+        stored = cursor.fetchone()[0]
+        foreign = Fernet(Fernet.generate_key()).encrypt(b"someone").decode()
+        cursor.execute("UPDATE profiles_telegramuser SET username = %s WHERE id = %s", [foreign, member_pk])
     assert post(client, webhook, fake_telegram.message_update(CHAT, "привет")).status_code == 200
     assert "сбилось" in fake_telegram.sent_messages(CHAT)[-1]["text"]
-    settings.FIELD_ENCRYPTION_KEYS = good_keys
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE profiles_telegramuser SET username = %s WHERE id = %s", [stored, member_pk])
     post(client, webhook, fake_telegram.message_update(CHAT, "снова привет"))
     assert "снова привет" in persona_prompts(fake_llm)[-1]
     session = UserSession.objects.get(user__telegram_id=CHAT, status="active")
