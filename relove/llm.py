@@ -13,9 +13,11 @@ import json
 import logging
 import random
 import re
+import threading
 import time
 import weakref
 from collections.abc import Callable, Generator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -150,6 +152,31 @@ def _pause(attempt: int, deadline: float) -> float | None:
     return None if time.monotonic() + pause >= deadline else pause
 
 
+# Work nobody is waiting for: Natasha writing first (triggers) and profile rotation. Their
+# completions share ``LLM_BACKGROUND_CONCURRENCY`` slots per process, so a big trigger tick
+# or rotation run cannot crowd the members' own replies out of the LLM's capacity.
+BACKGROUND_PURPOSES = frozenset({"proactive", "profile"})
+_background_slots: tuple[int, threading.BoundedSemaphore] | None = None
+_background_lock = threading.Lock()
+
+
+def is_background(purpose: str) -> bool:
+    return purpose.split(":", 1)[0] in BACKGROUND_PURPOSES
+
+
+@contextmanager
+def background_slot():
+    """Hold one of the process's ``LLM_BACKGROUND_CONCURRENCY`` background request slots."""
+    global _background_slots
+    size = max(1, settings.LLM_BACKGROUND_CONCURRENCY)
+    with _background_lock:
+        if _background_slots is None or _background_slots[0] != size:
+            _background_slots = (size, threading.BoundedSemaphore(size))
+        slots = _background_slots[1]
+    with slots:
+        yield
+
+
 def call_sync(call: LLMCall) -> str | None:
     """One chat completion with retries; the content, or None when the LLM is unavailable."""
     if not llm_enabled():
@@ -161,8 +188,14 @@ def call_sync(call: LLMCall) -> str | None:
         if remaining <= 0.05:
             break
         try:
-            response = _client(cfg).with_options(timeout=min(cfg.timeout, remaining)).chat.completions.create(
-                **call.kwargs(cfg))
+            # Only the request holds a background slot, not the pause between attempts; the
+            # wait for a slot counts against the budget.
+            with background_slot() if is_background(call.purpose) else nullcontext():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0.05:
+                    break
+                response = _client(cfg).with_options(timeout=min(cfg.timeout, remaining)).chat.completions.create(
+                    **call.kwargs(cfg))
             if content := _content(response):
                 return content
             logger.warning("llm %s: empty completion (attempt %d)", call.purpose, attempt)
