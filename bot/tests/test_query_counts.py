@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 IDENTITY = TelegramIdentity(telegram_id=6001, first_name="Аня", language_code="ru")
 # Templates answer (no LLM): the LLM path adds the member context (profile, insights) instead.
-PLAIN_TURN, QUICK_REPLY, COMMAND = 21, 24, 5
+PLAIN_TURN, QUICK_REPLY, COMMAND = 11, 12, 5
 
 
 @pytest.fixture
