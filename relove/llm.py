@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import openai
 from django.conf import settings
+from openai.types.chat import ChatCompletion
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +134,18 @@ class LLMCall:
         return content if self.validate is None else _validated(content, self.validate, self.purpose)
 
 
+# ``chat.completions.create`` runs every request through the SDK's TypedDict transform, which
+# walks each message recursively: ~20 ms of CPU per call here, a fifth of a whole turn. Our
+# messages are plain dicts of strings, so the request goes out as it is (the same endpoint,
+# auth, timeout and response model; retries stay ours).
+_COMPLETIONS = "/chat/completions"
+
+
+def _create(client, call: LLMCall, cfg: LLMSettings, timeout: float):
+    return client.post(_COMPLETIONS, body=call.kwargs(cfg), cast_to=ChatCompletion,
+                       options={"timeout": timeout, "security": {"bearer_auth": True}})
+
+
 def _content(response) -> str | None:
     return response.choices[0].message.content if response.choices else None
 
@@ -194,8 +207,7 @@ def call_sync(call: LLMCall) -> str | None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0.05:
                     break
-                response = _client(cfg).with_options(timeout=min(cfg.timeout, remaining)).chat.completions.create(
-                    **call.kwargs(cfg))
+                response = _create(_client(cfg), call, cfg, min(cfg.timeout, remaining))
             if content := _content(response):
                 return content
             logger.warning("llm %s: empty completion (attempt %d)", call.purpose, attempt)
@@ -221,8 +233,7 @@ async def call_async(call: LLMCall) -> str | None:
         if remaining <= 0.05:
             break
         try:
-            response = await _async_client(cfg).with_options(
-                timeout=min(cfg.timeout, remaining)).chat.completions.create(**call.kwargs(cfg))
+            response = await _create(_async_client(cfg), call, cfg, min(cfg.timeout, remaining))
             if content := _content(response):
                 return content
             logger.warning("llm %s: empty completion (attempt %d)", call.purpose, attempt)
