@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db.models import Count, Max, Min, Sum
+from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
 from profiles.models import UserInteraction
 
-from .models import DailyActivity, WeeklyActivity
+from .models import CohortActivity, DailyActivity, DailyTotal, WeeklyActivity
 
 
 def _day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -46,7 +47,26 @@ def activity_rollup(*, day: date) -> int:
             "SELECT DISTINCT %s, user_id FROM analytics_dailyactivity WHERE day >= %s AND day < %s",
             [ops.adapt_datefield_value(monday), ops.adapt_datefield_value(monday),
              ops.adapt_datefield_value(monday + timedelta(days=7))])
+    _totals_rebuild(day=day, monday=monday)
     return written
+
+
+def _totals_rebuild(*, day: date, monday: date) -> None:
+    """The day's total and the week's per-cohort counts, from the rows just written."""
+    total = DailyActivity.objects.filter(day=day).aggregate(messages=Sum("messages"), members=Count("id"))
+    DailyTotal.objects.filter(day=day).delete()
+    if total["members"]:
+        DailyTotal.objects.create(day=day, **total)
+    CohortActivity.objects.filter(week=monday).delete()
+    cohorts = (WeeklyActivity.objects.filter(week=monday).annotate(cohort=TruncWeek("user__created_at"))
+               .values_list("cohort").annotate(n=Count("id")).order_by())
+    CohortActivity.objects.bulk_create(
+        [CohortActivity(cohort=as_date(cohort), week=monday, members=n) for cohort, n in cohorts])
+
+
+def as_date(value) -> date:
+    """A truncated week as a local date (``TruncWeek`` of a datetime gives a local datetime)."""
+    return timezone.localtime(value).date() if isinstance(value, datetime) else value
 
 
 def activity_rollup_due(*, now=None) -> int:
