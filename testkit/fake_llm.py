@@ -73,6 +73,8 @@ class FakeLLM:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as OpenAI-compatible servers do
+
             def log_message(self, *args):
                 pass
 
