@@ -8,6 +8,7 @@ its encoding and its error paths run in tests.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections import deque
@@ -20,6 +21,10 @@ DEFAULT_REPLY = {"reply": "Я слышу тебя. Что для тебя сей
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 1024  # hundreds of turns call at once; the default backlog (5) refuses them
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client closing a kept-alive connection
+            super().handle_error(request, client_address)
 
 
 class FakeLLM:
