@@ -10,10 +10,12 @@ from __future__ import annotations
 import enum
 import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.core.cache import cache
+from django.db import transaction
 from django.utils import timezone
 
 from bot import hooks
@@ -173,16 +175,27 @@ def converse(user: TelegramUser, text: str, *, pressed: member_services.LogEntry
     return answer
 
 
+@dataclass(frozen=True)
+class Said:
+    """What the member's turn still has to record, written in one transaction with the reply."""
+
+    at: datetime
+    entries: list[member_services.LogEntry]
+
+
 def _store_member_turn(user: TelegramUser, text: str, *, pressed: member_services.LogEntry | None = None,
-                       ) -> tuple[UserSession, list[member_services.LogEntry]]:
-    """Store the member's turn now; its log entries (stamped now; ``pressed``: the quick reply that
-    said it) are written with the reply (``_answer``), so a turn inserts once into each log table."""
+                       ) -> tuple[UserSession, Said]:
+    """Store the member's turn now (one statement on PostgreSQL, see ``session_append``).
+
+    Its log entries (``pressed``: the quick reply that said it) and the member's message count,
+    all stamped now, are written with the reply (``_answer``): a turn commits twice, and inserts
+    once into each log table.
+    """
     now = timezone.now()
     session = sessions.session_get_active(user=user, with_stage_news=True)
     session = sessions.session_append(session=session, turns=[sessions.Turn("user", text)], now=now)
-    said = [*([pressed] if pressed else []), member_services.LogEntry(
-        UserActivityLog.Kind.MESSAGE_IN, text, UserInteraction.Kind.MESSAGE_IN, {"session_id": session.pk}, at=now)]
-    member_services.member_record_message(user=user, at=now)
+    said = Said(now, [*([pressed] if pressed else []), member_services.LogEntry(
+        UserActivityLog.Kind.MESSAGE_IN, text, UserInteraction.Kind.MESSAGE_IN, {"session_id": session.pk}, at=now)])
     hooks.member_message_stored(user=user, at=now)
     return session, said
 
@@ -201,14 +214,18 @@ def _stage_change_news(user: TelegramUser, session: UserSession | None = None) -
 
 
 def _answer(user: TelegramUser, session: UserSession, generated: Generated, *,
-            said: Sequence[member_services.LogEntry] = ()) -> list[OutgoingMessage]:
-    """Store Natasha's reply and log it, after the member's entries ``said`` (see ``_store_member_turn``)."""
-    session = sessions.session_append(
-        session=session, turns=[sessions.Turn("assistant", generated.plain, generated.quick_replies)])
-    reply = member_services.LogEntry(UserActivityLog.Kind.MESSAGE_OUT, generated.plain,
-                                     UserInteraction.Kind.MESSAGE_OUT,
-                                     {"source": generated.source, "session_id": session.pk})
-    member_services.member_log_many(user=user, entries=[*said, reply])
+            said: Said | None = None) -> list[OutgoingMessage]:
+    """Store Natasha's reply and log it, with what the member's turn left to record (``said``), in
+    one transaction: one commit (a disk flush on PostgreSQL) instead of one per statement."""
+    with transaction.atomic():
+        session = sessions.session_append(
+            session=session, turns=[sessions.Turn("assistant", generated.plain, generated.quick_replies)])
+        reply = member_services.LogEntry(UserActivityLog.Kind.MESSAGE_OUT, generated.plain,
+                                         UserInteraction.Kind.MESSAGE_OUT,
+                                         {"source": generated.source, "session_id": session.pk})
+        member_services.member_log_many(user=user, entries=[*(said.entries if said else ()), reply])
+        if said:
+            member_services.member_record_message(user=user, at=said.at)
     return decorate(generated, turn_index=session.message_count - 1)
 
 
@@ -222,7 +239,7 @@ def decorate(generated: Generated, *, turn_index: int) -> list[OutgoingMessage]:
 
 
 def _crisis_reply(user: TelegramUser, session: UserSession, text: str, decision: gate.Decision, *,
-                  said: Sequence[member_services.LogEntry] = ()) -> list[OutgoingMessage]:
+                  said: Said | None = None) -> list[OutgoingMessage]:
     """The support reply instead of anything from the persona: helplines on the first signal,
     when acute, or when the last helplines are older than CRISIS_HELPLINES_EVERY_MINUTES."""
     try:

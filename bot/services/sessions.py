@@ -96,22 +96,50 @@ def session_append(*, session: UserSession, turns: list[Turn], now=None) -> User
     session's ``message_count`` is the number of turns taken, so the last one appended is at
     ``message_count - 1``.
 
-    Two statements and no transaction of their own (a turn is two round trips, not four): a
-    crash between them leaves unused positions, which every reader tolerates (turns are
-    read by position range, a missing quick-reply turn is an expired button).
+    On PostgreSQL one statement (no transaction of its own needed); elsewhere two, where a
+    crash between them leaves unused positions, which every reader tolerates (turns are read
+    by position range, a missing quick-reply turn is an expired button).
     """
     now = now or timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE bot_usersession SET message_count = message_count + %s, last_activity_at = %s "
-                       "WHERE id = %s RETURNING message_count", [len(turns), now, session.pk])
-        (count,) = cursor.fetchone()
-    first = count - len(turns)
-    ConversationTurn.objects.bulk_create([
-        ConversationTurn(session_id=session.pk, position=first + i, role=t.role, kind=t.kind, content=t.content,
-                         quick_replies=t.quick_replies or [], created_at=now)
-        for i, t in enumerate(turns)])
+    if connection.vendor == "postgresql":
+        count = _append_in_one_statement(session, turns, now)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE bot_usersession SET message_count = message_count + %s, last_activity_at = %s "
+                           "WHERE id = %s RETURNING message_count", [len(turns), now, session.pk])
+            (count,) = cursor.fetchone()
+        first = count - len(turns)
+        ConversationTurn.objects.bulk_create([
+            ConversationTurn(session_id=session.pk, position=first + i, role=t.role, kind=t.kind, content=t.content,
+                             quick_replies=t.quick_replies or [], created_at=now)
+            for i, t in enumerate(turns)])
     session.message_count, session.last_activity_at = count, now
     return session
+
+
+def _append_in_one_statement(session: UserSession, turns: list[Turn], now) -> int:
+    """PostgreSQL: take the positions and insert the rows in one statement (a data-modifying CTE),
+    so a turn outside a transaction is one round trip and one commit, and atomic. Returns the
+    session's new ``message_count``."""
+    content = ConversationTurn._meta.get_field("content")
+    replies = ConversationTurn._meta.get_field("quick_replies")
+    rows, params = [], [len(turns), now, session.pk, session.pk, len(turns), now]
+    for i, t in enumerate(turns):
+        rows.append("(%s, %s, %s, %s, %s)")
+        params += [i, t.role, t.kind, content.get_db_prep_save(t.content, connection),
+                   replies.get_db_prep_save(t.quick_replies or [], connection)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH s AS (UPDATE bot_usersession SET message_count = message_count + %s, last_activity_at = %s "  # noqa: S608 — only placeholders are joined in
+            "WHERE id = %s RETURNING message_count) "
+            "INSERT INTO bot_conversationturn (session_id, position, role, kind, content, quick_replies, created_at) "
+            "SELECT %s, s.message_count - %s + v.i, v.role, v.kind, v.content, v.replies, %s "
+            f"FROM s, (VALUES {', '.join(rows)}) AS v (i, role, kind, content, replies) RETURNING position",
+            params)
+        positions = [position for (position,) in cursor.fetchall()]
+    if not positions:
+        raise UserSession.DoesNotExist(f"session {session.pk} is gone")
+    return max(positions) + 1
 
 
 def session_turns(*, session: UserSession, start: int = 0, stop: int | None = None) -> list[dict]:
