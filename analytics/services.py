@@ -32,7 +32,6 @@ def activity_rollup(*, day: date) -> int:
     monday = day - timedelta(days=day.weekday())
     ops = connection.ops
     DailyActivity.objects.filter(day=day).delete()
-    WeeklyActivity.objects.filter(week=monday).delete()
     # INSERT … SELECT: the counting and the writing stay in the database (no rows through Python).
     with connection.cursor() as cursor:
         cursor.execute(
@@ -42,11 +41,13 @@ def activity_rollup(*, day: date) -> int:
             [ops.adapt_datefield_value(day), UserInteraction.Kind.MESSAGE_IN.value,
              ops.adapt_datetimefield_value(start), ops.adapt_datetimefield_value(end)])
         written = cursor.rowcount
+        # Who wrote in the week only grows (a finished day never changes): add this day's
+        # writers instead of rebuilding the week, so the every-minute run stays small.
         cursor.execute(
             "INSERT INTO analytics_weeklyactivity (week, user_id) "
-            "SELECT DISTINCT %s, user_id FROM analytics_dailyactivity WHERE day >= %s AND day < %s",
-            [ops.adapt_datefield_value(monday), ops.adapt_datefield_value(monday),
-             ops.adapt_datefield_value(monday + timedelta(days=7))])
+            "SELECT DISTINCT %s, user_id FROM analytics_dailyactivity WHERE day = %s "
+            "ON CONFLICT (week, user_id) DO NOTHING",
+            [ops.adapt_datefield_value(monday), ops.adapt_datefield_value(day)])
     _totals_rebuild(day=day, monday=monday)
     return written
 
