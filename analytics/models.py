@@ -43,3 +43,39 @@ class WeeklyActivity(models.Model):
 
     def __str__(self):
         return f"{self.week} · {self.user_id}"
+
+
+class DailyTotal(models.Model):
+    """All members' messages on one local day and how many members wrote: the chart's one row per day.
+
+    Written with the day's ``DailyActivity`` rows (only for days on which someone wrote).
+    """
+
+    day = models.DateField(_("день"), unique=True)
+    messages = models.PositiveIntegerField(_("сообщений"))
+    members = models.PositiveIntegerField(_("участников"))
+
+    class Meta:
+        verbose_name = _("итог дня")
+        verbose_name_plural = _("итоги по дням")
+
+    def __str__(self):
+        return f"{self.day}: {self.messages}"
+
+
+class CohortActivity(models.Model):
+    """How many members of a weekly cohort (``cohort``: the Monday of their first contact's week)
+    wrote in calendar week ``week``. Counts only, no member: rebuilt with ``WeeklyActivity``,
+    so cohort retention reads a few hundred rows instead of joining every member-week."""
+
+    cohort = models.DateField(_("когорта"))
+    week = models.DateField(_("неделя"))
+    members = models.PositiveIntegerField(_("участников"))
+
+    class Meta:
+        verbose_name = _("активность когорты")
+        verbose_name_plural = _("активность когорт")
+        constraints = [models.UniqueConstraint(fields=["week", "cohort"], name="cohort_activity_one_per_week")]
+
+    def __str__(self):
+        return f"{self.cohort} · {self.week}: {self.members}"

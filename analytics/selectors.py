@@ -1,8 +1,8 @@
 """Read-only metrics over members, interactions, triggers and broadcasts."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
@@ -12,7 +12,8 @@ from journeys.services import CONVERSATION
 from profiles.models import TelegramUser, UserInteraction
 from triggers.models import ProactiveTrigger
 
-from .models import DailyActivity, WeeklyActivity
+from .models import CohortActivity, DailyTotal
+from .services import as_date
 
 
 def active_members(*, now=None) -> dict[str, int]:
@@ -30,9 +31,9 @@ def active_members(*, now=None) -> dict[str, int]:
 def messages_per_day(*, days: int = 14, now=None) -> list[dict]:
     """Member messages per local day, from the daily rollups (today's is refreshed every minute)."""
     today = timezone.localdate(now or timezone.now())
-    rows = (DailyActivity.objects.filter(day__gt=today - timedelta(days=days), day__lte=today)
-            .values("day").annotate(count=Sum("messages")).order_by("day"))
-    return [{"day": r["day"].isoformat(), "count": r["count"]} for r in rows]
+    rows = (DailyTotal.objects.filter(day__gt=today - timedelta(days=days), day__lte=today)
+            .order_by("day").values_list("day", "messages"))
+    return [{"day": day.isoformat(), "count": count} for day, count in rows]
 
 
 def stage_distribution() -> list[dict]:
@@ -106,8 +107,9 @@ def summary(*, now=None) -> dict:
 
 def retention_by_cohort(*, weeks: int = 6, now=None) -> list[dict]:
     """Weekly cohorts (calendar weeks, Monday first) by first contact: the share of each cohort
-    that wrote in its week N. Counted in SQL over the weekly rollups; Python only arranges the
-    (at most weeks × weeks) result."""
+    that wrote in its week N. Cohort sizes are counted live (members of the last weeks); the
+    active counts come from the per-cohort rollup (``CohortActivity``, at most weeks × weeks
+    rows); Python only arranges the result."""
     today = timezone.localdate(now or timezone.now())
     first_week = today - timedelta(days=today.weekday(), weeks=weeks)
     start = timezone.make_aware(datetime.combine(first_week, time.min))
@@ -115,19 +117,14 @@ def retention_by_cohort(*, weeks: int = 6, now=None) -> list[dict]:
                  .annotate(cohort=TruncWeek("created_at")).values_list("cohort").annotate(n=Count("id")).order_by())
     if not sizes:
         return []
-    active = (WeeklyActivity.objects.filter(week__gte=first_week, user__created_at__gte=start)
-              .annotate(cohort=TruncWeek("user__created_at"))
-              .values_list("cohort", "week").annotate(n=Count("id")).order_by())
-    seen = {(_as_date(cohort), _as_date(week)): n for cohort, week, n in active}
+    seen = {(cohort, week): n for cohort, week, n in CohortActivity.objects.filter(
+        week__gte=first_week, cohort__gte=first_week).values_list("cohort", "week", "members")}
     rows = []
     for cohort_start in sorted(sizes):
-        cohort = _as_date(cohort_start)
+        cohort = as_date(cohort_start)
         size = sizes[cohort_start]
         offsets = range((today - cohort).days // 7 + 1)
         shares = [round(seen.get((cohort, cohort + timedelta(weeks=w)), 0) / size, 3) for w in offsets]
         rows.append({"week_start": cohort.isoformat(), "members": size, "retention": shares})
     return rows
 
-
-def _as_date(value) -> date:
-    return timezone.localtime(value).date() if isinstance(value, datetime) else value

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db.models import Count, Max, Min, Sum
+from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
 from profiles.models import UserInteraction
 
-from .models import DailyActivity, WeeklyActivity
+from .models import CohortActivity, DailyActivity, DailyTotal, WeeklyActivity
 
 
 def _day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -31,7 +32,6 @@ def activity_rollup(*, day: date) -> int:
     monday = day - timedelta(days=day.weekday())
     ops = connection.ops
     DailyActivity.objects.filter(day=day).delete()
-    WeeklyActivity.objects.filter(week=monday).delete()
     # INSERT … SELECT: the counting and the writing stay in the database (no rows through Python).
     with connection.cursor() as cursor:
         cursor.execute(
@@ -41,12 +41,33 @@ def activity_rollup(*, day: date) -> int:
             [ops.adapt_datefield_value(day), UserInteraction.Kind.MESSAGE_IN.value,
              ops.adapt_datetimefield_value(start), ops.adapt_datetimefield_value(end)])
         written = cursor.rowcount
+        # Who wrote in the week only grows (a finished day never changes): add this day's
+        # writers instead of rebuilding the week, so the every-minute run stays small.
         cursor.execute(
             "INSERT INTO analytics_weeklyactivity (week, user_id) "
-            "SELECT DISTINCT %s, user_id FROM analytics_dailyactivity WHERE day >= %s AND day < %s",
-            [ops.adapt_datefield_value(monday), ops.adapt_datefield_value(monday),
-             ops.adapt_datefield_value(monday + timedelta(days=7))])
+            "SELECT DISTINCT %s, user_id FROM analytics_dailyactivity WHERE day = %s "
+            "ON CONFLICT (week, user_id) DO NOTHING",
+            [ops.adapt_datefield_value(monday), ops.adapt_datefield_value(day)])
+    _totals_rebuild(day=day, monday=monday)
     return written
+
+
+def _totals_rebuild(*, day: date, monday: date) -> None:
+    """The day's total and the week's per-cohort counts, from the rows just written."""
+    total = DailyActivity.objects.filter(day=day).aggregate(messages=Sum("messages"), members=Count("id"))
+    DailyTotal.objects.filter(day=day).delete()
+    if total["members"]:
+        DailyTotal.objects.create(day=day, **total)
+    CohortActivity.objects.filter(week=monday).delete()
+    cohorts = (WeeklyActivity.objects.filter(week=monday).annotate(cohort=TruncWeek("user__created_at"))
+               .values_list("cohort").annotate(n=Count("id")).order_by())
+    CohortActivity.objects.bulk_create(
+        [CohortActivity(cohort=as_date(cohort), week=monday, members=n) for cohort, n in cohorts])
+
+
+def as_date(value) -> date:
+    """A truncated week as a local date (``TruncWeek`` of a datetime gives a local datetime)."""
+    return timezone.localtime(value).date() if isinstance(value, datetime) else value
 
 
 def activity_rollup_due(*, now=None) -> int:

@@ -71,11 +71,11 @@ def main() -> None:
     from django.db import connection
 
     from analytics import selectors
-    from analytics.models import DailyActivity, WeeklyActivity
+    from analytics.models import CohortActivity, DailyActivity, DailyTotal, WeeklyActivity
     from analytics.services import activity_rollup_due
 
-    DailyActivity.objects.all().delete()
-    WeeklyActivity.objects.all().delete()
+    for model in (DailyActivity, WeeklyActivity, DailyTotal, CohortActivity):
+        model.objects.all().delete()
     if not args.skip_load:
         load(args.members, args.interactions)
         with connection.cursor() as cursor:

@@ -10,6 +10,7 @@ import zoneinfo
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext_lazy as _
 
 from relove.core.blind_index import BlindIndexedBigIntegerField, BlindIndexField, SearchTokensField
@@ -205,7 +206,9 @@ class UserActivityLog(models.Model):
                              verbose_name=_("участник"))
     kind = models.CharField(_("тип"), max_length=16, choices=Kind.choices)
     content = EncryptedTextField(_("содержание"), blank=True, default="")
-    created_at = models.DateTimeField(_("время"), auto_now_add=True)
+    # A default, not auto_now_add: a turn writes the member's entry with the reply, stamped
+    # with the moment the member wrote (``services.member_log_many``).
+    created_at = models.DateTimeField(_("время"), default=dj_timezone.now, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -246,7 +249,7 @@ class UserInteraction(models.Model):
     kind = models.CharField(_("событие"), max_length=24, choices=Kind.choices)
     stage = models.PositiveSmallIntegerField(_("этап"), null=True, blank=True)
     metadata = models.JSONField(_("данные"), default=dict, blank=True)
-    created_at = models.DateTimeField(_("время"), auto_now_add=True)
+    created_at = models.DateTimeField(_("время"), default=dj_timezone.now, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -19,12 +19,13 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
@@ -213,6 +214,38 @@ def _store(user: TelegramUser, draft: ProfileDraft, entries: list, run_key: str)
 
 # --- the daily run -----------------------------------------------------------------------
 
+def _workers(count: int) -> int:
+    """Members rotated at once: ``LLM_BACKGROUND_CONCURRENCY``, or one without the LLM.
+
+    Inside a transaction (tests, a caller's atomic block) other threads could not see its
+    rows, and SQLite has one writer: those rotate one member at a time.
+    """
+    connection = transaction.get_connection()
+    if not llm.llm_enabled() or connection.in_atomic_block or connection.vendor != "postgresql":
+        return 1
+    return max(1, min(count, settings.LLM_BACKGROUND_CONCURRENCY))
+
+
+def _rotate_in_thread(user_id: int, run_key: str, force: bool) -> str:
+    try:
+        return profile_rotate_member(user_id=user_id, run_key=run_key, force=force)
+    finally:
+        connections.close_all()  # this thread's connection, not the caller's
+
+
+def _rotate_batch(user_ids: list[int], *, run_key: str, force: bool) -> Iterator[tuple[int, str]]:
+    """(member, outcome) for each of ``user_ids``; several at once while waiting on the LLM."""
+    workers = _workers(len(user_ids))
+    if workers == 1:
+        for user_id in user_ids:
+            yield user_id, profile_rotate_member(user_id=user_id, run_key=run_key, force=force)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="profile-rotation") as pool:
+        futures = {pool.submit(_rotate_in_thread, user_id, run_key, force): user_id for user_id in user_ids}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
 def rotation_run_key(now: datetime | None = None) -> str:
     """One scheduled run per local day; a re-run on the same day resumes it."""
     return timezone.localdate(now or timezone.now()).isoformat()
@@ -245,8 +278,7 @@ def profiles_rotate(*, run_key: str | None = None, member_ids: list[int] | None 
         if start and wait > 0:
             sleep(wait)  # spread the LLM load between batches
         report.batches += 1
-        for user_id in ids[start:start + size]:
-            outcome = profile_rotate_member(user_id=user_id, run_key=key, force=forced)
+        for user_id, outcome in _rotate_batch(ids[start:start + size], run_key=key, force=forced):
             report.outcomes[outcome] += 1
             if on_member:
                 on_member(user_id, outcome)

@@ -103,19 +103,43 @@ def member_record_message(*, user: TelegramUser, at: datetime) -> None:
     user.last_user_message_at = at
 
 
+@dataclass(frozen=True)
+class LogEntry:
+    """One ``member_log`` record: an activity-log entry (when there is content) and an analytics
+    event (when ``interaction`` is given), stamped ``at`` (default: when it is written)."""
+
+    kind: str
+    content: str = ""
+    interaction: str | None = None
+    metadata: dict | None = None
+    at: datetime | None = None
+
+
 def member_log(*, user: TelegramUser, kind: str, content: str = "", interaction: str | None = None,
                metadata: dict | None = None) -> None:
     """Record an activity-log entry (encrypted) and, when given, an analytics event (ids only).
 
     Nothing is recorded for members who have not consented: before consent we keep no profile.
     """
+    member_log_many(user=user, entries=[LogEntry(kind, content, interaction, metadata)])
+
+
+def member_log_many(*, user: TelegramUser, entries: list[LogEntry]) -> None:
+    """``member_log`` for several entries at once, in order: one INSERT per table.
+
+    A conversational turn records the member's message and Natasha's reply together.
+    """
     if not user.consent_at:
         return
-    if content:
-        UserActivityLog.objects.create(user=user, kind=kind, content=content)
-    if interaction:
-        UserInteraction.objects.create(user=user, kind=interaction, stage=user.journey_stage,
-                                       metadata=metadata or {})
+    now = timezone.now()
+    logs = [UserActivityLog(user=user, kind=e.kind, content=e.content, created_at=e.at or now)
+            for e in entries if e.content]
+    events = [UserInteraction(user=user, kind=e.interaction, stage=user.journey_stage, metadata=e.metadata or {},
+                              created_at=e.at or now) for e in entries if e.interaction]
+    if logs:
+        UserActivityLog.objects.bulk_create(logs)
+    if events:
+        UserInteraction.objects.bulk_create(events)
 
 
 def members_mark_blocked(*, user_ids=None, telegram_ids=None, now=None) -> int:

@@ -13,9 +13,11 @@ import json
 import logging
 import random
 import re
+import threading
 import time
 import weakref
 from collections.abc import Callable, Generator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -229,6 +231,31 @@ def _pause(attempt: int, deadline: float) -> float | None:
     return None if time.monotonic() + pause >= deadline else pause
 
 
+# Work nobody is waiting for: Natasha writing first (triggers) and profile rotation. Their
+# completions share ``LLM_BACKGROUND_CONCURRENCY`` slots per process, so a big trigger tick
+# or rotation run cannot crowd the members' own replies out of the LLM's capacity.
+BACKGROUND_PURPOSES = frozenset({"proactive", "profile"})
+_background_slots: tuple[int, threading.BoundedSemaphore] | None = None
+_background_lock = threading.Lock()
+
+
+def is_background(purpose: str) -> bool:
+    return purpose.split(":", 1)[0] in BACKGROUND_PURPOSES
+
+
+@contextmanager
+def background_slot():
+    """Hold one of the process's ``LLM_BACKGROUND_CONCURRENCY`` background request slots."""
+    global _background_slots
+    size = max(1, settings.LLM_BACKGROUND_CONCURRENCY)
+    with _background_lock:
+        if _background_slots is None or _background_slots[0] != size:
+            _background_slots = (size, threading.BoundedSemaphore(size))
+        slots = _background_slots[1]
+    with slots:
+        yield
+
+
 def call_sync(call: LLMCall) -> str | None:
     """One completion with retries; the content, or None when the LLM is unavailable."""
     cfg = LLMSettings.current()
@@ -240,7 +267,13 @@ def call_sync(call: LLMCall) -> str | None:
         if remaining <= 0.05:
             break
         try:
-            response = attempts.provider.create(_client(cfg), attempts.kwargs(), min(cfg.timeout, remaining))
+            # Only the request holds a background slot, not the pause between attempts; the
+            # wait for a slot counts against the budget.
+            with background_slot() if is_background(call.purpose) else nullcontext():
+                remaining = attempts.remaining()
+                if remaining <= 0.05:
+                    break
+                response = attempts.provider.create(_client(cfg), attempts.kwargs(), min(cfg.timeout, remaining))
             if content := attempts.provider.text(response):
                 attempts.succeeded()
                 return content

@@ -14,6 +14,7 @@ from typing import Any
 
 import anthropic
 import openai
+from openai.types.chat import ChatCompletion
 
 # The ways of asking for JSON, strongest first; a server that refuses one with a 400 is asked the next.
 STRUCTURED_MODES = ("json_schema", "json_object", "prompt")
@@ -95,9 +96,14 @@ class OpenAIProvider:
         kwargs["messages"] = messages
         return kwargs
 
+    # ``chat.completions.create`` runs every request through the SDK's TypedDict transform, which
+    # walks each message recursively: ~20 ms of CPU per call, a fifth of a whole turn. Our messages
+    # are plain dicts of strings, so the request goes out as it is (the same endpoint, auth, timeout
+    # and response model; retries stay ours). Works for the sync and the async client alike.
     @staticmethod
     def create(client, kwargs: dict[str, Any], timeout: float):
-        return client.with_options(timeout=timeout).chat.completions.create(**kwargs)
+        return client.post("/chat/completions", body=kwargs, cast_to=ChatCompletion,
+                           options={"timeout": timeout, "security": {"bearer_auth": True}})
 
     @staticmethod
     def text(response) -> str | None:

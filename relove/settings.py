@@ -360,6 +360,9 @@ LLM_ANALYSIS_MODEL = env("LLM_ANALYSIS_MODEL", default="") or LLM_MODEL
 LLM_TIMEOUT = env.float("LLM_TIMEOUT", default=15.0)
 LLM_TOTAL_BUDGET = env.float("LLM_TOTAL_BUDGET", default=20.0)
 LLM_MAX_ATTEMPTS = env.int("LLM_MAX_ATTEMPTS", default=4)
+# LLM requests at once per process for work no member is waiting on: proactive messages
+# (trigger delivery threads) and profile rotation (which runs this many members at once).
+LLM_BACKGROUND_CONCURRENCY = env.int("LLM_BACKGROUND_CONCURRENCY", default=4)
 
 # --- Conversation ------------------------------------------------------------------------
 SESSION_IDLE_MINUTES = env.int("SESSION_IDLE_MINUTES", default=30)

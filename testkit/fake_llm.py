@@ -11,6 +11,7 @@ and ``anthropic`` clients, their encodings and error paths run in tests.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections import deque
@@ -23,6 +24,10 @@ DEFAULT_REPLY = {"reply": "Я слышу тебя. Что для тебя сей
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 1024  # hundreds of turns call at once; the default backlog (5) refuses them
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client closing a kept-alive connection
+            super().handle_error(request, client_address)
 
 
 class FakeLLM:
@@ -115,6 +120,8 @@ class FakeLLM:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as OpenAI-compatible servers do
+
             def log_message(self, *args):
                 pass
 

@@ -41,6 +41,11 @@ class Decision:
     unchecked: bool = False  # neither source could judge: never send a persona reply
 
 
+def warm_up() -> None:
+    """Load the detector's dictionaries now (process start) rather than on the first messages."""
+    detect("Доброе утро")
+
+
 def offline_verdict(text: str) -> Verdict | None:
     """The offline detector's verdict, or None when it failed (logged without the text)."""
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from dataclasses import dataclass
 
 import pymorphy3
@@ -48,10 +49,22 @@ QUESTION = Token("?", frozenset({"?"}))  # a clause break that ends a question: 
 _QUOTES = re.compile(r"«[^»]{1,200}»|\"[^\"]{1,200}\"|“[^”]{1,200}”|„[^“”]{1,200}[“”]")
 
 
-@functools.cache
+_analyzer: pymorphy3.MorphAnalyzer | None = None
+_analyzer_lock = threading.Lock()
+
+
 def analyzer() -> pymorphy3.MorphAnalyzer:
-    """One MorphAnalyzer per process (loading the dictionaries takes ~0.2 s and ~15 MB)."""
-    return pymorphy3.MorphAnalyzer(lang="ru")
+    """One MorphAnalyzer per process (loading the dictionaries takes ~0.2 s and ~15 MB).
+
+    Locked: the bot's first messages arrive on many database threads at once, and each would
+    otherwise load its own copy (a second of CPU apiece under a burst).
+    """
+    global _analyzer
+    if _analyzer is None:
+        with _analyzer_lock:
+            if _analyzer is None:
+                _analyzer = pymorphy3.MorphAnalyzer(lang="ru")
+    return _analyzer
 
 
 def transliterate(word: str) -> str:

@@ -12,8 +12,10 @@ import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.core.cache import cache
+from django.db import transaction
 from django.utils import timezone
 
 from bot import hooks
@@ -151,7 +153,7 @@ def handle_steps(incoming: Incoming) -> llm.Steps[Reply]:
 
 # --- conversation ------------------------------------------------------------------------
 
-def converse(user: TelegramUser, text: str) -> llm.Steps[Reply]:
+def converse(user: TelegramUser, text: str, *, pressed: member_services.LogEntry | None = None) -> llm.Steps[Reply]:
     """One conversational turn: consent gate → safety gate → stage → Natasha → store → decorate.
 
     The offline detector reads the whole message first; on risk no LLM is called. Otherwise
@@ -165,35 +167,53 @@ def converse(user: TelegramUser, text: str) -> llm.Steps[Reply]:
             return _give_consent(user)
         return [_consent_request(user, template_html("consent_needed"))]
     offline = gate.offline_verdict(text)  # the whole text: risk at the end of a long message counts
-    session = _store_member_turn(user, text[:MEMBER_TEXT_MAX])
+    session, said = _store_member_turn(user, text[:MEMBER_TEXT_MAX], pressed=pressed)
     if offline is not None and offline.risk:
-        return _crisis_reply(user, session, text[:MEMBER_TEXT_MAX], gate.from_offline(offline))
+        return _crisis_reply(user, session, text[:MEMBER_TEXT_MAX], gate.from_offline(offline), said=said)
     stage = stage_get(user.journey_stage)
     generated = yield from natasha.reply_steps(user=user, session=session, stage=stage)
     decision = gate.decide(offline=offline, llm_risk=generated.risk if generated.source == "llm" else None)
     if decision.crisis:
-        return _crisis_reply(user, session, text[:MEMBER_TEXT_MAX], decision)
+        return _crisis_reply(user, session, text[:MEMBER_TEXT_MAX], decision, said=said)
     if decision.unchecked:
         generated = natasha.gentle_reply(history=natasha.context_turns(session))
-    answer = _stage_change_news(user) + _answer(user, session, generated)
+    answer = _stage_change_news(user, session) + _answer(user, session, generated, said=said)
     if not user.crisis_flag:  # no stage analysis of a member in crisis
         analyse_member_later(user.pk)  # stage analysis via Celery on commit, off the reply path
     return answer
 
 
-def _store_member_turn(user: TelegramUser, text: str) -> UserSession:
+@dataclass(frozen=True)
+class Said:
+    """What the member's turn still has to record, written in one transaction with the reply."""
+
+    at: datetime
+    entries: list[member_services.LogEntry]
+
+
+def _store_member_turn(user: TelegramUser, text: str, *, pressed: member_services.LogEntry | None = None,
+                       ) -> tuple[UserSession, Said]:
+    """Store the member's turn now (one statement on PostgreSQL, see ``session_append``).
+
+    Its log entries (``pressed``: the quick reply that said it) and the member's message count,
+    all stamped now, are written with the reply (``_answer``): a turn commits twice, and inserts
+    once into each log table.
+    """
     now = timezone.now()
-    session = sessions.session_get_active(user=user)
-    session = sessions.session_append(session=session, turns=[sessions.Turn("user", text)])
-    members.member_log(user=user, kind=UserActivityLog.Kind.MESSAGE_IN, content=text,
-                       interaction=UserInteraction.Kind.MESSAGE_IN, metadata={"session_id": session.pk})
-    member_services.member_record_message(user=user, at=now)
+    session = sessions.session_get_active(user=user, with_stage_news=True)
+    session = sessions.session_append(session=session, turns=[sessions.Turn("user", text)], now=now)
+    said = Said(now, [*([pressed] if pressed else []), member_services.LogEntry(
+        UserActivityLog.Kind.MESSAGE_IN, text, UserInteraction.Kind.MESSAGE_IN, {"session_id": session.pk}, at=now)])
     hooks.member_message_stored(user=user, at=now)
-    return session
+    return session, said
 
 
-def _stage_change_news(user: TelegramUser) -> list[OutgoingMessage]:
-    """A stage change the member has not seen yet goes in front of this reply (once: it is claimed)."""
+def _stage_change_news(user: TelegramUser, session: UserSession | None = None) -> list[OutgoingMessage]:
+    """A stage change the member has not seen yet goes in front of this reply (once: it is claimed).
+
+    A session read ``with_stage_news`` already knows whether there is one to claim."""
+    if session is not None and getattr(session, "stage_news", True) is False:
+        return []
     change = journey_announcement_claim(user_id=user.pk)
     if change is None:
         return []
@@ -201,14 +221,21 @@ def _stage_change_news(user: TelegramUser) -> list[OutgoingMessage]:
                                trusted={"progress": progress_bar(change.stage.order)}))]
 
 
-def _answer(user: TelegramUser, session: UserSession, generated: Generated) -> list[OutgoingMessage]:
-    session = sessions.session_append(
-        session=session, turns=[sessions.Turn("assistant", generated.plain, generated.quick_replies)])
-    members.member_log(user=user, kind=UserActivityLog.Kind.MESSAGE_OUT, content=generated.plain,
-                       interaction=UserInteraction.Kind.MESSAGE_OUT,
-                       metadata={"source": generated.source, "session_id": session.pk})
-    if generated.raised_contradiction:
-        sessions.session_mark_contradiction_raised(session=session)
+def _answer(user: TelegramUser, session: UserSession, generated: Generated, *,
+            said: Said | None = None) -> list[OutgoingMessage]:
+    """Store Natasha's reply and log it, with what the member's turn left to record (``said``), in
+    one transaction: one commit (a disk flush on PostgreSQL) instead of one per statement."""
+    with transaction.atomic():
+        session = sessions.session_append(
+            session=session, turns=[sessions.Turn("assistant", generated.plain, generated.quick_replies)])
+        reply = member_services.LogEntry(UserActivityLog.Kind.MESSAGE_OUT, generated.plain,
+                                         UserInteraction.Kind.MESSAGE_OUT,
+                                         {"source": generated.source, "session_id": session.pk})
+        member_services.member_log_many(user=user, entries=[*(said.entries if said else ()), reply])
+        if said:
+            member_services.member_record_message(user=user, at=said.at)
+        if generated.raised_contradiction:
+            sessions.session_mark_contradiction_raised(session=session)
     parts = decorate(generated, turn_index=session.message_count - 1)
     if generated.offer is not None and stream_offer_claim(user=user, stream=generated.offer, session_id=session.pk):
         parts[-1].buttons.append(_stream_offer_buttons(generated.offer.pk))
@@ -230,8 +257,8 @@ def decorate(generated: Generated, *, turn_index: int) -> list[OutgoingMessage]:
     return parts
 
 
-def _crisis_reply(user: TelegramUser, session: UserSession, text: str,
-                  decision: gate.Decision) -> list[OutgoingMessage]:
+def _crisis_reply(user: TelegramUser, session: UserSession, text: str, decision: gate.Decision, *,
+                  said: Said | None = None) -> list[OutgoingMessage]:
     """The support reply instead of anything from the persona: helplines on the first signal,
     when acute, or when the last helplines are older than CRISIS_HELPLINES_EVERY_MINUTES."""
     try:
@@ -247,11 +274,12 @@ def _crisis_reply(user: TelegramUser, session: UserSession, text: str,
     else:
         html = template_html("crisis_followup")
     generated = Generated(html=html, plain=html, source="safety")
-    return _answer(user, session, generated)
+    return _answer(user, session, generated, said=said)
 
 
 def _crisis_turn(user: TelegramUser, text: str, decision: gate.Decision) -> list[OutgoingMessage]:
-    return _crisis_reply(user, _store_member_turn(user, text), text, decision)
+    session, said = _store_member_turn(user, text)
+    return _crisis_reply(user, session, text, decision, said=said)
 
 
 # --- consent -----------------------------------------------------------------------------
@@ -415,8 +443,13 @@ def _set_timezone(user: TelegramUser, text: str) -> list[OutgoingMessage]:
 def _handle_callback(user: TelegramUser, data: str) -> llm.Steps[Reply]:
     parts = (data or "").split(":")
     head, args = parts[0], parts[1:]
-    members.member_log(user=user, kind=UserActivityLog.Kind.BUTTON, interaction=UserInteraction.Kind.BUTTON,
-                       metadata={"button": head})
+    pressed = member_services.LogEntry(UserActivityLog.Kind.BUTTON, interaction=UserInteraction.Kind.BUTTON,
+                                       metadata={"button": head}, at=timezone.now())
+    if head == "q" and len(args) == 2 and user.consent_at:
+        text = _quick_reply_text(user, args[0], args[1])
+        if text:  # the press is logged with the turn it starts
+            return (yield from converse(user, text, pressed=pressed))
+    member_services.member_log_many(user=user, entries=[pressed])
     if head == "c" and args in (["y"], ["n"]):
         if args == ["y"]:
             if user.consent_at:
@@ -425,11 +458,7 @@ def _handle_callback(user: TelegramUser, data: str) -> llm.Steps[Reply]:
         return [_msg(template_html("consent_declined"))]
     if not user.consent_at:
         return [_consent_request(user, template_html("consent_needed"))]
-    if head == "q" and len(args) == 2:
-        text = _quick_reply_text(user, args[0], args[1])
-        if text:
-            return (yield from converse(user, text))
-    elif head == "st" and len(args) == 1 and args[0].isdigit():
+    if head == "st" and len(args) == 1 and args[0].isdigit():
         return _start_stream(user, int(args[0]))
     elif head == "cv" and len(args) == 2 and args[0] in ("i", "s") and args[1].isdigit():
         return _conversation_stream(user, action=args[0], stream_id=int(args[1]))
@@ -455,10 +484,7 @@ def _quick_reply_text(user: TelegramUser, turn: str, index: str) -> str | None:
     """The text of a pressed quick reply, looked up in the stored turn that offered it."""
     if not (turn.isdigit() and index.isdigit()):
         return None
-    session = sessions.session_latest(user=user)
-    if session is None:
-        return None
-    stored = sessions.session_turn(session=session, position=int(turn))
+    stored = sessions.session_latest_turn(user=user, position=int(turn))
     if stored is None:
         return None
     i = int(index)

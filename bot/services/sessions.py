@@ -14,10 +14,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Subquery
 from django.utils import timezone
 
 from bot.models import ConversationTurn, UserSession
+from journeys.models import JourneyProgress
 from journeys.tasks import analyse_member_later
 from profiles.models import TelegramUser, UserInteraction
 
@@ -49,14 +50,27 @@ def _idle_cutoff(now=None):
     return (now or timezone.now()) - timedelta(minutes=settings.SESSION_IDLE_MINUTES)
 
 
-def session_get_active(*, user: TelegramUser, now=None) -> UserSession:
+def _stage_news() -> Exists:
+    """Whether the member has a forward stage change not yet shown (``journey_announcement_claim``
+    decides exactly; this only spares the members without one that read)."""
+    return Exists(JourneyProgress.objects.filter(
+        user_id=OuterRef("user_id"), announced_at__isnull=True, previous_stage__isnull=False,
+        stage__order__gt=F("previous_stage__order")))
+
+
+def session_get_active(*, user: TelegramUser, now=None, with_stage_news: bool = False) -> UserSession:
     """The member's open conversation; an idle one is ended first and a new one started.
 
     Safe when two processes race: the partial unique index allows one active session per
-    member, and the loser reads the winner's row.
+    member, and the loser reads the winner's row. ``with_stage_news`` reads, in the same
+    query, whether a stage change awaits announcement (``session.stage_news``; a new session
+    lacks the attribute, so callers treat a missing one as "maybe").
     """
     now = now or timezone.now()
-    session = UserSession.objects.filter(user=user, status=UserSession.Status.ACTIVE).first()
+    active = UserSession.objects.filter(user=user, status=UserSession.Status.ACTIVE)
+    if with_stage_news:
+        active = active.annotate(stage_news=_stage_news())
+    session = active.first()
     if session is not None and session.last_activity_at < _idle_cutoff(now):
         session_end(session=session, reason=UserSession.EndReason.IDLE, now=now)
         session = None
@@ -73,29 +87,59 @@ def session_get_active(*, user: TelegramUser, now=None) -> UserSession:
     return session
 
 
-@transaction.atomic
 def session_append(*, session: UserSession, turns: list[Turn], now=None) -> UserSession:
     """Append turns and persist them now (before anything is sent to the member).
 
-    Inserts one row per turn: the cost does not grow with the session. The session row is
-    locked while positions are taken, so concurrent writers (a reply and a proactive
-    message) never collide or lose a turn. The returned session's ``message_count`` is the
-    number of turns, so the last one appended is at ``message_count - 1``.
+    Inserts one row per turn: the cost does not grow with the session. Positions are taken
+    by one atomic ``UPDATE … RETURNING`` (PostgreSQL and SQLite ≥ 3.35), so concurrent
+    writers (a reply and a proactive message) never collide or lose a turn. The returned
+    session's ``message_count`` is the number of turns taken, so the last one appended is at
+    ``message_count - 1``.
+
+    On PostgreSQL one statement (no transaction of its own needed); elsewhere two, where a
+    crash between them leaves unused positions, which every reader tolerates (turns are read
+    by position range, a missing quick-reply turn is an expired button).
     """
     now = now or timezone.now()
-    # One statement takes the positions and locks the row until commit (UPDATE … RETURNING,
-    # PostgreSQL and SQLite ≥ 3.35), instead of SELECT … FOR UPDATE then UPDATE.
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE bot_usersession SET message_count = message_count + %s, last_activity_at = %s "
-                       "WHERE id = %s RETURNING message_count", [len(turns), now, session.pk])
-        (count,) = cursor.fetchone()
-    first = count - len(turns)
-    ConversationTurn.objects.bulk_create([
-        ConversationTurn(session_id=session.pk, position=first + i, role=t.role, kind=t.kind, content=t.content,
-                         quick_replies=t.quick_replies or [], created_at=now)
-        for i, t in enumerate(turns)])
+    if connection.vendor == "postgresql":
+        count = _append_in_one_statement(session, turns, now)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE bot_usersession SET message_count = message_count + %s, last_activity_at = %s "
+                           "WHERE id = %s RETURNING message_count", [len(turns), now, session.pk])
+            (count,) = cursor.fetchone()
+        first = count - len(turns)
+        ConversationTurn.objects.bulk_create([
+            ConversationTurn(session_id=session.pk, position=first + i, role=t.role, kind=t.kind, content=t.content,
+                             quick_replies=t.quick_replies or [], created_at=now)
+            for i, t in enumerate(turns)])
     session.message_count, session.last_activity_at = count, now
     return session
+
+
+def _append_in_one_statement(session: UserSession, turns: list[Turn], now) -> int:
+    """PostgreSQL: take the positions and insert the rows in one statement (a data-modifying CTE),
+    so a turn outside a transaction is one round trip and one commit, and atomic. Returns the
+    session's new ``message_count``."""
+    content = ConversationTurn._meta.get_field("content")
+    replies = ConversationTurn._meta.get_field("quick_replies")
+    rows, params = [], [len(turns), now, session.pk, session.pk, len(turns), now]
+    for i, t in enumerate(turns):
+        rows.append("(%s, %s, %s, %s, %s)")
+        params += [i, t.role, t.kind, content.get_db_prep_save(t.content, connection),
+                   replies.get_db_prep_save(t.quick_replies or [], connection)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH s AS (UPDATE bot_usersession SET message_count = message_count + %s, last_activity_at = %s "  # noqa: S608 — only placeholders are joined in
+            "WHERE id = %s RETURNING message_count) "
+            "INSERT INTO bot_conversationturn (session_id, position, role, kind, content, quick_replies, created_at) "
+            "SELECT %s, s.message_count - %s + v.i, v.role, v.kind, v.content, v.replies, %s "
+            f"FROM s, (VALUES {', '.join(rows)}) AS v (i, role, kind, content, replies) RETURNING position",
+            params)
+        positions = [position for (position,) in cursor.fetchall()]
+    if not positions:
+        raise UserSession.DoesNotExist(f"session {session.pk} is gone")
+    return max(positions) + 1
 
 
 def session_turns(*, session: UserSession, start: int = 0, stop: int | None = None) -> list[dict]:
@@ -118,6 +162,13 @@ def session_history(session: UserSession) -> list[dict]:
 
 def session_turn(*, session: UserSession, position: int) -> dict | None:
     row = ConversationTurn.objects.filter(session_id=session.pk, position=position).first()
+    return _as_dict(row) if row else None
+
+
+def session_latest_turn(*, user: TelegramUser, position: int) -> dict | None:
+    """The turn at ``position`` of the member's latest conversation (a pressed quick reply), one query."""
+    latest = UserSession.objects.filter(user=user).order_by("-started_at", "-id").values("pk")[:1]
+    row = ConversationTurn.objects.filter(session_id=Subquery(latest), position=position).first()
     return _as_dict(row) if row else None
 
 

@@ -56,6 +56,7 @@ BOT_COMMANDS = [
     ("forget", "Удалить мои данные"), ("stop", "Не писать первой"),
 ]
 TYPING_REFRESH_SECONDS = 4.0
+TYPING_DELAY_SECONDS = 0.5
 REPLY_RETRY_AFTER_ATTEMPTS = 5
 
 
@@ -308,7 +309,10 @@ def handled_once(handler: Callable) -> Callable:
 
 
 async def _keep_typing(bot, chat_id: int) -> None:
+    """«печатает…» while a turn takes a while; a turn answered within ``TYPING_DELAY_SECONDS`` sends
+    none (one request less per fast turn: templates, commands, a quick LLM)."""
     with contextlib.suppress(Exception):
+        await asyncio.sleep(TYPING_DELAY_SECONDS)
         while True:
             await bot.send_chat_action(chat_id, ChatAction.TYPING)
             await asyncio.sleep(TYPING_REFRESH_SECONDS)
@@ -398,6 +402,9 @@ async def post_init(application: Application) -> None:
 
 def build_application(*, token: str | None = None, base_url: str | None = None, updater: bool = True) -> Application:
     """The bot application with every handler and the global error handler registered."""
+    from bot.safety import gate
+
+    gate.warm_up()  # the first burst of members must not each load the morphology dictionaries
     builder = (
         ApplicationBuilder()
         .token(token or settings.TELEGRAM_BOT_TOKEN)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 from datetime import timedelta
 
 import pytest
@@ -216,3 +217,19 @@ def test_two_concurrent_rotations_of_one_member_make_one_version(fake_llm):
     assert sorted(outcomes) == ["busy", "rotated"]
     assert PsychologicalProfile.objects.filter(user=member).count() == 1
     assert len(fake_llm.requests) == 1
+
+
+@pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+                    reason="concurrent writers are exercised on PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_run_rotates_as_many_members_at_once_as_the_background_llm_concurrency(fake_llm, settings):
+    settings.LLM_BACKGROUND_CONCURRENCY = 3
+    members = TelegramUserFactory.create_batch(10)
+    fake_llm.responder = lambda body: (time.sleep(0.2), VALID)[1]
+
+    result = profiles_rotate(pause=0)
+
+    assert (result["selected"], result["batches"], result["rotated"]) == (10, 1, 10)
+    assert fake_llm.max_in_flight == 3  # overlapping, and bounded by the setting
+    assert {p.user_id for p in PsychologicalProfile.objects.filter(generated_by="llm")} == {m.pk for m in members}
+    assert not TelegramUser.objects.filter(profile_rotation_claimed_at__isnull=False).exists()

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import signal
+import sys
 import threading
 
 from django.conf import settings
@@ -47,6 +48,10 @@ class Command(BaseCommand):
                     "one getUpdates client per bot: stop the other process, or serve several processes through "
                     "the webhook (runbot --webhook, then uvicorn).") from None
             application = build_application()
+            # The event loop (sends, their rate-limit slots, the LLM) shares the GIL with the
+            # database threads; at the default 5 ms a busy thread delays every send due meanwhile,
+            # and late sends arrive at Telegram in a bunch (429). 1 ms, as the broadcast sender.
+            sys.setswitchinterval(0.001)
             self.stdout.write("Bot started (long polling). SIGTERM or Ctrl+C stops it cleanly.")
             application.run_polling(allowed_updates=Update.ALL_TYPES,
                                     stop_signals=(signal.SIGINT, signal.SIGTERM), close_loop=True)
