@@ -7,7 +7,8 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-BEFORE = [("analytics", "0001_activity_rollups")]
+# Members as they were then: identity in plain columns (profiles 0005 encrypts it).
+BEFORE = [("analytics", "0001_activity_rollups"), ("profiles", "0003_proactive_timezone_index")]
 AFTER = [("analytics", "0002_totals_and_cohorts")]
 MOSCOW = ZoneInfo("Europe/Moscow")
 
