@@ -3,13 +3,16 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import F
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from unfold.widgets import UnfoldAdminSelectWidget
 
+from relove.core.admin_forms import LineListAdminMixin, LineListField
 from relove.core.admin_utils import (
     CONVERSATION_PERMISSION,
     HistoryAdmin,
@@ -19,6 +22,7 @@ from relove.core.admin_utils import (
     html_table,
 )
 
+from . import telegram_html, template_keys
 from .models import (
     CrisisAlert,
     CrisisContact,
@@ -47,6 +51,9 @@ class UserSessionAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     personal_fields = ("summary", "history_table")
     readonly_fields = ["history_table"]
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # the conversation is the record; members' data goes through erasure
+
     @admin.display(description=_("переписка"))
     def history_table(self, obj):
         rows = [(timezone.localtime(t.created_at).strftime("%Y-%m-%d %H:%M"), t.get_role_display(), t.content)
@@ -61,23 +68,85 @@ class ProcessedUpdateAdmin(ReadOnlyAdmin):
     date_hierarchy = "received_at"
 
 
-@admin.register(PersonaPrompt)
-class PersonaPromptAdmin(HistoryAdmin):
-    list_display = ["key", "updated_at"]
-    search_fields = ["text"]
+def chat_bubble(markup: str, quick_replies: list[str]):
+    """A message as a Telegram chat bubble with its quick-reply buttons, safe for an admin page."""
+    buttons = format_html_join("", '<div class="tg-button">{}</div>', ((r,) for r in quick_replies))
+    return format_html('<div class="tg-preview"><div class="tg-bubble">{}</div><div class="tg-buttons">{}</div></div>',
+                       telegram_html.preview(markup), buttons)
+
+
+class MessageTemplateForm(forms.ModelForm):
+    key = forms.ChoiceField(label=_("ключ"), widget=UnfoldAdminSelectWidget,
+                            choices=[(k.key, f"{k.title} ({k.key})") for k in template_keys.KEYS.values()])
+
+    class Meta:
+        model = MessageTemplate
+        fields = ["key", "stage", "text", "quick_replies", "is_active"]
+
+
+class TemplateKeyFilter(admin.SimpleListFilter):
+    title = _("ключ")
+    parameter_name = "key"
+
+    def lookups(self, request, model_admin):
+        return [(k.key, k.title) for k in template_keys.KEYS.values()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(key=self.value()) if self.value() else queryset
 
 
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(HistoryAdmin):
-    list_display = ["key", "stage", "is_active", "short_text", "updated_at"]
-    list_filter = ["key", "stage", "is_active"]
+class MessageTemplateAdmin(LineListAdminMixin, HistoryAdmin):
+    """Natasha's ready words: checked on save (Telegram HTML, placeholders) with a live preview."""
+
+    form = MessageTemplateForm
+    list_display = ["title", "key", "stage", "is_active", "short_text", "updated_at"]
+    list_display_links = ["title", "key"]
+    list_filter = [TemplateKeyFilter, "stage", "is_active"]
     list_editable = ["is_active"]
     search_fields = ["key", "text"]
     list_select_related = ["stage"]
+    line_list_fields = ("quick_replies",)
+    change_form_template = "admin/bot/messagetemplate/change_form.html"
+
+    class Media:
+        css = {"all": ["relove/editors.css"]}
+        js = ["relove/template_preview.js"]
+
+    @admin.display(description=_("назначение"), ordering="key")
+    def title(self, obj):
+        return template_keys.key_title(obj.key)
 
     @admin.display(description=_("текст"))
     def short_text(self, obj):
         return obj.text[:80]
+
+    def get_urls(self):
+        return [path("preview/", self.admin_site.admin_view(self.preview_view), name="bot_messagetemplate_preview"),
+                *super().get_urls()]
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra = {"preview_url": reverse("admin:bot_messagetemplate_preview"),
+                 "template_keys": template_keys.described()}
+        return super().changeform_view(request, object_id, form_url, extra_context={**(extra_context or {}), **extra})
+
+    def preview_view(self, request):
+        """The template as a member would see it, filled with sample values, and what is wrong with it (JSON)."""
+        if request.method != "POST" or not self.has_view_permission(request):
+            raise PermissionDenied
+        key, text = request.POST.get("key", ""), request.POST.get("text", "")
+        replies = LineListField().clean(request.POST.get("quick_replies", ""))
+        errors = template_keys.check_template(key=key, text=text, quick_replies=replies)
+        return JsonResponse({
+            "html": chat_bubble(template_keys.render_sample(text), replies),
+            "errors": [message for field_errors in errors.values() for message in field_errors],
+        })
+
+
+@admin.register(PersonaPrompt)
+class PersonaPromptAdmin(HistoryAdmin):
+    list_display = ["key", "updated_at"]
+    search_fields = ["text"]
 
 
 @admin.register(CrisisContact)
@@ -122,8 +191,10 @@ class CrisisAlertAdmin(PersonalDataAdminMixin, ModelAdmin):
     def has_add_permission(self, request):
         return False  # alerts come from the gate or from "set crisis flag" on the member page
 
-    # Deleting stays a Django permission (not granted to ordinary staff), not a hard "no":
-    # erasing a member in the admin must be able to cascade over their alerts.
+    def has_delete_permission(self, request, obj=None):
+        # The record of a crisis and of how staff handled it is never deleted by hand; a
+        # member's alerts go only with the member's erasure (privacy.services), not this admin.
+        return False
 
     @admin.display(description=_("статус"), ordering="status")
     def status_badge(self, obj):
@@ -227,12 +298,18 @@ class MemberFlagChangeAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_select_related = ["user", "staff"]
     personal_fields = ("reason",)
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # the audit of who changed a member's flags
+
 
 @admin.register(OutboundMessage)
 class OutboundMessageAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_display = ["kind", "chat_id", "status", "attempts", "next_attempt_at", "last_error", "created_at", "sent_at"]
     list_filter = ["kind", "status"]
     personal_fields = ("text",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the delivery record of what the bot sent (and the dedupe key that stops a resend)
 
 
 @admin.register(OperationalFailure)

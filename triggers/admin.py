@@ -86,7 +86,8 @@ class ProactiveTriggerAdmin(ModelAdmin):
     list_select_related = ["user"]
     raw_id_fields = ["user"]
     date_hierarchy = "scheduled_for"
-    readonly_fields = ["status", "attempts", "daily_slot", "claimed_at", "sent_at", "answered_at",
+    # ``payload`` holds ids the engine wrote (insight, step, stream): shown, never a JSON box to edit.
+    readonly_fields = ["payload", "status", "attempts", "daily_slot", "claimed_at", "sent_at", "answered_at",
                        "telegram_message_id", "last_error", "created_at"]
     actions = ["cancel_selected", "send_now", "preview_selected"]
 
