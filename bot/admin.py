@@ -76,7 +76,7 @@ def chat_bubble(markup: str, quick_replies: list[str]):
 
 
 class MessageTemplateForm(forms.ModelForm):
-    key = forms.ChoiceField(label=_("ключ"), widget=UnfoldAdminSelectWidget,
+    key = forms.ChoiceField(label=_("Ключ"), widget=UnfoldAdminSelectWidget,
                             choices=[(k.key, f"{k.title} ({k.key})") for k in template_keys.KEYS.values()])
 
     class Meta:

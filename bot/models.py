@@ -165,7 +165,9 @@ class MessageTemplate(models.Model):
         indexes = [models.Index(fields=["key", "stage", "is_active"], name="template_lookup_idx")]
 
     def __str__(self):
-        return f"{self.key} · {self.stage or 'все этапы'}"
+        from .template_keys import key_title
+
+        return f"{key_title(self.key)} · {self.stage or 'все этапы'}"
 
     def clean(self):
         # Checked where staff save it, not when a member is waiting: Telegram refuses the

@@ -225,6 +225,8 @@ TIME_ZONE_DEFAULT = env("TIME_ZONE_DEFAULT", default="Europe/Moscow")
 
 STATIC_URL = "static/"
 STATIC_ROOT = env("STATIC_ROOT", default=str(VAR_DIR / "static"))
+# The project's own admin CSS/JS (relove/static/relove/…) is not inside an app's static folder.
+STATICFILES_DIRS = [BASE_DIR / "relove" / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 STORAGES = {
