@@ -252,8 +252,8 @@ def test_system_records_cannot_be_deleted_in_the_admin(admin_client):
     progress = JourneyProgressFactory(user=member)
     log = ActivityLogFactory(user=member)
     enrollment = StreamEnrollmentFactory(user=member)
-    delivery = StreamStepDelivery.objects.create(enrollment=enrollment, step=StreamStepFactory(stream=enrollment.stream),
-                                                 due_on="2026-01-01")
+    step = StreamStepFactory(stream=enrollment.stream)
+    delivery = StreamStepDelivery.objects.create(enrollment=enrollment, step=step, due_on="2026-01-01")
     for name, row in [("bot_usersession", session), ("bot_crisisalert", alert), ("bot_outboundmessage", outbound),
                       ("journeys_journeyprogress", progress), ("profiles_useractivitylog", log),
                       ("journeys_streamstepdelivery", delivery)]:
