@@ -1,7 +1,9 @@
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -10,8 +12,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
-from unfold.widgets import UnfoldAdminSelectWidget
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
+from journeys.models import JourneyStage
+from relove import llm
 from relove.core.admin_forms import LineListAdminMixin, LineListField
 from relove.core.admin_utils import (
     CONVERSATION_PERMISSION,
@@ -21,6 +25,8 @@ from relove.core.admin_utils import (
     ReadOnlyAdmin,
     html_table,
 )
+from relove.core.models import StaffTask
+from relove.core.staff_tasks import staff_task_queue
 
 from . import telegram_html, template_keys
 from .models import (
@@ -36,7 +42,13 @@ from .models import (
     UserSession,
 )
 from .safety.detector import CATEGORY_LABELS
-from .services import safety
+from .services import safety, sandbox
+from .services.natasha import prompt_text
+from .tasks import prompt_sandbox_for_staff
+from .template_keys import check_prompt
+
+# A comparison takes seconds; this long without an answer means no worker is taking tasks.
+SANDBOX_STALLED_AFTER = timedelta(minutes=2)
 
 
 @admin.register(UserSession)
@@ -143,10 +155,153 @@ class MessageTemplateAdmin(LineListAdminMixin, HistoryAdmin):
         })
 
 
+class SandboxForm(forms.Form):
+    """The prompt sandbox's question: which prompt, on which stage, for which conversation, with what draft."""
+
+    key = forms.ChoiceField(label=_("Промпт"), widget=UnfoldAdminSelectWidget,
+                            choices=[(key, PersonaPrompt.Key(key).label) for key in sandbox.SANDBOX_KEYS])
+    stage = forms.ModelChoiceField(label=_("Этап участника"), queryset=JourneyStage.objects.order_by("order"),
+                                   widget=UnfoldAdminSelectWidget, empty_label=None)
+    session = forms.TypedChoiceField(label=_("Недавний разговор (обезличенный)"), required=False, coerce=int,
+                                     empty_value=None, widget=UnfoldAdminSelectWidget,
+                                     help_text=_("Имена, ник, Telegram id, телефоны, почта и ссылки заменяются "
+                                                 "пометками. Если выбран — написанный ниже разговор не нужен."))
+    conversation = forms.CharField(
+        label=_("Или свой разговор"), required=False, widget=UnfoldAdminTextareaWidget(attrs={"rows": 6}),
+        help_text=_("По реплике на строку: «Участник: …» или «Наташа: …» (строка без имени — слова участника). "
+                    "Наташа отвечает на последнюю реплику участника."))
+    draft = forms.CharField(label=_("Черновик промпта"), widget=UnfoldAdminTextareaWidget(attrs={"rows": 16}),
+                            help_text=_("Формат ответа (JSON) добавляет программа — его писать не нужно."))
+
+    def __init__(self, *args, may_read_conversations: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if may_read_conversations:
+            self.fields["session"].choices = [("", _("— не выбран, напишу сам(а) —")), *sandbox.sandbox_sessions()]
+        else:
+            del self.fields["session"]  # without the conversation permission: only a typed conversation
+
+    def clean_draft(self):
+        draft = self.cleaned_data["draft"]
+        if errors := check_prompt(draft):
+            raise forms.ValidationError(errors)
+        return draft
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("session"):
+            try:
+                data["turns"] = sandbox.check_typed_conversation(data.get("conversation", ""))
+            except ValidationError as exc:
+                self.add_error("conversation", exc)
+        return data
+
+
 @admin.register(PersonaPrompt)
 class PersonaPromptAdmin(HistoryAdmin):
-    list_display = ["key", "updated_at"]
+    """System prompts, checked on save; the sandbox compares a draft with the saved text before publishing."""
+
+    list_display = ["key", "updated_at", "sandbox_link"]
     search_fields = ["text"]
+
+    @admin.display(description=_("песочница"))
+    def sandbox_link(self, obj):
+        if obj.key not in sandbox.SANDBOX_KEYS:
+            return "—"
+        return format_html('<a href="{}?key={}">{}</a>', reverse("admin:bot_personaprompt_sandbox"), obj.key,
+                           _("сравнить черновик"))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("sandbox/", view(self.sandbox_view), name="bot_personaprompt_sandbox"),
+            path("sandbox/<int:task_id>/", view(self.sandbox_result_view), name="bot_personaprompt_sandbox_result"),
+            path("sandbox/<int:task_id>/publish/", view(self.sandbox_publish_view),
+                 name="bot_personaprompt_sandbox_publish"),
+            *super().get_urls(),
+        ]
+
+    def _sandbox_context(self, request, **extra):
+        return {**self.admin_site.each_context(request), "opts": self.model._meta,
+                "title": _("Песочница промпта"), **extra}
+
+    def _own_sandbox_task(self, request, task_id: int) -> StaffTask:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(StaffTask, pk=task_id, kind=sandbox.SANDBOX, requested_by=request.user)
+
+    def sandbox_view(self, request):
+        """Pick a prompt, a stage and a conversation, edit the draft; the comparison is queued for a worker."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        may_read = request.user.has_perm(CONVERSATION_PERMISSION)
+        if request.method == "POST":
+            if request.POST.get("session") and not may_read:
+                raise PermissionDenied  # a forged choice: this staff member may not read conversations
+            form = SandboxForm(request.POST, may_read_conversations=may_read)
+            if form.is_valid():
+                data = form.cleaned_data
+                current = prompt_text(data["key"])
+                task = staff_task_queue(
+                    kind=sandbox.SANDBOX, requested_by=request.user, task=prompt_sandbox_for_staff, target=data["key"],
+                    params={"key": data["key"], "stage": data["stage"].order, "draft": data["draft"],
+                            "session_id": data.get("session"), "turns": [] if data.get("session") else data["turns"],
+                            "base": sandbox.prompt_fingerprint(current)})
+                return redirect(reverse("admin:bot_personaprompt_sandbox_result", args=[task.pk]))
+        else:
+            form = SandboxForm(initial=self._sandbox_initial(request), may_read_conversations=may_read)
+        return TemplateResponse(request, "admin/bot/personaprompt/sandbox.html", self._sandbox_context(
+            request, form=form, may_read=may_read, llm_enabled=llm.llm_enabled()))
+
+    def _sandbox_initial(self, request) -> dict:
+        """A fresh draft starts from the saved prompt; «edit again» starts from the previous run."""
+        previous = request.GET.get("from", "")
+        if previous.isdigit():
+            task = StaffTask.objects.filter(pk=int(previous), kind=sandbox.SANDBOX, requested_by=request.user).first()
+            if task is not None:
+                params = task.params
+                return {"key": params["key"], "stage": JourneyStage.objects.filter(order=params["stage"]).first(),
+                        "session": params.get("session_id"), "draft": params["draft"],
+                        "conversation": "\n".join(f"{'Наташа' if t['role'] == 'assistant' else 'Участник'}: "
+                                                  f"{t['content']}" for t in params.get("turns") or [])}
+        key = request.GET.get("key")
+        key = key if key in sandbox.SANDBOX_KEYS else PersonaPrompt.Key.PERSONA
+        return {"key": key, "draft": prompt_text(key), "stage": JourneyStage.objects.order_by("order").first()}
+
+    def sandbox_result_view(self, request, task_id: int):
+        """Both replies side by side once the worker has them; until then the page refreshes itself."""
+        task = self._own_sandbox_task(request, task_id)
+        ready = task.status in (StaffTask.Status.DONE, StaffTask.Status.FAILED)
+        result = task.result or {}
+        replies = [{"title": title, "source": item.get("source"), "quick_replies": item.get("quick_replies", []),
+                    "html": telegram_html.preview(item.get("html", ""))}
+                   for title, item in ((_("Сейчас (сохранённый промпт)"), result.get("current")),
+                                       (_("Черновик"), result.get("draft"))) if item]
+        current = prompt_text(task.params["key"])
+        return TemplateResponse(request, "admin/bot/personaprompt/sandbox_result.html", self._sandbox_context(
+            request, task=task, ready=ready, replies=replies, turns=result.get("turns", []),
+            llm_used=result.get("llm"), draft=task.params["draft"],
+            key_label=PersonaPrompt.Key(task.params["key"]).label,
+            stale=sandbox.prompt_fingerprint(current) != task.params.get("base"),
+            unchanged=current == task.params["draft"],
+            stalled=not ready and task.created_at < timezone.now() - SANDBOX_STALLED_AFTER,
+            publish_url=reverse("admin:bot_personaprompt_sandbox_publish", args=[task.pk]),
+            edit_url=reverse("admin:bot_personaprompt_sandbox") + f"?from={task.pk}"))
+
+    def sandbox_publish_view(self, request, task_id: int):
+        """Publish the compared draft: saved with a history version naming the staff member."""
+        task = self._own_sandbox_task(request, task_id)
+        if request.method != "POST":
+            raise PermissionDenied
+        key = task.params["key"]
+        try:
+            prompt = sandbox.persona_prompt_publish(key=key, text=task.params["draft"], staff=request.user,
+                                                    expected_fingerprint=task.params.get("base"))
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return redirect(reverse("admin:bot_personaprompt_sandbox_result", args=[task.pk]))
+        self.message_user(request, _("Промпт «%(key)s» опубликован; прежняя версия — в истории.")
+                          % {"key": prompt.get_key_display()}, messages.SUCCESS)
+        return redirect(reverse("admin:bot_personaprompt_history", args=[prompt.pk]))
 
 
 @admin.register(CrisisContact)

@@ -371,6 +371,27 @@ def reply_steps(*, user: TelegramUser, session: UserSession, stage: JourneyStage
     return _template_reply(stage=stage, history=history)
 
 
+def sandbox_reply(*, stage: JourneyStage, turns: list[dict], crisis: bool = False,
+                  prompts: dict[str, str] | None = None) -> Generated:
+    """Natasha's answer to ``turns`` with ``prompts`` in place of the saved texts (the prompt sandbox).
+
+    Built like :func:`reply` — the same system prompt, contract and validation — but for no
+    member: no profile or summary, nothing stored. Without the LLM, the template answer
+    (``source == "template"``), which no prompt changes.
+    """
+    if llm.llm_enabled():
+        system = system_prompt_for(crisis=crisis, stage=stage, extra=risk_instructions(), prompts=prompts)
+        messages = [{"role": "system", "content": system}, *(_turn_message(t) for t in turns[-RECENT_TURNS_MAX:])]
+        result = llm.complete_json(messages, validate=_validate_turn, purpose="sandbox")
+        if result:
+            text, replies, _risk = result
+            return Generated(html=escape(text), plain=text, source="llm",
+                             quick_replies=replies or ([] if crisis else _stage_defaults(stage)))
+    if crisis:
+        return gentle_reply(history=turns)
+    return _template_reply(stage=stage, history=turns)
+
+
 def first_question(*, stage: JourneyStage) -> Generated:
     text = stage.first_question or "С чего начнём?"
     return Generated(html=escape(text), plain=text, quick_replies=_stage_defaults(stage))

@@ -68,6 +68,8 @@ NAVIGATION: tuple[Group, ...] = (
     )),
     Group("Наташа", (
         Entry("Промпты", "edit_note", model="bot.PersonaPrompt"),
+        Entry("Песочница промпта", "compare", url_name="admin:bot_personaprompt_sandbox",
+              permission="bot.change_personaprompt"),
         Entry("Шаблоны сообщений", "article", model="bot.MessageTemplate"),
         Entry("Этапы пути", "route", model="journeys.JourneyStage"),
         Entry("Потоки", "stream", model="journeys.Stream"),
