@@ -4,7 +4,7 @@ created on ``migrate`` (see ``relove.core.schedules``), so staff can edit them i
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relove.settings")
 
@@ -19,3 +19,11 @@ def _verify_encryption_keys(**kwargs):
     from relove.core.crypto import verify_keys
 
     verify_keys()
+
+
+@worker_ready.connect
+def _start_heartbeat(**kwargs):
+    """The worker tells the dashboard and /healthz it is alive, independently of any task."""
+    from relove.core.liveness import start_worker_heartbeat
+
+    start_worker_heartbeat()

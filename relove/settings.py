@@ -186,7 +186,12 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The database scheduler, noting each tick as beat's heartbeat (relove.core.liveness).
+CELERY_BEAT_SCHEDULER = "relove.core.beat:HeartbeatScheduler"
+# Worker, beat and bot write a heartbeat this often; the worker or beat silent for longer than
+# WORKER_SILENT_AFTER_SECONDS counts as down (dashboard in red, /healthz 503).
+HEARTBEAT_SECONDS = env.int("HEARTBEAT_SECONDS", default=30)
+WORKER_SILENT_AFTER_SECONDS = env.int("WORKER_SILENT_AFTER_SECONDS", default=180)
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
@@ -341,6 +346,8 @@ CONVERSATION_RETENTION_DAYS = env.int("CONVERSATION_RETENTION_DAYS", default=365
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")  # enables click-tracked stream links (/r/s/<ref>/)
 JOURNEY_ANALYSIS_ENABLED = env.bool("JOURNEY_ANALYSIS_ENABLED", default=True)
 JOURNEY_STAGE_AGREEING_ANALYSES = env.int("JOURNEY_STAGE_AGREEING_ANALYSES", default=2)
+# Natasha invites a member to one stream inside the conversation at most once in this many days.
+STREAM_OFFER_EVERY_DAYS = env.int("STREAM_OFFER_EVERY_DAYS", default=7)
 PROFILE_ROTATION_BATCH_SIZE = env.int("PROFILE_ROTATION_BATCH_SIZE", default=10)
 PROFILE_ROTATION_PAUSE_SECONDS = env.float("PROFILE_ROTATION_PAUSE_SECONDS", default=5.0)
 PROFILE_ROTATION_CLAIM_TTL = env.int("PROFILE_ROTATION_CLAIM_TTL", default=600)

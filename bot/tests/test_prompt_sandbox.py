@@ -62,7 +62,7 @@ def test_publishing_saves_the_draft_with_a_history_version_naming_the_editor(cli
                                                                              django_capture_on_commit_callbacks):
     prompt = PersonaPrompt.objects.get(key="persona")
     versions = prompt.history.count()
-    result_url, queued = _queue(client, django_capture_on_commit_callbacks)
+    _result_url, queued = _queue(client, django_capture_on_commit_callbacks)
     queued[0]()
     task = StaffTask.objects.get(kind=sandbox.SANDBOX)
     response = client.post(reverse("admin:bot_personaprompt_sandbox_publish", args=[task.pk]))
@@ -145,7 +145,7 @@ def test_a_recent_conversation_is_replayed_without_names_or_contacts(client, fak
 
 def test_the_sandbox_is_for_prompt_editors_and_each_result_for_who_asked(client, editor,
                                                                          django_capture_on_commit_callbacks):
-    result_url, queued = _queue(client, django_capture_on_commit_callbacks)
+    result_url, _queued = _queue(client, django_capture_on_commit_callbacks)
     for roles in (["Аналитик"], ["Куратор"], ["Рассылки"]):
         client.force_login(StaffFactory(roles=roles))
         assert client.get(SANDBOX).status_code == 403, roles
@@ -159,7 +159,7 @@ def test_the_sandbox_is_for_prompt_editors_and_each_result_for_who_asked(client,
 
 
 def test_edit_again_starts_from_the_previous_run(client, editor, django_capture_on_commit_callbacks):
-    result_url, queued = _queue(client, django_capture_on_commit_callbacks, key="crisis_mode", stage="5")
+    _result_url, _queued = _queue(client, django_capture_on_commit_callbacks, key="crisis_mode", stage="5")
     task = StaffTask.objects.get(kind=sandbox.SANDBOX)
     form = client.get(f"{SANDBOX}?from={task.pk}").context["form"]
     assert form.initial["key"] == "crisis_mode" and form.initial["draft"] == DRAFT
@@ -175,3 +175,17 @@ def test_a_crisis_mode_draft_is_tried_in_crisis_mode(fake_llm):
                           prompts={"crisis_mode": "БЕРЕЖНО-9"})
     system = fake_llm.requests[0]["messages"][0]["content"]
     assert "БЕРЕЖНО-9" in system and "Этап пути участника" not in system
+
+
+def test_the_sidebar_highlights_the_sandbox_not_the_prompts_on_the_sandbox_page(rf, superuser):
+    from relove.core.admin_nav import sidebar
+
+    def active(path):
+        request = rf.get(path)
+        request.user = superuser
+        return [item["title"] for group in sidebar(request) for item in group["items"] if item["active"]]
+
+    assert active(SANDBOX) == ["Песочница промпта"]
+    assert active(reverse("admin:bot_personaprompt_changelist")) == ["Промпты"]
+    assert active(reverse("admin:bot_personaprompt_change", args=[1])) == ["Промпты"]
+    assert active(reverse("admin:index")) == ["Обзор"]

@@ -1,6 +1,13 @@
-"""``/healthz``: database, cache and broker, each checked for real; 503 when one is down."""
+"""``/healthz``: database, cache and broker checked for real, worker and beat by their heartbeats.
+
+503 when one is down. A worker or beat never seen counts as down only once this web process has
+been up longer than WORKER_SILENT_AFTER_SECONDS (they may simply start later). ``?scope=web`` checks
+the web process's own dependencies only: the container health check uses it, so a dead worker is
+reported, not "fixed" by restarting the web container.
+"""
 
 import os
+import time
 import uuid
 
 from django.conf import settings
@@ -48,20 +55,47 @@ def _check_broker() -> None:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 
+_STARTED = time.monotonic()
+
+
+class Silent(Exception):
+    """A background component has not reported; the message (no secrets) is shown as is."""
+
+
+def _heartbeat_check(name):
+    def check() -> dict:
+        from . import liveness
+
+        if not liveness.worker_required():
+            return {"skipped": "tasks run eagerly"}
+        state = liveness.snapshot()[name]
+        if state.alive:
+            return {"seen_seconds_ago": int(state.age.total_seconds())}
+        if state.seen_at is None:
+            if time.monotonic() - _STARTED < settings.WORKER_SILENT_AFTER_SECONDS:
+                return {"starting": True}
+            raise Silent("never seen")
+        raise Silent(f"silent for {int(state.age.total_seconds())} s")
+
+    return check
+
+
 CHECKS = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
+BACKGROUND_CHECKS = {"worker": _heartbeat_check("worker"), "beat": _heartbeat_check("beat")}
 
 
 @never_cache
 @require_GET
 def healthz(request):
     results = {}
-    for name, check in CHECKS.items():
+    checks = CHECKS if request.GET.get("scope") == "web" else {**CHECKS, **BACKGROUND_CHECKS}
+    for name, check in checks.items():
         try:
-            check()
+            extra = check()
         except Exception as exc:  # noqa: BLE001 — any failure means "down"
-            results[name] = {"ok": False, "error": type(exc).__name__}
+            results[name] = {"ok": False, "error": str(exc) if isinstance(exc, Silent) else type(exc).__name__}
         else:
-            results[name] = {"ok": True}
+            results[name] = {"ok": True, **(extra or {})}
     healthy = all(r["ok"] for r in results.values())
     return JsonResponse({"status": "ok" if healthy else "fail", "checks": results},
                         status=200 if healthy else 503)

@@ -54,3 +54,24 @@ class StaffTask(models.Model):
 
     def __str__(self):
         return f"{self.kind} · {self.get_status_display()}"
+
+
+class Heartbeat(models.Model):
+    """When each moving part of the product last proved it was alive (``relove.core.liveness``).
+
+    One row per component: the Celery worker, beat, the bot's update loop, the trigger scan, the
+    Telegram token check, the LLM. Kept in the database because it is the one store every process
+    shares, in production and in the single-machine setup alike. No personal data.
+    """
+
+    name = models.CharField(_("компонент"), max_length=32, primary_key=True)
+    seen_at = models.DateTimeField(_("последний сигнал"))
+    ok = models.BooleanField(_("в порядке"), default=True)
+    detail = models.CharField(_("подробности"), max_length=200, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("сигнал жизни")
+        verbose_name_plural = _("сигналы жизни")
+
+    def __str__(self):
+        return f"{self.name}: {self.seen_at:%Y-%m-%d %H:%M:%S}"

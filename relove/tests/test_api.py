@@ -9,8 +9,9 @@ from testkit.factories import StaffFactory, TelegramUserFactory
 def test_healthz_ok(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json()["checks"] == {"database": {"ok": True}, "cache": {"ok": True},
-                                         "broker": {"ok": True}}
+    assert response.json()["checks"] == {
+        "database": {"ok": True}, "cache": {"ok": True}, "broker": {"ok": True},
+        "worker": {"ok": True, "skipped": "tasks run eagerly"}, "beat": {"ok": True, "skipped": "tasks run eagerly"}}
 
 
 @pytest.mark.django_db

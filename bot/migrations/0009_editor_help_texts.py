@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bot', '0007_drop_conversation_history'),
+        ('bot', '0008_usersession_contradiction_raised_at'),
     ]
 
     operations = [
