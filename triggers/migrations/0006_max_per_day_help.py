@@ -14,11 +14,11 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='historicalproactivityconfig',
             name='max_per_day',
-            field=models.PositiveSmallIntegerField(default=2, help_text='От 0 до 10 на участника за его местный день, вместе с рассылками; 0 — не писать первой', validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(10)], verbose_name='не больше сообщений в день'),
+            field=models.PositiveSmallIntegerField(default=2, help_text='От 0 до 10 на участника за его местный день, вместе с рассылками, которые учитываются в лимите; 0 — не писать первой', validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(10)], verbose_name='не больше сообщений в день'),
         ),
         migrations.AlterField(
             model_name='proactivityconfig',
             name='max_per_day',
-            field=models.PositiveSmallIntegerField(default=2, help_text='От 0 до 10 на участника за его местный день, вместе с рассылками; 0 — не писать первой', validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(10)], verbose_name='не больше сообщений в день'),
+            field=models.PositiveSmallIntegerField(default=2, help_text='От 0 до 10 на участника за его местный день, вместе с рассылками, которые учитываются в лимите; 0 — не писать первой', validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(10)], verbose_name='не больше сообщений в день'),
         ),
     ]
