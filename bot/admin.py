@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
 from journeys.models import JourneyStage
+from profiles.admin import stage_filter, stage_label
 from relove import llm
 from relove.core.admin_forms import LineListAdminMixin, LineListField
 from relove.core.admin_utils import (
@@ -53,9 +54,9 @@ SANDBOX_STALLED_AFTER = timedelta(minutes=2)
 
 @admin.register(UserSession)
 class UserSessionAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
-    list_display = ["user", "status", "message_count", "stage_snapshot", "started_at", "last_activity_at",
+    list_display = ["user", "status", "message_count", "stage", "started_at", "last_activity_at",
                     "ended_at", "end_reason"]
-    list_filter = ["status", "end_reason", "stage_snapshot", "started_at"]
+    list_filter = ["status", "end_reason", stage_filter("stage_snapshot", _("текущий этап")), "started_at"]
     search_fields = ["=user__telegram_id", "user__username"]
     list_select_related = ["user"]
     date_hierarchy = "started_at"
@@ -65,6 +66,10 @@ class UserSessionAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # the conversation is the record; members' data goes through erasure
+
+    @admin.display(description=_("текущий этап"), ordering="stage_snapshot")
+    def stage(self, obj):
+        return stage_label(obj.stage_snapshot)
 
     @admin.display(description=_("переписка"))
     def history_table(self, obj):

@@ -53,7 +53,7 @@ class JourneyStage(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.order}. {self.name}"
+        return f"{self.order} · {self.name}"
 
     def clean(self):
         # Shown under Natasha's questions on this stage: the same limits as a step's buttons.

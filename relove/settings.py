@@ -96,6 +96,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "privacy.middleware.AbsoluteSessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "relove.core.admin_time.AdminTimeZoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     # Last, as django-axes requires: turns a locked-out login into the lockout response.
@@ -227,11 +228,12 @@ TIME_ZONE = "Europe/Moscow"
 USE_I18N = True
 USE_TZ = True
 TIME_ZONE_DEFAULT = env("TIME_ZONE_DEFAULT", default="Europe/Moscow")
+# The one zone every time in the admin is shown and entered in, labelled («МСК» for Moscow).
+ADMIN_TIME_ZONE = env("ADMIN_TIME_ZONE", default="Europe/Moscow")
 
 STATIC_URL = "static/"
+# relove/ is the project package, not an app: its static files (admin.css, vendored Chart.js) are listed here.
 STATIC_ROOT = env("STATIC_ROOT", default=str(VAR_DIR / "static"))
-# The project's own admin CSS/JS (relove/static/relove/…) is not inside an app's static folder.
-STATICFILES_DIRS = [BASE_DIR / "relove" / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 STORAGES = {
