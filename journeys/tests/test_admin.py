@@ -1,5 +1,6 @@
 """Admin: the member page (timeline, profile diff, enrolments, actions) and the stream programme editor."""
 
+import json
 
 import pytest
 from django.urls import reverse
