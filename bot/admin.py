@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -57,7 +58,7 @@ class UserSessionAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_display = ["user", "status", "message_count", "stage", "started_at", "last_activity_at",
                     "ended_at", "end_reason"]
     list_filter = ["status", "end_reason", stage_filter("stage_snapshot", _("текущий этап")), "started_at"]
-    search_fields = ["=user__telegram_id", "user__username"]
+    search_fields = ["=user__telegram_id", "user__search_tokens__matches"]
     list_select_related = ["user"]
     date_hierarchy = "started_at"
     personal_permission = CONVERSATION_PERMISSION
@@ -226,8 +227,9 @@ class PersonaPromptAdmin(HistoryAdmin):
         ]
 
     def _sandbox_context(self, request, **extra):
+        key_name = "ANTHROPIC_API_KEY" if settings.LLM_PROVIDER == "anthropic" else "OPENAI_API_KEY"
         return {**self.admin_site.each_context(request), "opts": self.model._meta,
-                "title": _("Песочница промпта"), **extra}
+                "title": _("Песочница промпта"), "llm_key_name": key_name, **extra}
 
     def _own_sandbox_task(self, request, task_id: int) -> StaffTask:
         if not self.has_change_permission(request):
@@ -336,7 +338,7 @@ class CrisisAlertAdmin(PersonalDataAdminMixin, ModelAdmin):
     list_display = ["user", "status_badge", "category_label", "acute", "detected_by", "signals", "assignee",
                     "created_at", "last_signal_at", "resolved_at"]
     list_filter = ["status", "acute", "detected_by", "category", "assignee", "created_at"]
-    search_fields = ["=user__telegram_id", "user__username"]
+    search_fields = ["=user__telegram_id", "user__search_tokens__matches"]
     list_select_related = ["user", "assignee", "resolved_by"]
     # Open alerts first (PostgreSQL puts NULLs last in ascending order), newest first.
     ordering = [F("resolved_at").asc(nulls_first=True), "-created_at"]
@@ -454,7 +456,7 @@ class CrisisAlertAdmin(PersonalDataAdminMixin, ModelAdmin):
 class MemberFlagChangeAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_display = ["user", "field", "value", "staff", "created_at"]
     list_filter = ["field", "value", "created_at"]
-    search_fields = ["=user__telegram_id", "user__username"]
+    search_fields = ["=user__telegram_id", "user__search_tokens__matches"]
     list_select_related = ["user", "staff"]
     personal_fields = ("reason",)
 

@@ -167,7 +167,7 @@ def test_the_reply_contract_is_added_by_code_whatever_the_persona_says(fake_llm)
 
 
 def test_the_migration_drops_the_contract_from_saved_prompts_and_uses_the_limit_placeholders():
-    migration = importlib.import_module("bot.migrations.0010_limits_from_settings_reply_contract_in_code")
+    migration = importlib.import_module("bot.migrations.0012_limits_from_settings_reply_contract_in_code")
     old_persona = PROMPTS["persona"] + (' Ответ верни JSON-объектом: {"reply": "текст ответа", "quick_replies": '
                                         '["2–3 коротких варианта ответа от лица участника, до 40 символов"]}.')
     PersonaPrompt.objects.filter(key="persona").update(text=old_persona)

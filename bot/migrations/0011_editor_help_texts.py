@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bot', '0008_usersession_contradiction_raised_at'),
+        ('bot', '0010_outbound_chat_id_encrypted'),
     ]
 
     operations = [

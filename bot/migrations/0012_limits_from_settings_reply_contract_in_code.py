@@ -40,5 +40,5 @@ def forward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("bot", "0009_editor_help_texts")]
+    dependencies = [("bot", "0011_editor_help_texts")]
     operations = [migrations.RunPython(forward, migrations.RunPython.noop)]
