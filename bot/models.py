@@ -11,8 +11,6 @@ from journeys.models import JourneyStage
 from profiles.models import TelegramUser
 from relove.core.crypto import EncryptedBigIntegerField, EncryptedJSONField, EncryptedTextField
 
-from . import telegram_html
-
 
 class UserSession(models.Model):
     """One conversation. Every turn is stored here before the reply goes out."""
@@ -129,7 +127,9 @@ class PersonaPrompt(models.Model):
         CRISIS_MODE = "crisis_mode", _("бережный режим после кризиса")
 
     key = models.CharField(_("ключ"), max_length=32, choices=Key.choices, unique=True)
-    text = models.TextField(_("текст промпта"))
+    text = models.TextField(_("текст промпта"), help_text=_(
+        "Обычный текст для ИИ. Формат ответа (JSON с reply и quick_replies) добавляется программой — "
+        "описывать его здесь не нужно."))
     updated_at = models.DateTimeField(_("обновлён"), auto_now=True)
     history = HistoricalRecords()
 
@@ -141,6 +141,12 @@ class PersonaPrompt(models.Model):
     def __str__(self):
         return self.get_key_display()
 
+    def clean(self):
+        from .template_keys import check_prompt
+
+        if errors := check_prompt(self.text):
+            raise ValidationError({"text": errors})
+
 
 class MessageTemplate(models.Model):
     """Natasha's ready words: bot copy, and the fallback when the LLM is absent or down."""
@@ -149,8 +155,13 @@ class MessageTemplate(models.Model):
     stage = models.ForeignKey(JourneyStage, on_delete=models.CASCADE, null=True, blank=True,
                               related_name="templates", verbose_name=_("этап"),
                               help_text=_("Пусто — для всех этапов"))
-    text = models.TextField(_("текст"), help_text=_("HTML Telegram: <b>, <i>, <a>"))
-    quick_replies = models.JSONField(_("быстрые ответы"), default=list, blank=True)
+    text = models.TextField(_("текст"), help_text=_(
+        "Разметка Telegram: &lt;b&gt;жирный&lt;/b&gt;, &lt;i&gt;курсив&lt;/i&gt;, "
+        "&lt;a href=\"https://…\"&gt;ссылка&lt;/a&gt;. Подстановки в фигурных скобках — "
+        "только из списка для этого ключа."))
+    quick_replies = models.JSONField(_("быстрые ответы"), default=list, blank=True,
+                                     help_text=_("Кнопки под сообщением: по одной на строку, не больше трёх, "
+                                                 "до 40 символов"))
     is_active = models.BooleanField(_("используется"), default=True)
     updated_at = models.DateTimeField(_("обновлён"), auto_now=True)
     history = HistoricalRecords()
@@ -162,14 +173,19 @@ class MessageTemplate(models.Model):
         indexes = [models.Index(fields=["key", "stage", "is_active"], name="template_lookup_idx")]
 
     def __str__(self):
-        return f"{self.key} · {self.stage or 'все этапы'}"
+        from .template_keys import key_title
+
+        return f"{key_title(self.key)} · {self.stage or 'все этапы'}"
 
     def clean(self):
         # Checked where staff save it, not when a member is waiting: Telegram refuses the
-        # whole message for one bad tag. Placeholders are filled with escaped text, so
-        # checking the template as written is enough.
-        if errors := telegram_html.validate(self.text):
-            raise ValidationError({"text": errors})
+        # whole message for one bad tag, and an unknown placeholder reaches the member as
+        # written. Placeholders are filled with escaped text, so the template as written is
+        # checked, plus its length once filled with sample values.
+        from .template_keys import check_template
+
+        if errors := check_template(key=self.key, text=self.text, quick_replies=self.quick_replies):
+            raise ValidationError(errors)
 
 
 class CrisisContact(models.Model):

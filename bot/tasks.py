@@ -52,3 +52,13 @@ def apply_conversation_retention() -> dict:
     from .services.sessions import conversations_apply_retention
 
     return conversations_apply_retention()
+
+
+@shared_task(name="bot.tasks.prompt_sandbox_for_staff")
+def prompt_sandbox_for_staff(staff_task_id: int) -> str | None:
+    """The prompt sandbox's two replies (LLM calls), off the web request."""
+    from relove.core.staff_tasks import staff_task_run
+
+    from .services.sandbox import prompt_sandbox_outcome
+
+    return staff_task_run(task_id=staff_task_id, work=prompt_sandbox_outcome)

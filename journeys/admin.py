@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from profiles.models import TelegramUser, UserInteraction
 from relove.core import access
+from relove.core.admin_forms import LineListAdminMixin
 from relove.core.admin_utils import (
     HistoryAdmin,
     ModelAdmin,
@@ -46,8 +47,9 @@ def _member_page(member: TelegramUser) -> str:
 
 
 @admin.register(JourneyStage)
-class JourneyStageAdmin(HistoryAdmin):
+class JourneyStageAdmin(LineListAdminMixin, HistoryAdmin):
     list_display = ["order", "name", "min_confidence"]
+    line_list_fields = ("quick_replies",)
     list_display_links = ["order", "name"]
     search_fields = ["name", "description"]
     ordering = ["order"]
@@ -78,6 +80,9 @@ class JourneyProgressAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_select_related = ["user", "stage", "previous_stage", "changed_by"]
     date_hierarchy = "created_at"
     personal_fields = ("evidence",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the stage history records who moved a member and why
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -153,14 +158,16 @@ class JourneyInsightAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     personal_fields = ("text",)
 
 
-class StreamStepInline(TabularInline):
+class StreamStepInline(LineListAdminMixin, TabularInline):
     model = StreamStep
+    line_list_fields = ("quick_replies",)
     extra = 1
     fields = ["day_offset", "order", "text", "quick_replies"]
 
 
 @admin.register(Stream)
-class StreamAdmin(ModelAdmin):
+class StreamAdmin(LineListAdminMixin, ModelAdmin):
+    line_list_fields = ("tags",)
     list_display = ["title", "starts_at", "is_active", "step_count", "enrolled_count", "click_count"]
     list_filter = ["is_active", "suitable_stages", "starts_at"]
     search_fields = ["title", "description", "slug"]
@@ -257,3 +264,6 @@ class StreamStepDeliveryAdmin(ReadOnlyAdmin):
     list_filter = [("delivered_at", admin.EmptyFieldListFilter), "due_on"]
     list_select_related = ["enrollment__user", "enrollment__stream", "step__stream"]
     date_hierarchy = "due_on"
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # which exercise went out when: deleting a row would send the step again

@@ -55,6 +55,13 @@ class JourneyStage(models.Model):
     def __str__(self):
         return f"{self.order} · {self.name}"
 
+    def clean(self):
+        # Shown under Natasha's questions on this stage: the same limits as a step's buttons.
+        if not _short_strings(self.quick_replies, count=STEP_QUICK_REPLIES_MAX, length=QUICK_REPLY_MAX_CHARS):
+            raise ValidationError({"quick_replies": _(
+                "Не больше %(count)d быстрых ответов, каждый от 1 до %(length)d символов.")
+                % {"count": STEP_QUICK_REPLIES_MAX, "length": QUICK_REPLY_MAX_CHARS}})
+
 
 class JourneyProgress(models.Model):
     """One change of a member's stage: who or what moved them, how sure, on what evidence."""

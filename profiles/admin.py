@@ -247,6 +247,9 @@ class UserActivityLogAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     date_hierarchy = "created_at"
     personal_fields = ("content",)
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # the activity log is the member's history; it goes only with erasure
+
 
 @admin.register(UserInteraction)
 class UserInteractionAdmin(ReadOnlyAdmin):

@@ -20,6 +20,7 @@ from relove.core.staff_tasks import staff_task_queue, staff_tasks_announce
 from .models import ProactiveTrigger, ProactivityConfig
 from .services import staff, triggers_cancel
 from .tasks import preview_for_staff, send_now_for_staff
+from .wording import limit_phrases
 
 # A preview takes seconds; this long without an answer means no worker is taking tasks.
 PREVIEW_STALLED_AFTER = timedelta(minutes=2)
@@ -30,8 +31,8 @@ class ProactivityConfigAdmin(HistoryAdmin):
     """The singleton is edited in place: the list page opens the one row."""
 
     fieldsets = [
-        (None, {"fields": ["enabled", "max_per_day", "window_start", "window_end", "default_timezone",
-                           "inactivity_after", "min_interval"]}),
+        (None, {"fields": ["applies_note", "enabled", "max_per_day", "window_start", "window_end",
+                           "default_timezone", "inactivity_after", "min_interval", "member_wording"]}),
         (_("Типы сообщений"), {"fields": ["inactivity_enabled", "stage_completed_enabled",
                                           "avoidance_enabled", "morning_checkin_enabled",
                                           "stream_step_enabled", "stream_invite_enabled"]}),
@@ -39,6 +40,23 @@ class ProactivityConfigAdmin(HistoryAdmin):
                                             "stream_invite_days_before", "fatigue_threshold",
                                             "fatigue_multiplier", "max_attempts"]}),
     ]
+
+    readonly_fields = ["applies_note", "member_wording"]
+
+    @admin.display(description=_("Когда действует"))
+    def applies_note(self, obj):
+        return _("Изменения вступают в силу со следующей проверки триггеров — не позже чем через минуту "
+                 "после сохранения. Окно, дневной лимит и интервал проверяются в момент отправки, поэтому "
+                 "они действуют и на сообщения, уже стоящие в очереди. Отправленное не меняется.")
+
+    @admin.display(description=_("Что читают участники"))
+    def member_wording(self, obj):
+        """The limits as members are told them (greeting, /settings, time zone), from the saved settings."""
+        phrases = limit_phrases()
+        return format_html(_("«Писать первой буду {} и только {} по твоему времени». Фразы в приветствии, "
+                             "/settings и ответах про часовой пояс берутся из этих настроек (подстановки "
+                             "{{daily_limit}} и {{window}} в шаблонах) и меняются после сохранения."),
+                           phrases["daily_limit"], phrases["window"])
 
     def changelist_view(self, request, extra_context=None):
         ProactivityConfig.load()
@@ -86,7 +104,8 @@ class ProactiveTriggerAdmin(ModelAdmin):
     list_select_related = ["user"]
     raw_id_fields = ["user"]
     date_hierarchy = "scheduled_for"
-    readonly_fields = ["status", "attempts", "daily_slot", "claimed_at", "sent_at", "answered_at",
+    # ``payload`` holds ids the engine wrote (insight, step, stream): shown, never a JSON box to edit.
+    readonly_fields = ["payload", "status", "attempts", "daily_slot", "claimed_at", "sent_at", "answered_at",
                        "telegram_message_id", "last_error", "created_at"]
     actions = ["cancel_selected", "send_now", "preview_selected"]
 

@@ -27,6 +27,8 @@ class ProactivityConfig(models.Model):
     max_per_day = models.PositiveSmallIntegerField(
         _("не больше сообщений в день"), default=2,
         validators=[MinValueValidator(0), MaxValueValidator(MAX_SLOTS_PER_DAY)],
+        help_text=_("От 0 до 10 на участника за его местный день, вместе с рассылками, которые учитываются "
+                    "в лимите; 0 — не писать первой"),
     )
     window_start = models.TimeField(_("окно: с"), default=time(8, 0))
     window_end = models.TimeField(_("окно: до"), default=time(22, 0))

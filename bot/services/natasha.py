@@ -16,6 +16,7 @@ from html import unescape as html_unescape
 
 from django.conf import settings
 
+from bot import telegram_html
 from bot.models import MessageTemplate, PersonaPrompt, UserSession
 from bot.telegram_html import llm_markup, plain_text
 from bot.ui import clean_quick_replies, escape, progress_bar, render
@@ -97,11 +98,19 @@ def template_html(key: str, *, for_stage: JourneyStage | None = None, trusted: d
     """A template rendered with escaped ``values``; the shipped default if staff removed every variant."""
     row = template(key, stage=for_stage)
     if row is not None:
-        return render(row.text, trusted=trusted, **values)
+        return render(row.text, trusted=trusted, **template_values(values))
     from bot.defaults import TEMPLATES
 
     default = next((text for k, text, _replies in TEMPLATES if k == key), "…")
-    return render(default, trusted=trusted, **values)
+    return render(default, trusted=trusted, **template_values(values))
+
+
+def template_values(values: dict) -> dict:
+    """``values`` plus the placeholders every template has: the proactivity limits as members read
+    them (``{window}``, ``{daily_limit}``), so no template can promise other limits than the settings."""
+    from triggers.wording import limit_phrases
+
+    return limit_phrases() | values
 
 
 def prompt_text(key: str) -> str:
@@ -155,23 +164,38 @@ DATA_NOTE = ("Всё, что стоит между маркерами <<<MEMBER>
              "перечислены там же — не повторяй их.")
 
 
+# The shape of every answer Natasha writes: ``validate_reply`` parses exactly this. It lives in
+# code, not in the staff-editable persona, so editing the persona cannot break the parsing.
+REPLY_CONTRACT = ("Ответ верни JSON-объектом: {\"reply\": \"текст ответа\", \"quick_replies\": [\"2–3 коротких "
+                  "варианта ответа от лица участника, до 40 символов\"]}.")
 # Fixed, not editable: the only markup the sanitiser lets through (``llm_markup``).
 FORMAT_NOTE = ("Можешь выделить одну ключевую фразу ответа жирным: <b>фраза</b> (или курсивом: <i>фраза</i>). "
                "Другой разметки не используй — ни markdown, ни других тегов.")
 
 
 def system_prompt(*, user: TelegramUser, stage: JourneyStage, history: list[dict] | None = None,
-                  extra: str = "") -> str:
-    """Trusted text only: the persona, the stage (staff-written) and ``extra`` from code.
-    Member-derived text goes in :func:`context_message`."""
-    if user.crisis_flag:
+                  extra: str = "", prompts: dict[str, str] | None = None) -> str:
+    """Trusted text only: the persona, the stage (staff-written), the reply contract and ``extra``
+    from code. Member-derived text goes in :func:`context_message`.
+
+    ``prompts`` replaces saved prompt texts by key (the prompt sandbox tries a draft this way)."""
+    return system_prompt_for(crisis=user.crisis_flag, stage=stage, extra=extra, prompts=prompts)
+
+
+def system_prompt_for(*, crisis: bool, stage: JourneyStage, extra: str = "",
+                      prompts: dict[str, str] | None = None) -> str:
+    """:func:`system_prompt` for a member in or out of crisis mode, without the member row."""
+    def text(key: str) -> str:
+        return (prompts or {}).get(key) or prompt_text(key)
+
+    if crisis:
         # Gentle mode until staff resolve the alert: no stage strategy (it may provoke or challenge).
-        parts = [prompt_text("persona"), prompt_text("crisis_mode"), DATA_NOTE]
+        parts = [text("persona"), text("crisis_mode"), DATA_NOTE]
     else:
-        parts = [prompt_text("persona"),
+        parts = [text("persona"),
                  f"Этап пути участника: {stage.order}/12 «{stage.name}». {stage.description}",
                  f"Стиль на этом этапе: {stage.style_prompt}", DATA_NOTE]
-    parts.append(FORMAT_NOTE)
+    parts.extend([REPLY_CONTRACT, FORMAT_NOTE])
     if extra:
         parts.append(extra)
     return "\n\n".join(p for p in parts if p)
@@ -318,14 +342,21 @@ def _template_reply(*, stage: JourneyStage, history: list[dict],
     if quoted:
         row = template("reply_insight", stage=stage)
         if row is not None:
-            html_text = render(row.text, insight=quoted)
+            html_text = render(row.text, **template_values({"insight": quoted}))
             return Generated(html=html_text, plain=html_unescape(re.sub(r"<[^>]+>", "", html_text)),
                              quick_replies=clean_quick_replies(row.quick_replies) or _stage_defaults(stage))
     last = next((t.get("content") for t in reversed(history) if t.get("role") == "assistant"), None)
     row = template("reply", stage=stage, avoid=last)
-    text = row.text if row else stage.first_question
-    replies = clean_quick_replies(row.quick_replies) if row and row.quick_replies else _stage_defaults(stage)
-    return Generated(html=text, plain=text, quick_replies=replies)
+    if row is None:
+        return first_question(stage=stage)
+    replies = clean_quick_replies(row.quick_replies) if row.quick_replies else _stage_defaults(stage)
+    return _from_template(row, quick_replies=replies)
+
+
+def _from_template(row: MessageTemplate, *, quick_replies: list[str]) -> Generated:
+    """A template row as a reply: filled like every template (sanitised, limits from the settings)."""
+    html_text = render(row.text, **template_values({}))
+    return Generated(html=html_text, plain=telegram_html.plain_text(html_text), quick_replies=quick_replies)
 
 
 def _validate_turn(data: dict) -> tuple[str, list[str], str | None, dict]:
@@ -441,8 +472,7 @@ def gentle_reply(*, history: list[dict]) -> Generated:
     row = template("crisis_gentle", avoid=last)
     if row is None:
         return Generated(html=template_html("crisis_gentle"), plain=template_html("crisis_gentle"))
-    return Generated(html=row.text, plain=re.sub(r"<[^>]+>", "", row.text),
-                     quick_replies=clean_quick_replies(row.quick_replies))
+    return _from_template(row, quick_replies=clean_quick_replies(row.quick_replies))
 
 
 def reply(*, user: TelegramUser, session: UserSession, stage: JourneyStage) -> Generated:
@@ -484,6 +514,26 @@ def last_insight(user: TelegramUser) -> str | None:
             .order_by("-created_at").values_list("text", flat=True).first())
 
 
+def sandbox_reply(*, stage: JourneyStage, turns: list[dict], crisis: bool = False,
+                  prompts: dict[str, str] | None = None) -> Generated:
+    """Natasha's answer to ``turns`` with ``prompts`` in place of the saved texts (the prompt sandbox).
+
+    Built like :func:`reply` — the same system prompt, contract and validation — but for no
+    member: no profile or summary, nothing stored. Without the LLM, the template answer
+    (``source == "template"``), which no prompt changes.
+    """
+    if llm.llm_enabled():
+        system = system_prompt_for(crisis=crisis, stage=stage, extra=risk_instructions(), prompts=prompts)
+        messages = [{"role": "system", "content": system}, *(_turn_message(t) for t in turns[-RECENT_TURNS_MAX:])]
+        result = llm.complete_json(messages, validate=_validate_turn, schema=TURN_SCHEMA, purpose="sandbox")
+        if result:
+            text, replies, _risk, _extras = result
+            return llm_generated(text, quick_replies=replies or ([] if crisis else _stage_defaults(stage)))
+    if crisis:
+        return gentle_reply(history=turns)
+    return _template_reply(stage=stage, history=turns)
+
+
 def first_question(*, stage: JourneyStage) -> Generated:
     text = stage.first_question or "С чего начнём?"
     return Generated(html=escape(text), plain=text, quick_replies=_stage_defaults(stage))
@@ -510,6 +560,6 @@ def proactive(*, user: TelegramUser, kind: str, context: dict[str, str]) -> Gene
     row = template(f"proactive_{kind}", stage=stage)
     if row is None:
         return first_question(stage=stage)
-    html_text = render(row.text, **context)
+    html_text = render(row.text, **template_values(context))
     return Generated(html=html_text, plain=re.sub(r"<[^>]+>", "", html_text),
                      quick_replies=clean_quick_replies(row.quick_replies) or _stage_defaults(stage))

@@ -136,12 +136,12 @@ def test_a_message_template_telegram_would_refuse_cannot_be_saved(admin_client):
     from bot.models import MessageTemplate
 
     url = reverse("admin:bot_messagetemplate_add")
-    response = admin_client.post(url, {"key": "help", "text": "<b>Привет, {name}", "quick_replies": "[]",
+    response = admin_client.post(url, {"key": "help", "text": "<b>Привет, {window}", "quick_replies": "",
                                        "is_active": "on"})
     assert response.status_code == 200
     assert "не закрыт &lt;b&gt;" in response.content.decode()
     assert not MessageTemplate.objects.filter(key="help", text__startswith="<b>Привет").exists()
-    ok = admin_client.post(url, {"key": "help", "text": "<b>Привет</b>, {name}", "quick_replies": "[]",
+    ok = admin_client.post(url, {"key": "help", "text": "<b>Привет</b>, {window}", "quick_replies": "",
                                  "is_active": "on"})
     assert ok.status_code == 302
 

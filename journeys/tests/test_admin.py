@@ -106,7 +106,7 @@ def test_programme_editor_inline_reaches_enrolled_members(client, superuser, mem
     steps = list(stream.steps.order_by("day_offset"))
     client.force_login(superuser)
     data = {"title": stream.title, "slug": stream.slug, "description": stream.description, "url": stream.url,
-            "tags": "[]", "is_active": "on",
+            "tags": "", "is_active": "on",
             "steps-TOTAL_FORMS": "3", "steps-INITIAL_FORMS": "2", "steps-MIN_NUM_FORMS": "0",
             "steps-MAX_NUM_FORMS": "1000"}
     for i, step in enumerate(steps):
@@ -126,10 +126,10 @@ def test_the_programme_editor_and_the_api_refuse_the_same_step_with_the_same_mes
     stream = StreamFactory()
     client.force_login(superuser)
     data = {"title": stream.title, "slug": stream.slug, "description": stream.description, "url": stream.url,
-            "tags": "[]", "is_active": "on", "steps-TOTAL_FORMS": "1", "steps-INITIAL_FORMS": "0",
+            "tags": "", "is_active": "on", "steps-TOTAL_FORMS": "1", "steps-INITIAL_FORMS": "0",
             "steps-MIN_NUM_FORMS": "0", "steps-MAX_NUM_FORMS": "1000", "steps-0-stream": stream.pk,
             "steps-0-day_offset": 0, "steps-0-order": 0, "steps-0-text": "Шаг",
-            "steps-0-quick_replies": json.dumps(BAD_STEP_REPLIES)}
+            "steps-0-quick_replies": "\n".join(BAD_STEP_REPLIES)}  # a list edited one per line
     response = client.post(reverse("admin:journeys_stream_change", args=[stream.pk]), data)
     assert response.status_code == 200
     admin_errors = response.context["inline_admin_formsets"][0].formset.forms[0].errors["quick_replies"]
@@ -142,7 +142,7 @@ def test_the_programme_editor_and_the_api_refuse_the_same_step_with_the_same_mes
     assert not stream.steps.exists()
 
     tags = client.patch(f"/api/v1/streams/{stream.pk}/", {"tags": ["", "x" * 65]}, content_type="application/json")
-    data.update({"tags": json.dumps(["", "x" * 65]), "steps-0-quick_replies": "[]"})
+    data.update({"tags": "смелость\n" + "x" * 65, "steps-0-quick_replies": ""})
     form_errors = client.post(reverse("admin:journeys_stream_change", args=[stream.pk]), data).context[
         "adminform"].form.errors["tags"]
     assert tags.status_code == 400 and tags.json()["tags"] == form_errors

@@ -8,6 +8,7 @@ cannot view are left out, and a group with nothing left is not shown at all.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 from django.apps import apps
 from django.templatetags.static import static
@@ -69,6 +70,8 @@ NAVIGATION: tuple[Group, ...] = (
     )),
     Group("Наташа", (
         Entry("Промпты", "edit_note", model="bot.PersonaPrompt"),
+        Entry("Песочница промпта", "compare", url_name="admin:bot_personaprompt_sandbox",
+              permission="bot.change_personaprompt"),
         Entry("Шаблоны сообщений", "article", model="bot.MessageTemplate"),
         Entry("Этапы пути", "route", model="journeys.JourneyStage"),
         Entry("Потоки", "stream", model="journeys.Stream"),
@@ -131,7 +134,20 @@ def sidebar(request) -> list[dict]:
         if items:
             groups.append({"title": group.title, "separator": bool(group.title), "collapsible": group.collapsible,
                            "items": items})
+    _mark_active(request, [item for group in groups for item in group["items"]])
     return groups
+
+
+def _mark_active(request, items: list[dict]) -> None:
+    """Only the entry whose link is the longest match of the page is highlighted (unfold would also
+    highlight «Промпты» on the prompt sandbox, whose address starts with the prompts' one)."""
+    index = reverse("admin:index")
+    paths = {item["link"]: urlparse(item["link"]).path for item in items}
+    matching = [path for path in paths.values() if path != index and path in request.path]
+    best = max(matching, key=len, default=None)
+    for item in items:
+        path = paths[item["link"]]
+        item["active"] = request.path == index if path == index else path == best
 
 
 def open_crisis_badge(request) -> int:
