@@ -377,6 +377,8 @@ ARCHIVE_DIR = env("ARCHIVE_DIR", default=str(VAR_DIR / "archive"))
 ARCHIVE_RETENTION_DAYS = env.int("ARCHIVE_RETENTION_DAYS", default=365)
 # Conversation text older than this is folded into its session's summary and deleted (daily).
 CONVERSATION_RETENTION_DAYS = env.int("CONVERSATION_RETENTION_DAYS", default=365)
+# Finished background actions of staff (previews, sandbox runs, test sends) are deleted after this.
+STAFF_TASK_RETENTION_DAYS = env.int("STAFF_TASK_RETENTION_DAYS", default=30)
 
 # --- Journeys and profiles ---------------------------------------------------------------
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")  # enables click-tracked stream links (/r/s/<ref>/)

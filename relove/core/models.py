@@ -35,7 +35,8 @@ class StaffTask(models.Model):
     target = models.CharField(_("объект"), max_length=64, blank=True, help_text=_("например, broadcast:12"))
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True,
                                      related_name="+", verbose_name=_("сотрудник"))
-    params = models.JSONField(_("параметры"), default=dict, blank=True)
+    # A sandbox run carries a conversation typed or replayed by staff: encrypted like the result.
+    params = EncryptedJSONField(_("параметры"), default=dict, blank=True)
     status = models.CharField(_("статус"), max_length=8, choices=Status.choices, default=Status.QUEUED)
     level = models.PositiveSmallIntegerField(_("уровень"), default=20)  # django.contrib.messages levels
     message = models.CharField(_("итог"), max_length=500, blank=True)

@@ -22,6 +22,8 @@ PERIODIC_TASKS = [
      {"minute": "40", "hour": "4", "timezone": "Europe/Moscow"}),
     ("Архивы: удаление старше срока хранения", "privacy.tasks.prune_archives", "crontab",
      {"minute": "50", "hour": "4", "timezone": "Europe/Moscow"}),
+    ("Фоновые действия сотрудников: удаление старше срока хранения", "relove.core.tasks.prune_staff_tasks",
+     "crontab", {"minute": "55", "hour": "4", "timezone": "Europe/Moscow"}),
     ("Аналитика: дневные сводки активности", "analytics.tasks.rollup_activity", "interval",
      {"every": 1, "period": "minutes"}),
 ]

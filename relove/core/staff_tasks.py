@@ -76,3 +76,16 @@ def staff_tasks_announce(*, request, kinds: tuple[str, ...], target: str | None 
             messages.add_message(request, row.level, row.message)
             shown.append(row)
     return shown
+
+
+def staff_tasks_prune(*, now=None) -> int:
+    """Delete finished staff tasks older than STAFF_TASK_RETENTION_DAYS (previews and sandbox runs
+    hold Natasha's words and replayed conversations; nobody needs them after that). Idempotent."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    cutoff = (now or timezone.now()) - timedelta(days=settings.STAFF_TASK_RETENTION_DAYS)
+    finished = (StaffTask.Status.DONE, StaffTask.Status.FAILED)
+    deleted, _ = StaffTask.objects.filter(status__in=finished, created_at__lt=cutoff).delete()
+    return deleted
