@@ -21,6 +21,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.request import HTTPXRequest
 
 from relove.core.ratelimit import RateLimiter
+from relove.core.staff_errors import MissingSetting
 
 from ..ui import OutgoingMessage
 
@@ -112,7 +113,7 @@ def build_bot(*, connection_pool_size: int = 64) -> Bot:
     """A Bot client; a sender with ``n`` requests in flight needs about ``n`` connections
     (httpcore scans its whole pool for every request, so a bigger pool only costs CPU)."""
     if not settings.TELEGRAM_BOT_TOKEN:
-        raise RuntimeError("TELEGRAM_BOT_TOKEN is not set: the bot cannot send messages.")
+        raise MissingSetting("TELEGRAM_BOT_TOKEN", "бот не может отправлять сообщения")
     request = HTTPXRequest(connection_pool_size=connection_pool_size, connect_timeout=5, read_timeout=15,
                            write_timeout=15)
     return Bot(settings.TELEGRAM_BOT_TOKEN, base_url=settings.TELEGRAM_API_BASE_URL, request=request)

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .models import StaffTask
+from .staff_errors import describe
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +43,9 @@ def staff_task_run(*, task_id: int, work: Callable[[StaffTask], Outcome]) -> str
     """Run ``work`` for a queued row, at most once, and store its outcome.
 
     The row is claimed ``queued → running`` with a conditional UPDATE, so a task delivered
-    twice does the work once. An exception is stored as a failure staff can read (its type
-    only: messages may carry personal data) and not re-raised: retrying a send could
-    deliver it twice.
+    twice does the work once. An exception is stored as a failure staff can read (its cause in
+    Russian from ``staff_errors.describe``, which never quotes personal data) and not
+    re-raised: retrying a send could deliver it twice.
     """
     if not StaffTask.objects.filter(pk=task_id, status=StaffTask.Status.QUEUED).update(
             status=StaffTask.Status.RUNNING):
@@ -55,8 +56,7 @@ def staff_task_run(*, task_id: int, work: Callable[[StaffTask], Outcome]) -> str
         status = StaffTask.Status.DONE
     except Exception as exc:  # any failure becomes a message on the staff member's page
         logger.exception("staff task %s (%s) failed", row.pk, row.kind)
-        outcome = Outcome(f"Не получилось: {type(exc).__name__}. Попробуйте ещё раз или посмотрите журнал.",
-                          messages.ERROR)
+        outcome = Outcome(f"Не получилось: {describe(exc)}.", messages.ERROR)
         status = StaffTask.Status.FAILED
     StaffTask.objects.filter(pk=task_id).update(status=status, message=outcome.message[:500], level=outcome.level,
                                                 result=outcome.result, finished_at=timezone.now())
