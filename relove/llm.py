@@ -22,6 +22,9 @@ from typing import Any, TypeVar
 import openai
 from django.conf import settings
 
+from relove.core import liveness
+from relove.core.staff_errors import describe
+
 logger = logging.getLogger(__name__)
 
 MEMBER_OPEN = "<<<MEMBER>>>"
@@ -132,11 +135,13 @@ class LLMCall:
 
 
 def _content(response) -> str | None:
+    liveness.note(liveness.LLM, detail="отвечает")  # the staff dashboard's "LLM reachable"
     return response.choices[0].message.content if response.choices else None
 
 
 def _failed(call: LLMCall, attempt: int, exc: Exception) -> bool:
     """Log an attempt's failure; True when it is worth another attempt."""
+    liveness.note(liveness.LLM, ok=False, detail=describe(exc))
     if not _is_retryable(exc):
         logger.warning("llm %s: permanent error %s", call.purpose, type(exc).__name__)
         return False

@@ -18,12 +18,12 @@ from django.conf import settings
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.request import HTTPXRequest
 
 from relove.core.ratelimit import RateLimiter
 from relove.core.staff_errors import MissingSetting
 
 from ..ui import OutgoingMessage
+from .watched_request import WatchedRequest
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def build_bot(*, connection_pool_size: int = 64) -> Bot:
     (httpcore scans its whole pool for every request, so a bigger pool only costs CPU)."""
     if not settings.TELEGRAM_BOT_TOKEN:
         raise MissingSetting("TELEGRAM_BOT_TOKEN", "бот не может отправлять сообщения")
-    request = HTTPXRequest(connection_pool_size=connection_pool_size, connect_timeout=5, read_timeout=15,
+    request = WatchedRequest(connection_pool_size=connection_pool_size, connect_timeout=5, read_timeout=15,
                            write_timeout=15)
     return Bot(settings.TELEGRAM_BOT_TOKEN, base_url=settings.TELEGRAM_API_BASE_URL, request=request)
 
