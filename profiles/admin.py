@@ -202,10 +202,23 @@ class UserActivityLogAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     personal_fields = ("content",)
 
 
+class ReplySourceFilter(admin.SimpleListFilter):
+    """Who wrote Natasha's answer: the language model or a template (the dashboard links here)."""
+
+    title = _("автор ответа")
+    parameter_name = "source"
+
+    def lookups(self, request, model_admin):
+        return [("llm", _("языковая модель")), ("template", _("шаблон")), ("safety", _("протокол безопасности"))]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(metadata__source=self.value()) if self.value() else queryset
+
+
 @admin.register(UserInteraction)
 class UserInteractionAdmin(ReadOnlyAdmin):
     list_display = ["user", "kind", "stage", "created_at"]
-    list_filter = ["kind", "stage", "created_at"]
+    list_filter = ["kind", ReplySourceFilter, "stage", "created_at"]
     search_fields = ["=user__telegram_id", "user__username"]
     list_select_related = ["user"]
     date_hierarchy = "created_at"

@@ -192,6 +192,8 @@ CELERY_BEAT_SCHEDULER = "relove.core.beat:HeartbeatScheduler"
 # WORKER_SILENT_AFTER_SECONDS counts as down (dashboard in red, /healthz 503).
 HEARTBEAT_SECONDS = env.int("HEARTBEAT_SECONDS", default=30)
 WORKER_SILENT_AFTER_SECONDS = env.int("WORKER_SILENT_AFTER_SECONDS", default=180)
+# The admin index (operations dashboard) re-reads its numbers this often; 0 turns it off.
+DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=20)
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
@@ -230,6 +232,8 @@ TIME_ZONE_DEFAULT = env("TIME_ZONE_DEFAULT", default="Europe/Moscow")
 
 STATIC_URL = "static/"
 STATIC_ROOT = env("STATIC_ROOT", default=str(VAR_DIR / "static"))
+# Project-wide static files (the admin's additions) live in relove/static, outside any app.
+STATICFILES_DIRS = [BASE_DIR / "relove" / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 STORAGES = {
@@ -396,6 +400,7 @@ UNFOLD = {
     "SITE_SYMBOL": "favorite",
     "SHOW_VIEW_ON_SITE": False,
     "STYLES": ["relove.core.admin_nav.stylesheet"],
+    "DASHBOARD_CALLBACK": "relove.core.admin_dashboard.dashboard_callback",
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": False,

@@ -4,6 +4,7 @@ from django.urls import include, path
 from analytics.views import dashboard, dashboard_data
 from bot.views import telegram_webhook
 from privacy.auth import StaffAdminLoginForm
+from relove.core.admin_dashboard import dashboard_json
 from relove.core.health import healthz
 
 admin.site.login_form = StaffAdminLoginForm  # optional TOTP code (django-otp)
@@ -17,6 +18,7 @@ urlpatterns = [
     path("api/", include("relove.api")),
     path("admin/analytics/", dashboard, name="analytics-dashboard"),
     path("admin/analytics/data.json", dashboard_data, name="analytics-dashboard-data"),
+    path("admin/dashboard.json", admin.site.admin_view(dashboard_json), name="admin-dashboard-data"),
     path("admin/", admin.site.urls),
     path("", include("journeys.urls")),
 ]
