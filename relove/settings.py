@@ -98,6 +98,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # A failing admin POST says why in Russian on the page staff came from (relove.core.staff_errors).
+    "relove.core.middleware.StaffErrorMiddleware",
     # Last, as django-axes requires: turns a locked-out login into the lockout response.
     "axes.middleware.AxesMiddleware",
 ]

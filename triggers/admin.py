@@ -12,10 +12,12 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from bot import telegram_html
+from relove.core import liveness
 from relove.core.access import has_personal_permission
 from relove.core.admin_utils import PERSONAL_DATA_PERMISSION, HistoryAdmin, ModelAdmin
 from relove.core.models import StaffTask
-from relove.core.staff_tasks import staff_task_queue, staff_tasks_announce
+from relove.core.staff_errors import WORKER_DOWN
+from relove.core.staff_tasks import staff_task_queue, staff_task_queued_notice, staff_tasks_announce
 
 from .models import ProactiveTrigger, ProactivityConfig
 from .services import staff, triggers_cancel
@@ -117,10 +119,11 @@ class ProactiveTriggerAdmin(ModelAdmin):
     def send_now(self, request, queryset):
         """Queued for a worker: sending may take seconds per member (Telegram, the LLM)."""
         ids = list(queryset.values_list("pk", flat=True))
-        staff_task_queue(kind=staff.SEND_NOW, requested_by=request.user, task=send_now_for_staff,
-                         params={"trigger_ids": ids})
-        self.message_user(request, _("Отправка поставлена в очередь: %d. Итог появится на этой странице, "
-                                     "когда она будет выполнена (обновите страницу).") % len(ids), messages.INFO)
+        row = staff_task_queue(kind=staff.SEND_NOW, requested_by=request.user, task=send_now_for_staff,
+                               params={"trigger_ids": ids})
+        staff_task_queued_notice(request=request, row=row, text=_(
+            "Отправка поставлена в очередь: %d. Итог появится на этой странице, когда она будет выполнена "
+            "(обновите страницу).") % len(ids))
 
     @admin.action(description=_("Предпросмотр сообщения"))
     def preview_selected(self, request, queryset):
@@ -149,5 +152,6 @@ class ProactiveTriggerAdmin(ModelAdmin):
         ready = task.status in (StaffTask.Status.DONE, StaffTask.Status.FAILED)
         context = {**self.admin_site.each_context(request), "opts": self.model._meta, "task": task,
                    "ready": ready, "previews": previews, "title": _("Предпросмотр проактивных сообщений"),
-                   "stalled": not ready and task.created_at < timezone.now() - PREVIEW_STALLED_AFTER}
+                   "stalled": not ready and task.created_at < timezone.now() - PREVIEW_STALLED_AFTER,
+                   "worker_down": WORKER_DOWN if not ready and not liveness.worker_alive() else ""}
         return TemplateResponse(request, "admin/triggers/preview.html", context)

@@ -17,10 +17,10 @@ import httpx
 from django.conf import settings
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyKeyboardMarkup
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from relove.core.ratelimit import RateLimiter
-from relove.core.staff_errors import MissingSetting
+from relove.core.staff_errors import MissingSetting, describe
 
 from ..ui import OutgoingMessage
 from .watched_request import WatchedRequest
@@ -64,12 +64,12 @@ def classify(exc: Exception) -> Outcome:
         return Outcome(Delivery.BLOCKED, error=str(exc)[:255])
     if isinstance(exc, BadRequest):
         return Outcome(Delivery.PERMANENT, error=str(exc)[:255])
+    # The rest is stored and shown to staff in Russian (staff_errors.describe): never a class
+    # name, and never PTB's InvalidToken text, which quotes the token.
     if isinstance(exc, TimedOut | NetworkError):
-        return Outcome(Delivery.TRANSIENT, error=f"{type(exc).__name__}: {exc}"[:255],
+        return Outcome(Delivery.TRANSIENT, error=describe(exc)[:255],
                        maybe_delivered=isinstance(exc.__cause__, _MAYBE_DELIVERED))
-    if isinstance(exc, TelegramError):
-        return Outcome(Delivery.TRANSIENT, error=str(exc)[:255])
-    return Outcome(Delivery.TRANSIENT, error=type(exc).__name__)
+    return Outcome(Delivery.TRANSIENT, error=describe(exc)[:255])
 
 
 def reply_markup(message: OutgoingMessage):

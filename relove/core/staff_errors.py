@@ -144,3 +144,13 @@ def describe_delivery(status: str, error: str) -> str:
 def capitalized(text: str) -> str:
     """A sentence for a message on its own (``describe`` returns a clause to embed)."""
     return text[:1].upper() + text[1:]
+
+
+def tell_staff(request, exc: BaseException, *, failed: str) -> str:
+    """Log ``exc`` (with its traceback, for the team) and show staff ``failed`` and the cause in Russian."""
+    from django.contrib import messages
+
+    logger.error("staff action failed: %s", type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__))
+    text = f"{failed}: {describe(exc)}."
+    messages.error(request, text)
+    return text
