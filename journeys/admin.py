@@ -19,6 +19,7 @@ from relove.core.admin_utils import (
     TabularInline,
     html_table,
 )
+from relove.core.staff_tasks import staff_enqueue
 
 from .models import (
     JourneyInsight,
@@ -31,7 +32,7 @@ from .models import (
 )
 from .recommendations import MAX_RECOMMENDATIONS, stream_scores
 from .services import REASON_MAX, journey_set_stage, stream_programme_sync
-from .tasks import analyse_member_later
+from .tasks import analyse_member
 
 MEMBER_CHANGE_PERMISSION = "profiles.change_telegramuser"
 
@@ -112,8 +113,8 @@ class JourneyProgressAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
             raise PermissionDenied
         member = get_object_or_404(TelegramUser, pk=user_id)
         if request.method == "POST":
-            analyse_member_later(member.pk, force=True)
-            self.message_user(request, _("Анализ этапа поставлен в очередь."), messages.SUCCESS)
+            staff_enqueue(request=request, send=lambda: analyse_member.apply_async(
+                args=[member.pk], kwargs={"force": True}, retry=False), text=_("Анализ этапа поставлен в очередь."))
             return redirect(_member_page(member))
         return TemplateResponse(request, "admin/relove_member_action.html", self._context(
             request, member, title=_("Переанализировать сейчас"), confirm_only=True,

@@ -95,7 +95,7 @@ def _describe_llm(exc: openai.OpenAIError) -> str:
 
 def _describe_storage(exc: Exception) -> str:
     if isinstance(exc, BrokerError | RedisConnectionError | RedisTimeoutError):
-        return "Redis недоступен — задача не поставлена в очередь; проверьте REDIS_URL"
+        return "Redis (очередь задач) недоступен — проверьте REDIS_URL и что Redis запущен"
     if isinstance(exc, IntegrityError):
         return "запись конфликтует с уже существующей — обновите страницу и проверьте данные"
     if isinstance(exc, OperationalError):

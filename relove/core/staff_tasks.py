@@ -89,8 +89,9 @@ def staff_enqueue(*, request, send: Callable[[], object], text: str) -> bool:
             refused.append(exc)
 
     transaction.on_commit(run)
-    if refused:
-        messages.error(request, f"Не поставлено в очередь: {describe(refused[0])}.")
+    if refused:  # with eager Celery (local runs) the work itself ran here and failed
+        failed = "Не поставлено в очередь" if liveness.worker_required() else "Не получилось"
+        messages.error(request, f"{failed}: {describe(refused[0])}.")
         return False
     staff_queued_notice(request=request, text=text)
     return True
