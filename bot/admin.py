@@ -9,6 +9,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
 from relove.core.admin_utils import (
     CONVERSATION_PERMISSION,
@@ -91,8 +92,8 @@ STATUS_COLOURS = {CrisisAlert.Status.NEW: "#ba2121", CrisisAlert.Status.IN_PROGR
 
 
 class CrisisWorkflowForm(forms.Form):
-    note = forms.CharField(label=_("Заметка"), required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 80}))
-    assignee = forms.ModelChoiceField(label=_("Ответственный"), required=False,
+    note = forms.CharField(label=_("Заметка"), required=False, widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}))
+    assignee = forms.ModelChoiceField(label=_("Ответственный"), required=False, widget=UnfoldAdminSelectWidget,
                                       queryset=get_user_model().objects.filter(is_staff=True, is_active=True))
 
 
@@ -111,10 +112,14 @@ class CrisisAlertAdmin(PersonalDataAdminMixin, ModelAdmin):
     list_select_related = ["user", "assignee", "resolved_by"]
     # Open alerts first (PostgreSQL puts NULLs last in ascending order), newest first.
     ordering = [F("resolved_at").asc(nulls_first=True), "-created_at"]
-    fields = ["user", "status", "assignee", "category_label", "acute", "detected_by", "evidence", "excerpt",
-              "signals", "created_at", "last_signal_at", "helplines_sent_at", "staff_alerts", "staff_alerted_at",
-              "resolved_at", "resolved_by"]
-    readonly_fields = fields
+    fieldsets = [
+        (_("Сигнал"), {"classes": ["tab"], "fields": ["user", "status", "assignee", "acute_label", "category_label",
+                                                      "detected_by", "excerpt", "evidence"]}),
+        (_("Хронология"), {"classes": ["tab"], "fields": ["created_at", "signals", "last_signal_at",
+                                                          "helplines_sent_at", "staff_alerts", "staff_alerted_at",
+                                                          "resolved_at", "resolved_by"]}),
+    ]
+    readonly_fields = [field for _title, options in fieldsets for field in options["fields"]]
     personal_fields = ("excerpt", "evidence")
     change_form_template = "admin/bot/crisisalert/change_form.html"
     actions = ["take_into_work"]
@@ -129,6 +134,12 @@ class CrisisAlertAdmin(PersonalDataAdminMixin, ModelAdmin):
     def status_badge(self, obj):
         return format_html('<b style="color:{}">{}</b>', STATUS_COLOURS.get(obj.status, "#333"),
                            obj.get_status_display())
+
+    @admin.display(description=_("острая опасность"), ordering="acute")
+    def acute_label(self, obj):
+        if obj.acute:
+            return format_html('<span class="acute-yes">{}</span>', _("да — свяжитесь немедленно"))
+        return _("нет")
 
     @admin.display(description=_("категория"), ordering="category")
     def category_label(self, obj):

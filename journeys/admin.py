@@ -47,6 +47,10 @@ class JourneyStageAdmin(HistoryAdmin):
     list_display_links = ["order", "name"]
     search_fields = ["name", "description"]
     ordering = ["order"]
+    fieldsets = [
+        (_("Этап"), {"classes": ["tab"], "fields": ["order", "name", "description", "min_confidence"]}),
+        (_("Голос Наташи"), {"classes": ["tab"], "fields": ["style_prompt", "first_question", "quick_replies"]}),
+    ]
 
     def has_add_permission(self, request):
         return False  # exactly 12 stages
@@ -146,6 +150,10 @@ class StreamAdmin(ModelAdmin):
     prepopulated_fields = {"slug": ["title"]}
     filter_horizontal = ["suitable_stages"]
     inlines = [StreamStepInline]
+    fieldsets = [
+        (_("Поток"), {"classes": ["tab"], "fields": ["title", "slug", "description", "url", "starts_at", "is_active"]}),
+        (_("Кому рекомендовать"), {"classes": ["tab"], "fields": ["suitable_stages", "tags"]}),
+    ]
 
     def get_queryset(self, request):
         # One subquery instead of a count per row; the JSON key is cast to compare with the id.

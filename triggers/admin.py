@@ -20,6 +20,7 @@ from relove.core.staff_errors import WORKER_DOWN
 from relove.core.staff_tasks import staff_task_queue, staff_task_queued_notice, staff_tasks_announce
 
 from .models import ProactiveTrigger, ProactivityConfig
+from .selectors import trigger_progress
 from .services import staff, triggers_cancel
 from .tasks import preview_for_staff, send_now_for_staff
 
@@ -88,9 +89,20 @@ class ProactiveTriggerAdmin(ModelAdmin):
     list_select_related = ["user"]
     raw_id_fields = ["user"]
     date_hierarchy = "scheduled_for"
-    readonly_fields = ["status", "attempts", "daily_slot", "claimed_at", "sent_at", "answered_at",
+    readonly_fields = ["progress", "status", "attempts", "daily_slot", "claimed_at", "sent_at", "answered_at",
                        "telegram_message_id", "last_error", "created_at"]
+    fieldsets = [
+        (_("Триггер"), {"classes": ["tab"], "fields": ["progress", "user", "kind", "status", "scheduled_for",
+                                                       "dedupe_key"]}),
+        (_("Доставка"), {"classes": ["tab"], "fields": ["attempts", "claimed_at", "sent_at", "answered_at",
+                                                        "telegram_message_id", "daily_slot", "last_error"]}),
+        (_("Данные"), {"classes": ["tab"], "fields": ["payload", "created_at"]}),
+    ]
     actions = ["cancel_selected", "send_now", "preview_selected"]
+
+    @admin.display(description=_("что происходит"))
+    def progress(self, obj):
+        return trigger_progress(obj) if obj and obj.pk else "—"
 
     def get_urls(self):
         view = self.admin_site.admin_view
