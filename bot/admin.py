@@ -91,6 +91,10 @@ STATUS_COLOURS = {CrisisAlert.Status.NEW: "#ba2121", CrisisAlert.Status.IN_PROGR
                   CrisisAlert.Status.RESOLVED: "#417690"}
 
 
+DETECTED_BY_LABELS = {"keywords": _("по словам в сообщении"), "llm": _("языковой моделью"),
+                      "staff": _("сотрудником")}
+
+
 class CrisisWorkflowForm(forms.Form):
     note = forms.CharField(label=_("Заметка"), required=False, widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}))
     assignee = forms.ModelChoiceField(label=_("Ответственный"), required=False, widget=UnfoldAdminSelectWidget,
@@ -114,7 +118,7 @@ class CrisisAlertAdmin(PersonalDataAdminMixin, ModelAdmin):
     ordering = [F("resolved_at").asc(nulls_first=True), "-created_at"]
     fieldsets = [
         (_("Сигнал"), {"classes": ["tab"], "fields": ["user", "status", "assignee", "acute_label", "category_label",
-                                                      "detected_by", "excerpt", "evidence"]}),
+                                                      "detected_label", "excerpt", "evidence"]}),
         (_("Хронология"), {"classes": ["tab"], "fields": ["created_at", "signals", "last_signal_at",
                                                           "helplines_sent_at", "staff_alerts", "staff_alerted_at",
                                                           "resolved_at", "resolved_by"]}),
@@ -140,6 +144,10 @@ class CrisisAlertAdmin(PersonalDataAdminMixin, ModelAdmin):
         if obj.acute:
             return format_html('<span class="acute-yes">{}</span>', _("да — свяжитесь немедленно"))
         return _("нет")
+
+    @admin.display(description=_("как обнаружено"), ordering="detected_by")
+    def detected_label(self, obj):
+        return DETECTED_BY_LABELS.get(obj.detected_by, obj.detected_by)
 
     @admin.display(description=_("категория"), ordering="category")
     def category_label(self, obj):
