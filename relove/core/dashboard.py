@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from . import liveness
-from .staff_errors import WORKER_DOWN
+from .staff_errors import WORKER_DOWN, capitalized
 
 DANGER, WARN, OK, MUTED = "danger", "warn", "ok", "muted"
 
@@ -59,6 +59,7 @@ def _may_view(user, model_label: str) -> bool:
 
 
 def _attention(value: int, tone: str) -> str:
+    """``tone`` when the number is not zero: only a count that needs someone is coloured."""
     return tone if value else ""
 
 
@@ -119,7 +120,7 @@ def broadcasts_card(now: datetime, *, worker_alive: bool) -> Card:
     ]
     stuck = bool(sending or scheduled) and not worker_alive
     return Card("broadcasts", "Рассылки", "campaign", metrics, rows=rows,
-                note=f"{WORKER_DOWN[:1].upper()}{WORKER_DOWN[1:]}: рассылки не двигаются." if stuck else "",
+                note=f"{capitalized(WORKER_DOWN)}: рассылки не двигаются." if stuck else "",
                 tone=DANGER if stuck else "")
 
 

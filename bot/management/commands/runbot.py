@@ -8,10 +8,12 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from telegram import Update
+from telegram.error import TelegramError
 
 from bot.telegram.instance import PollingAlreadyRunning, polling_claim
 from bot.telegram.runtime import build_application
 from relove.core.crypto import verify_keys
+from relove.core.staff_errors import capitalized, describe
 
 
 class Command(BaseCommand):
@@ -48,8 +50,11 @@ class Command(BaseCommand):
                     "the webhook (runbot --webhook, then uvicorn).") from None
             application = build_application()
             self.stdout.write("Bot started (long polling). SIGTERM or Ctrl+C stops it cleanly.")
-            application.run_polling(allowed_updates=Update.ALL_TYPES,
-                                    stop_signals=(signal.SIGINT, signal.SIGTERM), close_loop=True)
+            try:
+                application.run_polling(allowed_updates=Update.ALL_TYPES,
+                                        stop_signals=(signal.SIGINT, signal.SIGTERM), close_loop=True)
+            except TelegramError as exc:  # e.g. a revoked token: the cause, never PTB's text quoting it
+                raise CommandError(capitalized(describe(exc))) from None
         self.stdout.write("Bot stopped.")
 
     def _register_webhook(self):
@@ -64,5 +69,8 @@ class Command(BaseCommand):
                                                   allowed_updates=Update.ALL_TYPES)
                 await application.post_init(application)
 
-        asyncio.run(register())
+        try:
+            asyncio.run(register())
+        except TelegramError as exc:
+            raise CommandError(capitalized(describe(exc))) from None
         self.stdout.write(self.style.SUCCESS(f"Webhook registered: {settings.TELEGRAM_WEBHOOK_URL}"))
