@@ -10,6 +10,7 @@ secrets or personal data: Telegram's token-related messages, the LLM provider's 
 from __future__ import annotations
 
 import logging
+import re
 
 import openai
 from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist, PermissionDenied, ValidationError
@@ -93,12 +94,17 @@ def _describe_llm(exc: openai.OpenAIError) -> str:
     return "языковая модель вернула ответ, который не удалось разобрать"
 
 
+# OperationalError also covers schema faults (SQLite's "no such table"); only these mean "unavailable".
+_UNAVAILABLE = re.compile(r"could not connect|connection|timeout|timed out|locked|server closed|too many clients",
+                          re.IGNORECASE)
+
+
 def _describe_storage(exc: Exception) -> str:
     if isinstance(exc, BrokerError | RedisConnectionError | RedisTimeoutError):
         return "Redis (очередь задач) недоступен — проверьте REDIS_URL и что Redis запущен"
     if isinstance(exc, IntegrityError):
         return "запись конфликтует с уже существующей — обновите страницу и проверьте данные"
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, OperationalError) and _UNAVAILABLE.search(str(exc)):
         return "база данных недоступна или перегружена — попробуйте через минуту"
     return "ошибка базы данных — подробности записаны в журнал"
 

@@ -11,7 +11,7 @@ import openai
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from telegram import Bot
 
 from bot.outbound.transport import build_bot
@@ -120,3 +120,17 @@ def test_anything_else_is_a_plain_sentence_without_its_details():
 ])
 def test_delivery_outcomes_are_told_in_russian(status, error, expected):
     assert describe_delivery(status, error) == expected
+
+
+@pytest.mark.django_db
+def test_an_unreachable_database_says_so():
+    from django.db.utils import ConnectionHandler
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    handler = ConnectionHandler({"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "relove",
+                                             "HOST": "127.0.0.1", "PORT": port, "USER": "nobody"}})
+    with pytest.raises(OperationalError) as caught:
+        handler["default"].ensure_connection()
+    assert describe(caught.value) == "база данных недоступна или перегружена — попробуйте через минуту"

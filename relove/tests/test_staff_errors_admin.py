@@ -31,7 +31,7 @@ def _forbidden(request):
 urlpatterns = [path("admin/broken/", _broken_query), path("admin/forbidden/", _forbidden), *project_urls]
 
 # A broker nobody listens on: the real Celery/kombu client fails to publish.
-refusing = Celery("refusing", broker="redis://127.0.0.1:1/0")
+refusing = Celery("refusing", broker="redis://127.0.0.1:1/0", set_as_current=False)
 refusing.conf.broker_connection_timeout = 1
 
 
