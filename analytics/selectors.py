@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from broadcasts.models import BroadcastDelivery
 from journeys.models import JourneyStage, Stream
+from journeys.services import CONVERSATION
 from profiles.models import TelegramUser, UserInteraction
 from triggers.models import ProactiveTrigger
 
@@ -63,20 +64,30 @@ def broadcast_delivery_stats(*, days: int = 30, now=None) -> dict:
             "click_rate": round(clicks / sent, 4) if sent else 0.0}
 
 
+STREAM_COUNTERS = ("clicks", "enrolled", "offered", "conversation_clicks", "conversation_enrolled")
+
+
 def stream_attribution(*, days: int = 30, now=None) -> list[dict]:
-    """Clicks on stream links (ref-tracked) and enrolments per stream over the last ``days``."""
+    """Per stream over the last ``days``: clicks on its links and buttons and enrolments, and of
+    those the ones from Natasha's invitations inside the conversation (``source="conversation"``),
+    with how many such invitations she made (``offered``)."""
     now = now or timezone.now()
+    kinds = {UserInteraction.Kind.STREAM_OFFERED: "offered", UserInteraction.Kind.STREAM_CLICKED: "clicks",
+             UserInteraction.Kind.STREAM_ENROLLED: "enrolled"}
     rows = (UserInteraction.objects
-            .filter(kind__in=[UserInteraction.Kind.STREAM_CLICKED, UserInteraction.Kind.STREAM_ENROLLED],
-                    created_at__gte=now - timedelta(days=days))
-            .values_list("metadata__stream_id", "kind").annotate(n=Count("id")))
+            .filter(kind__in=list(kinds), created_at__gte=now - timedelta(days=days))
+            .values_list("metadata__stream_id", "kind", "metadata__source").annotate(n=Count("id")))
     counts: dict[int, dict[str, int]] = {}
-    for stream_id, kind, n in rows:
-        if isinstance(stream_id, int):
-            counts.setdefault(stream_id, {})[kind] = n
+    for stream_id, kind, source, n in rows:
+        if not isinstance(stream_id, int):
+            continue
+        row = counts.setdefault(stream_id, dict.fromkeys(STREAM_COUNTERS, 0))
+        name = kinds[kind]
+        row[name] += n  # invitations are only made inside the conversation
+        if source == CONVERSATION and kind != UserInteraction.Kind.STREAM_OFFERED:
+            row[f"conversation_{name}"] += n
     titles = dict(Stream.objects.filter(pk__in=counts).values_list("id", "title"))
-    return [{"stream": sid, "title": titles.get(sid, ""), "clicks": c.get(UserInteraction.Kind.STREAM_CLICKED, 0),
-             "enrolled": c.get(UserInteraction.Kind.STREAM_ENROLLED, 0)} for sid, c in sorted(counts.items())]
+    return [{"stream": sid, "title": titles.get(sid, ""), **c} for sid, c in sorted(counts.items())]
 
 
 def summary(*, now=None) -> dict:

@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
+from profiles.admin import stage_filter, stage_label
 from relove.core.admin_utils import (
     CONVERSATION_PERMISSION,
     HistoryAdmin,
@@ -38,15 +39,19 @@ from .services import safety
 
 @admin.register(UserSession)
 class UserSessionAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
-    list_display = ["user", "status", "message_count", "stage_snapshot", "started_at", "last_activity_at",
+    list_display = ["user", "status", "message_count", "stage", "started_at", "last_activity_at",
                     "ended_at", "end_reason"]
-    list_filter = ["status", "end_reason", "stage_snapshot", "started_at"]
+    list_filter = ["status", "end_reason", stage_filter("stage_snapshot", _("текущий этап")), "started_at"]
     search_fields = ["=user__telegram_id", "user__username"]
     list_select_related = ["user"]
     date_hierarchy = "started_at"
     personal_permission = CONVERSATION_PERMISSION
     personal_fields = ("summary", "history_table")
     readonly_fields = ["history_table"]
+
+    @admin.display(description=_("текущий этап"), ordering="stage_snapshot")
+    def stage(self, obj):
+        return stage_label(obj.stage_snapshot)
 
     @admin.display(description=_("переписка"))
     def history_table(self, obj):

@@ -31,6 +31,9 @@ class UserSession(models.Model):
     status = models.CharField(_("статус"), max_length=8, choices=Status.choices, default=Status.ACTIVE)
     summary = EncryptedTextField(_("сводка ранних реплик"), blank=True, default="")
     summarized_turns = models.PositiveIntegerField(_("реплик в сводке"), default=0)
+    contradiction_raised_at = models.DateTimeField(
+        _("противоречие названо"), null=True, blank=True,
+        help_text=_("Когда Наташа назвала противоречие или избегание в этом разговоре (не чаще раза за сессию)"))
     stage_at_start = models.PositiveSmallIntegerField(_("этап в начале"), null=True, blank=True)
     stage_snapshot = models.PositiveSmallIntegerField(_("текущий этап"), null=True, blank=True)
     # Also the position the next turn takes (ConversationTurn.position): written under the row lock.

@@ -15,6 +15,7 @@ from profiles.models import MemberTag
 
 from . import selectors, services
 from .models import Broadcast
+from .services.local_time import check_local_time
 
 COUNT_FIELDS = ["total", "sent", "failed", "blocked", "pending", "unknown"]
 
@@ -36,8 +37,8 @@ class BroadcastSerializer(serializers.ModelSerializer):
     class Meta:
         model = Broadcast
         fields = ["id", "title", "text", "buttons", "status", "scheduled_at", "counts_against_budget",
-                  "segment_stages", "segment_streams", "segment_tags", "segment_gender", "segment_language",
-                  "segment_active_within_days", "segment_consented_only",
+                  "local_time", "local_date", "segment_stages", "segment_streams", "segment_tags",
+                  "segment_gender", "segment_language", "segment_active_within_days", "segment_consented_only",
                   *COUNT_FIELDS, "created_at", "started_at", "finished_at", "cancelled_at"]
         read_only_fields = ["status", "scheduled_at", "created_at", "started_at", "finished_at", "cancelled_at"]
 
@@ -50,6 +51,8 @@ class BroadcastSerializer(serializers.ModelSerializer):
                                         has_photo=bool(self.instance and self.instance.photo))
         except DjangoValidationError as error:
             raise serializers.ValidationError(error.message_dict)
+        if problems := check_local_time(attrs.get("local_time")):
+            raise serializers.ValidationError({"local_time": problems})
         return attrs
 
     def to_representation(self, instance):
@@ -64,6 +67,7 @@ class BroadcastSerializer(serializers.ModelSerializer):
             title=validated_data["title"], text=validated_data["text"], buttons=validated_data.get("buttons", []),
             created_by=self.context["request"].user,
             counts_against_budget=validated_data.get("counts_against_budget", False),
+            local_time=validated_data.get("local_time"), local_date=validated_data.get("local_date"),
             stage_ids=[s.pk for s in validated_data.get("segment_stages", [])],
             stream_ids=[s.pk for s in validated_data.get("segment_streams", [])],
             tag_ids=[t.pk for t in validated_data.get("segment_tags", [])],

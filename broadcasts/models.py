@@ -7,6 +7,10 @@ from django.utils.translation import gettext_lazy as _
 from journeys.models import JourneyStage, Stream
 from profiles.models import MemberTag, TelegramUser
 
+# In an audience filter an empty gender means "anyone", not "not stated".
+GENDER_FILTER_CHOICES = [("", _("любой")),
+                         *[(value, label) for value, label in TelegramUser.Gender.choices if value]]
+
 
 class Broadcast(models.Model):
     class Status(models.TextChoices):
@@ -30,6 +34,13 @@ class Broadcast(models.Model):
     scheduled_at = models.DateTimeField(_("отправить в"), null=True, blank=True)
     counts_against_budget = models.BooleanField(
         _("учитывать в дневном лимите проактивных"), default=False)
+    local_time = models.TimeField(
+        _("в местное время участника"), null=True, blank=True,
+        help_text=_("Например 10:00: каждый получит рассылку в 10:00 по своему часовому поясу "
+                    "(внутри окна отправки). Пусто — всем сразу."))
+    local_date = models.DateField(
+        _("дата по местному времени"), null=True, blank=True,
+        help_text=_("Пусто — сегодня. Где это время уже прошло, рассылка придёт на следующий день."))
 
     segment_stages = models.ManyToManyField(JourneyStage, blank=True, related_name="+",
                                             verbose_name=_("этапы"))
@@ -37,8 +48,7 @@ class Broadcast(models.Model):
                                              verbose_name=_("потоки"))
     segment_tags = models.ManyToManyField(MemberTag, blank=True, related_name="+",
                                           verbose_name=_("метки"))
-    segment_gender = models.CharField(_("пол"), max_length=8, blank=True,
-                                      choices=TelegramUser.Gender.choices)
+    segment_gender = models.CharField(_("пол"), max_length=8, blank=True, choices=GENDER_FILTER_CHOICES)
     segment_language = models.CharField(_("язык"), max_length=16, blank=True)
     segment_active_within_days = models.PositiveIntegerField(
         _("активны за последние дней"), null=True, blank=True)
@@ -129,3 +139,27 @@ class StaffTelegramAccount(models.Model):
 
     def __str__(self):
         return f"{self.user} → {self.telegram_id}"
+
+
+class SavedSegment(models.Model):
+    """An audience staff reuse across broadcasts: the same filters the broadcast form has."""
+
+    name = models.CharField(_("название"), max_length=120, unique=True)
+    stages = models.ManyToManyField(JourneyStage, blank=True, related_name="+", verbose_name=_("этапы"))
+    streams = models.ManyToManyField(Stream, blank=True, related_name="+", verbose_name=_("потоки"))
+    tags = models.ManyToManyField(MemberTag, blank=True, related_name="+", verbose_name=_("метки"))
+    gender = models.CharField(_("пол"), max_length=8, blank=True, choices=GENDER_FILTER_CHOICES)
+    language = models.CharField(_("язык"), max_length=16, blank=True)
+    active_within_days = models.PositiveIntegerField(_("активны за последние дней"), null=True, blank=True)
+    consented_only = models.BooleanField(_("только давшие согласие"), default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+", verbose_name=_("автор"))
+    updated_at = models.DateTimeField(_("изменён"), auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("сегмент")
+        verbose_name_plural = _("сегменты")
+
+    def __str__(self):
+        return self.name

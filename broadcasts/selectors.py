@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from journeys.models import JourneyStage, StreamEnrollment
 from profiles.models import TelegramUser
+from relove.core import liveness
 
-from .models import Broadcast, BroadcastDelivery
+from .models import GENDER_FILTER_CHOICES, Broadcast, BroadcastDelivery, SavedSegment
 
 Status = BroadcastDelivery.Status
 FINAL = (Status.SENT, Status.FAILED, Status.BLOCKED, Status.UNKNOWN, Status.CANCELLED, Status.SKIPPED)
@@ -141,3 +143,95 @@ def broadcast_button(*, broadcast_id: int, index: int) -> dict | None:
         return None
     button = buttons[index]
     return button if isinstance(button, dict) and not button.get("url") else None
+
+
+def segment_of_saved(saved: SavedSegment) -> Segment:
+    """The audience filters kept in a saved segment."""
+    return Segment(
+        stage_ids=tuple(saved.stages.values_list("pk", flat=True)),
+        stream_ids=tuple(saved.streams.values_list("pk", flat=True)),
+        tag_ids=tuple(saved.tags.values_list("pk", flat=True)),
+        gender=saved.gender, language=saved.language, active_within_days=saved.active_within_days,
+        consented_only=saved.consented_only,
+    )
+
+
+def segment_summary(segment: Segment) -> str:
+    """«этапы 3, 4 · язык ru · активны 30 дн. · с согласием» for lists."""
+    parts = []
+    if segment.stage_ids:
+        orders = JourneyStage.objects.filter(pk__in=segment.stage_ids).order_by("order").values_list("order", flat=True)
+        parts.append("этапы " + ", ".join(str(o) for o in orders))
+    if segment.stream_ids:
+        parts.append(f"потоков: {len(segment.stream_ids)}")
+    if segment.tag_ids:
+        parts.append(f"меток: {len(segment.tag_ids)}")
+    if segment.gender:
+        parts.append(dict(GENDER_FILTER_CHOICES)[segment.gender])
+    if segment.language:
+        parts.append(f"язык {segment.language}")
+    if segment.active_within_days is not None:
+        parts.append(f"активны {segment.active_within_days} дн.")
+    parts.append("с согласием" if segment.consented_only else "все, и без согласия")
+    return " · ".join(str(p) for p in parts)
+
+
+def saved_segments_for_form() -> list[dict]:
+    """Every saved segment's filters, keyed like the broadcast form's fields (the composer fills them)."""
+    segments = SavedSegment.objects.prefetch_related("stages", "streams", "tags")
+    return [{
+        "id": saved.pk, "name": saved.name,
+        "segment_stages": [s.pk for s in saved.stages.all()],
+        "segment_streams": [s.pk for s in saved.streams.all()],
+        "segment_tags": [t.pk for t in saved.tags.all()],
+        "segment_gender": saved.gender, "segment_language": saved.language,
+        "segment_active_within_days": saved.active_within_days,
+        "segment_consented_only": saved.consented_only,
+    } for saved in segments]
+
+
+def broadcast_problems(*, broadcast: Broadcast, now=None) -> list[str]:
+    """Why a scheduled or sending broadcast is not moving, in words staff can act on."""
+    if broadcast.status not in (Broadcast.Status.SCHEDULED, Broadcast.Status.SENDING):
+        return []
+    now = now or timezone.now()
+    problems = []
+    if not settings.TELEGRAM_BOT_TOKEN:
+        problems.append("не задан TELEGRAM_BOT_TOKEN — бот не может отправлять сообщения")
+    states = liveness.snapshot() if liveness.worker_required() else {}
+    if broadcast.status == Broadcast.Status.SENDING:
+        due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+        waiting = BroadcastDelivery.objects.filter(due, broadcast_id=broadcast.pk, status=Status.PENDING).exists()
+        if waiting and states and not states[liveness.WORKER].alive:
+            problems.append("воркер не запущен — рассылка ждёт в очереди")
+    elif broadcast.scheduled_at and broadcast.scheduled_at <= now and states and not states[liveness.BEAT].alive:
+        problems.append("расписание (Celery beat) не запущено — запланированная рассылка не стартует")
+    failed = (BroadcastDelivery.objects.filter(broadcast_id=broadcast.pk, status=Status.FAILED)
+              .exclude(last_error="").values_list("last_error").annotate(n=Count("id")).order_by("-n").first())
+    if failed:
+        problems.append(f"{telegram_said(failed[0])} — {failed[1]} не доставлено")
+    return problems
+
+
+def telegram_said(error: str) -> str:
+    """A delivery's stored error as staff read it: Telegram's own words, never a class name."""
+    said = (error or "").removeprefix("Forbidden: ").strip()
+    head = said.split(":", 1)[0]
+    if head in ("TimedOut", "NetworkError"):
+        return "нет связи с Telegram (сеть или таймаут)"
+    if not said or (head == said and head.isidentifier() and head.endswith(("Error", "Exception"))):
+        return "сбой на сервере при отправке — подробности в журнале"
+    if said[:1].isascii():
+        return f"Telegram ответил: {said}"
+    return said  # already written for staff (e.g. the sweeper's note)
+
+
+def local_waiting(*, broadcast: Broadcast, now=None) -> dict | None:
+    """For a broadcast in members' local time: rows still waiting for their moment, and the next one."""
+    if broadcast.local_time is None or broadcast.status != Broadcast.Status.SENDING:
+        return None
+    now = now or timezone.now()
+    later = BroadcastDelivery.objects.filter(broadcast_id=broadcast.pk, status=Status.PENDING, next_attempt_at__gt=now)
+    nearest = later.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
+    shown = timezone.localtime(nearest).strftime("%d.%m %H:%M %Z") if nearest else ""
+    return {"count": later.count(), "next": nearest.isoformat() if nearest else None, "next_shown": shown}

@@ -7,6 +7,7 @@ from django.db.models.functions import Cast, Coalesce
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
 from profiles.models import TelegramUser, UserInteraction
@@ -35,6 +36,10 @@ from .services import REASON_MAX, journey_set_stage, stream_programme_sync
 from .tasks import analyse_member
 
 MEMBER_CHANGE_PERMISSION = "profiles.change_telegramuser"
+
+
+def stage_get_or_none(order: int | None) -> JourneyStage | None:
+    return JourneyStage.objects.filter(order=order).first() if order else None
 
 
 def _member_page(member: TelegramUser) -> str:
@@ -91,8 +96,24 @@ class JourneyProgressAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
         return {**self.admin_site.each_context(request), "member": member, "member_url": _member_page(member),
                 **extra}
 
+    @staticmethod
+    def _congratulations(member: TelegramUser) -> dict[str, str]:
+        """Stage id -> what the member would be sent when moved there with "notify" on.
+
+        Only forward moves are congratulated. The composer lives in triggers, found by name
+        (journeys sits below it and does not import it).
+        """
+        preview = import_string("triggers.services.stage_completed_preview")
+        current = member.journey_stage or 0
+        return {str(stage.pk): preview(stage=stage)
+                for stage in JourneyStage.objects.filter(order__gt=current).order_by("order")}
+
     def set_stage_view(self, request, user_id: int):
-        """"Set stage by hand": a stage and a required reason; recorded with the staff member."""
+        """"Set stage by hand": a stage and a required reason; recorded with the staff member.
+
+        The member is told only when staff tick "notify" (off by default); the page shows the
+        message they would get before anything is saved.
+        """
         if not request.user.has_perm(MEMBER_CHANGE_PERMISSION):
             raise PermissionDenied
         member = get_object_or_404(TelegramUser, pk=user_id)
@@ -106,8 +127,9 @@ class JourneyProgressAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
             else:
                 self.message_user(request, _("Этап изменён: %(stage)s") % {"stage": progress.stage}, messages.SUCCESS)
             return redirect(_member_page(member))
-        return TemplateResponse(request, "admin/relove_member_action.html", self._context(
+        return TemplateResponse(request, "admin/journeys/set_stage.html", self._context(
             request, member, title=_("Задать этап вручную"), form=form, submit_label=_("Сохранить этап"),
+            congratulations=self._congratulations(member), current_stage=stage_get_or_none(member.journey_stage),
             description=_("Ручная смена этапа записывается в историю вместе с вами и причиной. "
                           "Назад по пути участника переводит только сотрудник.")))
 

@@ -53,7 +53,7 @@ class JourneyStage(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.order}. {self.name}"
+        return f"{self.order} · {self.name}"
 
 
 class JourneyProgress(models.Model):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count, F, QuerySet
+from django.utils import timezone
 
-from profiles.models import TelegramUser
+from profiles.models import TelegramUser, UserInteraction
 
 from .models import JourneyInsight, JourneyProgress, Stream, StreamEnrollment, StreamStep, StreamStepDelivery
-from .recommendations import MAX_RECOMMENDATIONS, stream_recommendations
+from .recommendations import MAX_RECOMMENDATIONS, StreamScore, stream_recommendations, stream_scores
 
 STAGE_POINTS_FULL = 5  # insight = 1 point, breakthrough = 2; this many points fill a stage
 
@@ -28,6 +30,25 @@ def streams_for_api() -> QuerySet[Stream]:
 def streams_for_member(*, user: TelegramUser, limit: int = MAX_RECOMMENDATIONS) -> list[Stream]:
     """The streams to recommend (at most two), ranked by ``journeys.recommendations``."""
     return [score.stream for score in stream_recommendations(user=user, limit=limit)]
+
+
+def streams_offered_recently(*, user: TelegramUser, now: datetime | None = None) -> set[int]:
+    """Streams Natasha invited the member to in the conversation within ``STREAM_OFFER_EVERY_DAYS``."""
+    since = (now or timezone.now()) - timedelta(days=settings.STREAM_OFFER_EVERY_DAYS)
+    rows = UserInteraction.objects.filter(user=user, kind=UserInteraction.Kind.STREAM_OFFERED, created_at__gte=since)
+    return {sid for sid in rows.values_list("metadata__stream_id", flat=True) if isinstance(sid, int)}
+
+
+def streams_to_offer(*, user: TelegramUser, now: datetime | None = None) -> list[StreamScore]:
+    """The member's top recommendations (at most two) Natasha may invite them to in the conversation.
+
+    None in crisis mode; streams they are enrolled in are never recommended; a stream offered
+    within ``STREAM_OFFER_EVERY_DAYS`` is left out (fatigue), so the next best one may take its place.
+    """
+    if user.crisis_flag:
+        return []
+    tired = streams_offered_recently(user=user, now=now)
+    return [s for s in stream_scores(user=user) if s.stream.pk not in tired][:MAX_RECOMMENDATIONS]
 
 
 def _stage_entered_at(user: TelegramUser) -> datetime | None:

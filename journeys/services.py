@@ -236,20 +236,54 @@ def _due_on(enrollment: StreamEnrollment, step: StreamStep, *, enrolled_at: date
     return max(starts + timedelta(days=step.day_offset), enrolled_on)
 
 
+CONVERSATION = "conversation"  # analytics source of an invitation, click or enrolment inside the conversation
+
+
 @transaction.atomic
-def stream_enroll(*, user: TelegramUser, stream, now: datetime | None = None) -> tuple[StreamEnrollment, bool]:
+def stream_offer_claim(*, user: TelegramUser, stream: Stream, session_id: int | None = None,
+                       now: datetime | None = None) -> bool:
+    """Record Natasha's invitation to ``stream`` inside the conversation; True when it may be shown.
+
+    False (nothing recorded) in crisis mode, when the member is enrolled in the stream, or when
+    they were invited to it within ``STREAM_OFFER_EVERY_DAYS`` (fatigue). The member row is
+    locked while checking, so two turns at once never both invite.
+    """
+    from .selectors import streams_offered_recently
+
+    locked = TelegramUser.objects.select_for_update().filter(pk=user.pk).values_list("crisis_flag", flat=True)
+    if next(iter(locked), True):
+        return False
+    if StreamEnrollment.objects.filter(user=user, stream=stream).exists():
+        return False
+    if stream.pk in streams_offered_recently(user=user, now=now):
+        return False
+    UserInteraction.objects.create(user=user, kind=UserInteraction.Kind.STREAM_OFFERED, stage=user.journey_stage,
+                                   metadata={"stream_id": stream.pk, "source": CONVERSATION, "session_id": session_id})
+    return True
+
+
+def stream_click_in_conversation(*, user: TelegramUser, stream: Stream, action: str) -> None:
+    """A press on a stream button under Natasha's reply («Узнать о потоке» or «Начать поток»)."""
+    UserInteraction.objects.create(user=user, kind=UserInteraction.Kind.STREAM_CLICKED, stage=user.journey_stage,
+                                   metadata={"stream_id": stream.pk, "source": CONVERSATION, "action": action})
+
+
+@transaction.atomic
+def stream_enroll(*, user: TelegramUser, stream, now: datetime | None = None,
+                  source: str = "") -> tuple[StreamEnrollment, bool]:
     """Enrol a member in a stream once and lay out their programme; returns (enrollment, created).
 
     The first step is written as delivered now (the caller sends it at once); every later
     step gets a due day on the stream's schedule (``_due_on``, member's time zone) for the
-    trigger engine. Enrolling twice changes nothing.
+    trigger engine. Enrolling twice changes nothing. ``source`` (e.g. ``CONVERSATION``)
+    attributes the enrolment in analytics.
     """
     enrollment, created = StreamEnrollment.objects.get_or_create(
         user=user, stream=stream, defaults={"ref_code": stream_ref_code(user=user, stream=stream)})
     if not created:
         return enrollment, False
-    UserInteraction.objects.create(user=user, kind=UserInteraction.Kind.STREAM_ENROLLED,
-                                   stage=user.journey_stage, metadata={"stream_id": stream.pk})
+    UserInteraction.objects.create(user=user, kind=UserInteraction.Kind.STREAM_ENROLLED, stage=user.journey_stage,
+                                   metadata={"stream_id": stream.pk, **({"source": source} if source else {})})
     now = now or timezone.now()
     steps = _programme(stream)
     StreamStepDelivery.objects.bulk_create([

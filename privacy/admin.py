@@ -1,23 +1,32 @@
 """Admin: erase and export a member (the only way to delete one), and the erasure records."""
 
+from datetime import date, timedelta
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from profiles.admin import TelegramUserAdmin
+from analytics.models import DailyActivity
+from analytics.reports import rollup_zone
+from journeys.models import JourneyProgress
+from profiles.admin import TelegramUserAdmin, stage_names
 from profiles.models import TelegramUser
 from relove.core import access
+from relove.core.admin_time import admin_zone_label
 from relove.core.admin_utils import ReadOnlyAdmin
 from relove.core.staff_errors import tell_staff
 
 from .erasure import member_erase
 from .export import member_export_json
 from .models import ErasureRecord
+from .timeline import member_timeline
 
 ERASE_PERMISSION = "profiles.delete_telegramuser"
 
@@ -31,6 +40,57 @@ def can_export(request) -> bool:
         request.user, access.EXPORT)
 
 
+class ReachedStageFilter(admin.SimpleListFilter):
+    """Members who ever reached a stage or a later one (the analytics funnel links here)."""
+
+    title = _("дошли до этапа")
+    parameter_name = "reached_stage"
+
+    def lookups(self, request, model_admin):
+        return [(str(order), f"≥ {name}") for order, name in stage_names().items()]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not (value and value.isdigit()):
+            return queryset
+        reached = JourneyProgress.objects.filter(user=OuterRef("pk"), stage__order__gte=int(value))
+        return queryset.filter(Exists(reached))
+
+
+class ActiveOnFilter(admin.SimpleListFilter):
+    """Members who wrote on a local day or within ``YYYY-MM-DD..YYYY-MM-DD`` (from the daily rollups)."""
+
+    title = _("писали в период")
+    parameter_name = "active_on"
+
+    def _days(self) -> tuple[date, date] | None:
+        start, _sep, end = (self.value() or "").partition("..")
+        try:
+            first = date.fromisoformat(start)
+            return first, date.fromisoformat(end) if end else first
+        except ValueError:
+            return None
+
+    def lookups(self, request, model_admin):
+        today = timezone.localdate(timezone.now(), rollup_zone())  # the rollups' days
+        presets = [(today.isoformat(), _("сегодня")),
+                   (f"{today - timedelta(days=6)}..{today}", _("последние 7 дней")),
+                   (f"{today - timedelta(days=29)}..{today}", _("последние 30 дней"))]
+        value = self.value()
+        if value and value not in dict(presets) and self._days():
+            presets.append((value, value.replace("..", " — ")))
+        return presets
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        days = self._days()
+        if days is None:
+            return queryset.none()
+        wrote = DailyActivity.objects.filter(user=OuterRef("pk"), day__gte=days[0], day__lte=days[1])
+        return queryset.filter(Exists(wrote))
+
+
 admin.site.unregister(TelegramUser)
 
 
@@ -40,12 +100,23 @@ class MemberAdmin(TelegramUserAdmin):
     rows whose foreign key is only nulled, the cache and the archives behind."""
 
     actions = [*TelegramUserAdmin.actions, "erase_members"]
+    list_filter = [*TelegramUserAdmin.list_filter, ReachedStageFilter, ActiveOnFilter]
 
     def has_delete_permission(self, request, obj=None):
         return False
 
     def has_erase_permission(self, request):
         return can_erase(request)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The member page, with the member's whole timeline for staff who may read conversations."""
+        extra_context = dict(extra_context or {})
+        member = TelegramUser.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        if member is not None and access.has_personal_permission(request.user, access.CONVERSATION):
+            page = request.GET.get("timeline_page", "1")
+            extra_context["timeline"] = member_timeline(member=member, page=int(page) if page.isdigit() else 1)
+            extra_context["timeline_zone"] = admin_zone_label()
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description=_("Удалить все данные участников (безвозвратно)"), permissions=["erase"])
     def erase_members(self, request, queryset):

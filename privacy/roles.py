@@ -58,6 +58,7 @@ ROLES: dict[str, list[str]] = {
     BROADCASTS: [
         *_model("broadcasts.Broadcast", "view", "add", "change"),
         *_model("broadcasts.BroadcastDelivery", "view"),
+        *_model("broadcasts.SavedSegment", "view", "add", "change", "delete"),
         *_model("broadcasts.StaffTelegramAccount", "view", "add", "change"),
         *_model("core.StaffTask", "view"),
         *_model("journeys.JourneyStage", "view"),

@@ -6,13 +6,13 @@ from django.db.models import Count, Min, Q
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
-from django.utils import timezone
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
 from relove.core import access
+from relove.core.admin_time import admin_datetime, admin_zone_label
 from relove.core.admin_utils import (
-    CONVERSATION_PERMISSION,
     PERSONAL_DATA_PERMISSION,
     ModelAdmin,
     PersonalDataAdminMixin,
@@ -30,6 +30,44 @@ PROFILE_FIELD_LABELS = {"summary": _("резюме"), "light_shadow_balance": _(
                         "recommended_streams": _("потоки из профиля")}
 
 
+def stage_names() -> dict[int, str]:
+    """Stage order -> «3 · Отказ от зова», from journeys' per-process copy of the stages.
+
+    Found by name, like the journeys views below: profiles sits below journeys and does not
+    import it.
+    """
+    return {order: str(stage) for order, stage in import_string("journeys.services.STAGES").get().items()}
+
+
+def stage_label(order: int | None) -> str:
+    if not order:
+        return "—"
+    return stage_names().get(order, str(order))
+
+
+class StageListFilter(admin.SimpleListFilter):
+    """Filter by a stage-order field (``journey_stage`` here), the stages listed by name."""
+
+    title = _("этап пути")
+    parameter_name = "journey_stage"
+
+    def lookups(self, request, model_admin):
+        return [*stage_names().items(), ("none", _("без этапа"))]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "none":
+            return queryset.filter(**{f"{self.parameter_name}__isnull": True})
+        if value and value.isdigit():
+            return queryset.filter(**{self.parameter_name: int(value)})
+        return queryset
+
+
+def stage_filter(field: str, title) -> type[StageListFilter]:
+    """A StageListFilter over another stage-order field (``UserInteraction.stage``, session snapshots)."""
+    return type(f"StageFilter_{field}", (StageListFilter,), {"parameter_name": field, "title": title})
+
+
 @admin.register(MemberTag)
 class MemberTagAdmin(ModelAdmin):
     list_display = ["name"]
@@ -38,9 +76,10 @@ class MemberTagAdmin(ModelAdmin):
 
 @admin.register(TelegramUser)
 class TelegramUserAdmin(ModelAdmin):
-    list_display = ["__str__", "first_name", "journey_stage", "consent_at", "proactive_enabled",
-                    "is_paused", "is_blocked", "crisis_flag", "messages_count", "last_activity_at"]
-    list_filter = ["journey_stage", "is_blocked", "is_paused", "crisis_flag", "proactive_enabled",
+    # Crisis, stage and last activity first: on a phone the rest scrolls off to the right.
+    list_display = ["__str__", "crisis_marker", "stage", "last_activity_at", "first_name", "messages_count",
+                    "consent_at", "proactive_enabled", "is_paused", "is_blocked"]
+    list_filter = [StageListFilter, "crisis_flag", "is_blocked", "is_paused", "proactive_enabled",
                    "gender", "language_code", "tags", ("consent_at", admin.EmptyFieldListFilter),
                    "last_activity_at"]
     search_fields = ["=telegram_id", "username", "first_name", "last_name"]
@@ -49,18 +88,18 @@ class TelegramUserAdmin(ModelAdmin):
     # is_blocked and crisis_flag change only through the recorded actions on the page (bot admin).
     readonly_fields = ["telegram_id", "username", "first_name", "last_name", "language_code",
                        "consent_at", "is_blocked", "crisis_flag", "blocked_at", "crisis_flagged_at",
-                       "journey_stage", "messages_count",
+                       "journey_stage", "stage", "messages_count",
                        "sessions_count", "unanswered_proactive", "last_activity_at",
                        "last_user_message_at", "created_at", "updated_at",
                        "journey_timeline", "journey_actions", "stream_enrollments", "profile_versions",
-                       "profile_changes", "conversation", "recent_triggers"]
+                       "profile_changes", "recent_triggers"]
     actions = ["rotate_profile_now"]
     base_fieldsets = [
         (_("Участник"), {"fields": ["telegram_id", "username", "first_name", "last_name",
                                     "language_code", "timezone", "gender", "tags"]}),
         (_("Состояние"), {"fields": ["consent_at", "proactive_enabled", "is_paused", "is_blocked",
                                      "blocked_at", "crisis_flag", "crisis_flagged_at"]}),
-        (_("Путь и активность"), {"fields": ["journey_stage", "journey_actions", "journey_timeline",
+        (_("Путь и активность"), {"fields": ["stage", "journey_actions", "journey_timeline",
                                              "stream_enrollments", "messages_count",
                                              "sessions_count", "unanswered_proactive", "recent_triggers",
                                              "last_activity_at", "last_user_message_at", "created_at",
@@ -73,23 +112,34 @@ class TelegramUserAdmin(ModelAdmin):
             return fieldsets
         if access.has_personal_permission(request.user, PERSONAL_DATA_PERMISSION):
             fieldsets.append((_("Профиль"), {"fields": ["profile_versions", "profile_changes"]}))
-        if access.has_personal_permission(request.user, CONVERSATION_PERMISSION):
-            fieldsets.append((_("Переписка"), {"fields": ["conversation"], "classes": ["collapse"]}))
         return fieldsets
 
     def has_add_permission(self, request):
         return False  # members appear when they write to the bot
 
+    @admin.display(description=_("этап пути"), ordering="journey_stage")
+    def stage(self, obj):
+        return stage_label(obj.journey_stage)
+
+    @admin.display(description=_("кризис"), ordering="-crisis_flag")
+    def crisis_marker(self, obj):
+        if not obj.crisis_flag:
+            return "—"
+        return format_html('<span class="relove-crisis-chip">{}</span>', _("кризис"))
+
     @admin.display(description=_("история этапов"))
     def journey_timeline(self, obj):
-        rows = [(p.created_at.strftime("%Y-%m-%d %H:%M"), str(p.stage), p.get_source_display(),
-                 f"{p.confidence:.2f}", p.reason)
-                for p in obj.journey_progress.select_related("stage")[:50]]
-        return html_table([_("когда"), _("этап"), _("источник"), _("уверенность"), _("причина")], rows)
+        zone = admin_zone_label()
+        rows = [(admin_datetime(p.created_at, label=False), str(p.stage),
+                 str(p.previous_stage) if p.previous_stage else "—", p.get_source_display(),
+                 p.changed_by.get_username() if p.changed_by else "—", f"{p.confidence:.2f}", p.reason)
+                for p in obj.journey_progress.select_related("stage", "previous_stage", "changed_by")[:50]]
+        return html_table([_("когда (%(zone)s)") % {"zone": zone}, _("этап"), _("был"), _("источник"),
+                           _("сотрудник"), _("уверенность"), _("причина")], rows)
 
     @admin.display(description=_("версии профиля"))
     def profile_versions(self, obj):
-        rows = [(p.version, p.generated_at.strftime("%Y-%m-%d %H:%M"), p.light_shadow_balance, p.summary)
+        rows = [(p.version, admin_datetime(p.generated_at), p.light_shadow_balance, p.summary)
                 for p in obj.profiles.all()[:10]]
         return html_table([_("версия"), _("создан"), _("свет/тень"), _("резюме")], rows)
 
@@ -112,7 +162,7 @@ class TelegramUserAdmin(ModelAdmin):
             sent=Count("step_deliveries", filter=Q(step_deliveries__delivered_at__isnull=False)),
             next_due=Min("step_deliveries__due_on", filter=undelivered),
         )
-        rows = [(e.stream.title, e.get_status_display(), e.enrolled_at.strftime("%Y-%m-%d %H:%M"),
+        rows = [(e.stream.title, e.get_status_display(), admin_datetime(e.enrolled_at),
                  f"{e.sent}/{e.steps}", e.next_due.isoformat() if e.next_due else "—", e.ref_code)
                 for e in enrollments]
         return html_table([_("поток"), _("статус"), _("записан"), _("шагов отправлено"), _("следующий шаг"),
@@ -168,21 +218,11 @@ class TelegramUserAdmin(ModelAdmin):
                              "журнала активности."),
         })
 
-    @admin.display(description=_("последняя сессия"))
-    def conversation(self, obj):
-        session = obj.sessions.order_by("-started_at").first()
-        if session is None:
-            return _("нет сессий")
-        # The last 100 turn rows (the reverse relation keeps profiles from importing the bot).
-        turns = reversed(session.turns.order_by("-position")[:100])
-        rows = [(timezone.localtime(t.created_at).strftime("%Y-%m-%d %H:%M"), t.role, t.content) for t in turns]
-        return html_table([_("время"), _("кто"), _("текст")], rows)
-
     @admin.display(description=_("проактивные сообщения"))
     def recent_triggers(self, obj):
-        rows = [(t.scheduled_for.strftime("%Y-%m-%d %H:%M"), t.get_kind_display(), t.get_status_display())
+        rows = [(admin_datetime(t.scheduled_for, label=False), t.get_kind_display(), t.get_status_display())
                 for t in obj.triggers.order_by("-scheduled_for")[:20]]
-        return html_table([_("когда"), _("тип"), _("статус")], rows)
+        return html_table([_("когда (%(zone)s)") % {"zone": admin_zone_label()}, _("тип"), _("статус")], rows)
 
 
 @admin.register(PsychologicalProfile)
@@ -220,8 +260,12 @@ class ReplySourceFilter(admin.SimpleListFilter):
 
 @admin.register(UserInteraction)
 class UserInteractionAdmin(ReadOnlyAdmin):
-    list_display = ["user", "kind", "stage", "created_at"]
-    list_filter = ["kind", ReplySourceFilter, "stage", "created_at"]
+    list_display = ["user", "kind", "stage_name", "created_at"]
+    list_filter = ["kind", ReplySourceFilter, stage_filter("stage", _("этап")), "created_at"]
     search_fields = ["=user__telegram_id", "user__username"]
     list_select_related = ["user"]
     date_hierarchy = "created_at"
+
+    @admin.display(description=_("этап"), ordering="stage")
+    def stage_name(self, obj):
+        return stage_label(obj.stage)

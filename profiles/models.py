@@ -218,6 +218,7 @@ class UserInteraction(models.Model):
         PROACTIVE_REPLIED = "proactive_replied", _("ответ на проактивное")
         BROADCAST_DELIVERED = "broadcast_delivered", _("рассылка доставлена")
         BROADCAST_CLICKED = "broadcast_clicked", _("клик по рассылке")
+        STREAM_OFFERED = "stream_offered", _("приглашение в поток")
         STREAM_CLICKED = "stream_clicked", _("клик по потоку")
         STREAM_ENROLLED = "stream_enrolled", _("запись на поток")
         STAGE_CHANGED = "stage_changed", _("смена этапа")

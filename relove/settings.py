@@ -96,6 +96,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "privacy.middleware.AbsoluteSessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "relove.core.admin_time.AdminTimeZoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     # A failing admin POST says why in Russian on the page staff came from (relove.core.staff_errors).
@@ -231,11 +232,12 @@ TIME_ZONE = "Europe/Moscow"
 USE_I18N = True
 USE_TZ = True
 TIME_ZONE_DEFAULT = env("TIME_ZONE_DEFAULT", default="Europe/Moscow")
+# The one zone every time in the admin is shown and entered in, labelled («МСК» for Moscow).
+ADMIN_TIME_ZONE = env("ADMIN_TIME_ZONE", default="Europe/Moscow")
 
 STATIC_URL = "static/"
+# relove/ is the project package, not an app: its static files (admin.css, vendored Chart.js) are listed here.
 STATIC_ROOT = env("STATIC_ROOT", default=str(VAR_DIR / "static"))
-# Project-wide static files (the admin's additions) live in relove/static, outside any app.
-STATICFILES_DIRS = [BASE_DIR / "relove" / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 STORAGES = {
@@ -350,6 +352,8 @@ CONVERSATION_RETENTION_DAYS = env.int("CONVERSATION_RETENTION_DAYS", default=365
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="")  # enables click-tracked stream links (/r/s/<ref>/)
 JOURNEY_ANALYSIS_ENABLED = env.bool("JOURNEY_ANALYSIS_ENABLED", default=True)
 JOURNEY_STAGE_AGREEING_ANALYSES = env.int("JOURNEY_STAGE_AGREEING_ANALYSES", default=2)
+# Natasha invites a member to one stream inside the conversation at most once in this many days.
+STREAM_OFFER_EVERY_DAYS = env.int("STREAM_OFFER_EVERY_DAYS", default=7)
 PROFILE_ROTATION_BATCH_SIZE = env.int("PROFILE_ROTATION_BATCH_SIZE", default=10)
 PROFILE_ROTATION_PAUSE_SECONDS = env.float("PROFILE_ROTATION_PAUSE_SECONDS", default=5.0)
 PROFILE_ROTATION_CLAIM_TTL = env.int("PROFILE_ROTATION_CLAIM_TTL", default=600)

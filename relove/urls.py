@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from analytics.views import dashboard, dashboard_data
+from analytics.views import dashboard, dashboard_csv, dashboard_data
 from bot.views import telegram_webhook
 from privacy.auth import StaffAdminLoginForm
 from relove.core.admin_dashboard import dashboard_json
@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/", include("relove.api")),
     path("admin/analytics/", dashboard, name="analytics-dashboard"),
     path("admin/analytics/data.json", dashboard_data, name="analytics-dashboard-data"),
+    path("admin/analytics/<slug:table>.csv", dashboard_csv, name="analytics-dashboard-csv"),
     path("admin/dashboard.json", admin.site.admin_view(dashboard_json), name="admin-dashboard-data"),
     path("admin/", admin.site.urls),
     path("", include("journeys.urls")),

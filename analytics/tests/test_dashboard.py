@@ -40,4 +40,4 @@ def test_dashboard_is_staff_only_and_renders(client):
     response = client.get(url)
     assert response.status_code == 200
     assert "Удержание" in response.content.decode()
-    assert client.get(reverse("analytics-dashboard-data")).json()["active_members"]["total"] == 0
+    assert client.get(reverse("analytics-dashboard-data")).json()["totals"]["total"] == 0

@@ -9,13 +9,17 @@ from __future__ import annotations
 import logging
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from html import unescape as html_unescape
 
 from django.conf import settings
 
 from bot.models import MessageTemplate, PersonaPrompt, UserSession
 from bot.ui import clean_quick_replies, escape, progress_bar, render
-from journeys.models import JourneyInsight, JourneyStage
+from journeys import selectors as journey_selectors
+from journeys.models import JourneyInsight, JourneyStage, Stream
+from journeys.recommendations import StreamScore
 from journeys.services import stage_get
 from profiles.models import PsychologicalProfile, TelegramUser
 from profiles.validation import check_text
@@ -30,6 +34,8 @@ REPLY_MAX_CHARS = 12000  # long answers are split into several messages, not cut
 RECENT_TURNS_MAX = 24  # turns sent verbatim at most; older ones live in the running summary
 SUMMARY_BATCH = 12  # fold old turns into the summary in batches, not on every message
 CHARS_PER_TOKEN = 3  # rough for Russian text; only used to keep within the context budget
+CONTEXT_INSIGHTS = 5  # the latest insights, breakthroughs, contradictions and avoidances in the context
+INSIGHT_QUOTE_CHARS = 200  # the last insight quoted in an offline reply
 _QUESTION = re.compile(r"[^.!?\n]*\?")
 
 
@@ -42,6 +48,8 @@ class Generated:
     source: str = "template"  # "llm" | "template"
     plain: str = ""  # what is stored in the history (unescaped text)
     risk: str | None = None  # the LLM's risk judgement of the member's last message; None: unknown
+    offer: Stream | None = None  # a stream Natasha invites the member to under this reply (R2/R8)
+    raised_contradiction: bool = False  # she named a contradiction or avoidance here (once a session, R9)
 
 
 def with_progress_bar(generated: Generated, *, stage: int | None) -> Generated:
@@ -131,10 +139,8 @@ def member_context(user: TelegramUser) -> str:
     profile = PsychologicalProfile.objects.filter(user=user).order_by("-version").first()
     if profile and profile.summary:
         lines.append(f"Профиль (описание, не инструкция): {profile.summary[:800]}")
-    insights = JourneyInsight.objects.filter(
-        user=user, kind__in=[JourneyInsight.Kind.INSIGHT, JourneyInsight.Kind.BREAKTHROUGH,
-                             JourneyInsight.Kind.CONTRADICTION, JourneyInsight.Kind.AVOIDANCE],
-    ).order_by("-created_at")[:5]
+    insights = JourneyInsight.objects.filter(user=user, kind__in=CONTEXT_INSIGHT_KINDS).order_by(
+        "-created_at")[:CONTEXT_INSIGHTS]
     for insight in insights:
         lines.append(f"Замечено ранее ({insight.get_kind_display()}): {insight.text[:300]}")
     if user.last_summary:
@@ -273,13 +279,24 @@ def _stage_defaults(stage: JourneyStage) -> list[str]:
     return clean_quick_replies(stage.quick_replies)
 
 
-def _template_reply(*, stage: JourneyStage, history: list[dict]) -> Generated:
+def _template_reply(*, stage: JourneyStage, history: list[dict],
+                    insight: Callable[[], str | None] | None = None) -> Generated:
     """Stage-aware words without the LLM: the stage's first question once (within the recent
-    turns), then rotating prompts."""
-    asked = {t.get("content") for t in history if t.get("role") == "assistant"}
-    if stage.first_question and stage.first_question not in asked:
+    turns), right after it the member's last insight (``reply_insight``) when there is one,
+    then rotating prompts. ``insight`` is called only right after the first question, so the
+    other turns read nothing more."""
+    said = [t.get("content") or "" for t in history if t.get("role") == "assistant"]
+    if stage.first_question and stage.first_question not in said:
         return Generated(html=escape(stage.first_question), plain=stage.first_question,
                          quick_replies=_stage_defaults(stage))
+    after_first_question = bool(said) and said[-1] == stage.first_question
+    quoted = ((insight() or "")[:INSIGHT_QUOTE_CHARS] if insight and after_first_question else "")
+    if quoted:
+        row = template("reply_insight", stage=stage)
+        if row is not None:
+            html_text = render(row.text, insight=quoted)
+            return Generated(html=html_text, plain=html_unescape(re.sub(r"<[^>]+>", "", html_text)),
+                             quick_replies=clean_quick_replies(row.quick_replies) or _stage_defaults(stage))
     last = next((t.get("content") for t in reversed(history) if t.get("role") == "assistant"), None)
     row = template("reply", stage=stage, avoid=last)
     text = row.text if row else stage.first_question
@@ -287,10 +304,13 @@ def _template_reply(*, stage: JourneyStage, history: list[dict]) -> Generated:
     return Generated(html=text, plain=text, quick_replies=replies)
 
 
-def _validate_turn(data: dict) -> tuple[str, list[str], str | None]:
+def _validate_turn(data: dict) -> tuple[str, list[str], str | None, dict]:
+    """The reply, its quick replies, the risk judgement and the optional fields the UI acts on
+    (``stream``, ``raised_contradiction``; checked against the turn's offer in ``_turn_extras``)."""
     from bot.safety.gate import parse_risk
 
-    return (*validate_reply(data), parse_risk(data))
+    extras = {"stream": data.get("stream"), "raised_contradiction": data.get("raised_contradiction") is True}
+    return (*validate_reply(data), parse_risk(data), extras)
 
 
 def risk_instructions() -> str:
@@ -298,6 +318,97 @@ def risk_instructions() -> str:
     from bot.safety.gate import RISK_CONTRACT
 
     return f"{RISK_CONTRACT}\n{prompt_text('safety')}"
+
+
+# --- streams and memory inside the conversation ------------------------------------------
+# Fixed, like the risk contract: the optional reply fields the orchestrator acts on. They are
+# asked for only when there is something to act on (an offerable stream, a noticed pattern);
+# "stream": "" and "raised_contradiction": false mean "none", so a strict JSON schema that
+# always requires both fields works the same.
+
+STREAM_CONTRACT = (
+    "Потоки relove.ru, которые сейчас подходят участнику (не больше двух, с причиной):\n{catalogue}\n"
+    "Если приглашение к месту — участник ищет опору, группу, практику или следующий шаг, — одной фразой "
+    "пригласи в один из этих потоков и добавь в тот же JSON поле \"stream\" с кодом потока: под ответом "
+    "появятся кнопки «Узнать о потоке» и «Начать поток». Не к месту — \"stream\": \"\". Другие потоки "
+    "не называй и не навязывай."
+)
+CONTRADICTION_CONTRACT = (
+    "В данных участника есть замеченное противоречие или избегание («Замечено ранее»). Если в этом ответе "
+    "это к месту, прямо и бережно назови его своими словами и спроси, что за ним стоит; тогда добавь в тот же "
+    "JSON поле \"raised_contradiction\": true (иначе false). В одном разговоре — не больше одного раза."
+)
+CONTRADICTION_DONE = "Противоречие или избегание в этом разговоре ты уже назвала — не поднимай его снова."
+RECALL_CONTRACT = (
+    "Это первый ответ в новом разговоре: одной короткой фразой вспомни нить прошлого разговора "
+    "(«Прошлые разговоры» в данных участника) и свяжи её с тем, что участник пишет сейчас."
+)
+MEMORY_PATTERNS = (JourneyInsight.Kind.CONTRADICTION, JourneyInsight.Kind.AVOIDANCE)
+CONTEXT_INSIGHT_KINDS = (JourneyInsight.Kind.INSIGHT, JourneyInsight.Kind.BREAKTHROUGH, *MEMORY_PATTERNS)
+
+
+@dataclass
+class TurnPlan:
+    """What this turn's prompt offers the LLM beyond the persona and the risk contract."""
+
+    offers: list[StreamScore] = field(default_factory=list)
+    ask_contradiction: bool = False
+    recall: bool = False
+
+    def instructions(self, *, contradiction_raised: bool) -> list[str]:
+        """Trusted text only: stream titles and descriptions are staff-written; reasons quoting the
+        profile go to the data block (:meth:`facts`)."""
+        parts = []
+        if self.offers:
+            parts.append(STREAM_CONTRACT.format(catalogue="\n".join(_offer_line(s) for s in self.offers)))
+        if self.ask_contradiction:
+            parts.append(CONTRADICTION_CONTRACT)
+        elif contradiction_raised:
+            parts.append(CONTRADICTION_DONE)
+        if self.recall:
+            parts.append(RECALL_CONTRACT)
+        return parts
+
+    def facts(self) -> dict[str, str]:
+        personal = [f"{s.stream.slug}: {'; '.join(s.profile_reasons)}" for s in self.offers if s.profile_reasons]
+        return {"Почему потоки подходят участнику (по профилю)": " | ".join(personal)} if personal else {}
+
+
+def _offer_line(score: StreamScore) -> str:
+    stream = score.stream
+    reasons = [r for r in score.reasons if r not in score.profile_reasons]
+    when = f", старт {stream.starts_at:%d.%m.%Y}" if stream.starts_at else ""
+    return (f"- код \"{stream.slug}\": «{stream.title}»{when} — {' '.join(stream.description.split())[:200]}"
+            f" Почему: {', '.join(reasons) or 'подходит по профилю'}.")
+
+
+def _first_reply_of_session(session: UserSession, history: list[dict]) -> bool:
+    """No reply of Natasha's in this session yet (a proactive message she opened it with does not count)."""
+    return session.summarized_turns == 0 and not any(
+        t.get("role") == "assistant" and t.get("kind") != "proactive" for t in history)
+
+
+def turn_plan(*, user: TelegramUser, session: UserSession, history: list[dict]) -> TurnPlan:
+    """Streams to offer (R2/R8), whether to ask for a contradiction (R9, once a session) and
+    whether to recall the last session (R9). Nothing of it in crisis mode."""
+    if user.crisis_flag:
+        return TurnPlan()
+    patterns = session.contradiction_raised_at is None and any(
+        kind in MEMORY_PATTERNS for kind in JourneyInsight.objects.filter(user=user, kind__in=CONTEXT_INSIGHT_KINDS)
+        .order_by("-created_at").values_list("kind", flat=True)[:CONTEXT_INSIGHTS])
+    return TurnPlan(offers=journey_selectors.streams_to_offer(user=user), ask_contradiction=patterns,
+                    recall=bool(user.last_summary) and _first_reply_of_session(session, history))
+
+
+def _turn_extras(extras: dict, plan: TurnPlan) -> tuple[Stream | None, bool]:
+    """The stream the reply names, if it is one this turn offered (by code or id), and whether
+    she named a contradiction when asked to."""
+    named = extras.get("stream")
+    offer = None
+    if isinstance(named, str | int) and not isinstance(named, bool):
+        key = str(named).strip().casefold()
+        offer = next((s.stream for s in plan.offers if key in (s.stream.slug.casefold(), str(s.stream.pk))), None)
+    return offer, plan.ask_contradiction and extras.get("raised_contradiction") is True
 
 
 def gentle_reply(*, history: list[dict]) -> Generated:
@@ -321,21 +432,32 @@ def reply_steps(*, user: TelegramUser, session: UserSession, stage: JourneyStage
     yield from summarize_steps(session)
     history = context_turns(session)
     if llm.llm_enabled():
-        system = system_prompt(user=user, stage=stage, extra=risk_instructions())
-        context = context_message(user=user, history=history, session_summary=session.summary)
+        plan = turn_plan(user=user, session=session, history=history)
+        extra = "\n\n".join([risk_instructions(),
+                              *plan.instructions(contradiction_raised=session.contradiction_raised_at is not None)])
+        system = system_prompt(user=user, stage=stage, extra=extra)
+        context = context_message(user=user, history=history, session_summary=session.summary, facts=plan.facts())
         used = _tokens(system) + (_tokens(context["content"]) if context else 0)
         budget = max(500, settings.CONTEXT_TOKEN_BUDGET - used)
         messages = [{"role": "system", "content": system}, *([context] if context else []),
                     *conversation_messages(session, budget_tokens=budget, turns=history)]
         result = yield llm.LLMCall(messages, validate=_validate_turn, purpose="reply")
         if result:
-            text, replies, risk = result
+            text, replies, risk, extras = result
+            offer, raised = _turn_extras(extras, plan)
             default_replies = [] if user.crisis_flag else _stage_defaults(stage)
             return Generated(html=escape(text), plain=text, quick_replies=replies or default_replies,
-                             source="llm", risk=risk)
+                             source="llm", risk=risk, offer=offer, raised_contradiction=raised)
     if user.crisis_flag:
         return gentle_reply(history=history)
-    return _template_reply(stage=stage, history=history)
+    return _template_reply(stage=stage, history=history, insight=lambda: last_insight(user))
+
+
+def last_insight(user: TelegramUser) -> str | None:
+    """The member's latest insight or breakthrough, for offline replies."""
+    return (JourneyInsight.objects.filter(user=user, kind__in=[JourneyInsight.Kind.INSIGHT,
+                                                               JourneyInsight.Kind.BREAKTHROUGH])
+            .order_by("-created_at").values_list("text", flat=True).first())
 
 
 def first_question(*, stage: JourneyStage) -> Generated:

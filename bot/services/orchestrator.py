@@ -36,7 +36,15 @@ from bot.ui import (
     split_message,
 )
 from journeys import selectors as journey_selectors
-from journeys.services import journey_announcement_claim, stage_get, stream_enroll, stream_link
+from journeys.services import (
+    CONVERSATION,
+    journey_announcement_claim,
+    stage_get,
+    stream_click_in_conversation,
+    stream_enroll,
+    stream_link,
+    stream_offer_claim,
+)
 from journeys.tasks import analyse_member_later
 from profiles import selectors as profile_selectors
 from profiles import services as member_services
@@ -199,7 +207,18 @@ def _answer(user: TelegramUser, session: UserSession, generated: Generated) -> l
     members.member_log(user=user, kind=UserActivityLog.Kind.MESSAGE_OUT, content=generated.plain,
                        interaction=UserInteraction.Kind.MESSAGE_OUT,
                        metadata={"source": generated.source, "session_id": session.pk})
-    return decorate(generated, turn_index=session.message_count - 1)
+    if generated.raised_contradiction:
+        sessions.session_mark_contradiction_raised(session=session)
+    parts = decorate(generated, turn_index=session.message_count - 1)
+    if generated.offer is not None and stream_offer_claim(user=user, stream=generated.offer, session_id=session.pk):
+        parts[-1].buttons.append(_stream_offer_buttons(generated.offer.pk))
+    return parts
+
+
+def _stream_offer_buttons(stream_id: int) -> list[Button]:
+    """The invitation Natasha made in her reply (R2/R8); presses are attributed to the conversation."""
+    return [Button("Узнать о потоке", callback_data=callback("cv", "i", stream_id)),
+            Button("🔥 Начать поток", callback_data=callback("cv", "s", stream_id))]
 
 
 def decorate(generated: Generated, *, turn_index: int) -> list[OutgoingMessage]:
@@ -412,6 +431,8 @@ def _handle_callback(user: TelegramUser, data: str) -> llm.Steps[Reply]:
             return (yield from converse(user, text))
     elif head == "st" and len(args) == 1 and args[0].isdigit():
         return _start_stream(user, int(args[0]))
+    elif head == "cv" and len(args) == 2 and args[0] in ("i", "s") and args[1].isdigit():
+        return _conversation_stream(user, action=args[0], stream_id=int(args[1]))
     elif head == "set" and args == ["tz"]:
         cache.set(_await_tz_key(user), 1, AWAIT_TZ_SECONDS)
         return [_msg("Напиши свой город или смещение от UTC, например «Екатеринбург» или «UTC+5».")]
@@ -445,13 +466,29 @@ def _quick_reply_text(user: TelegramUser, turn: str, index: str) -> str | None:
     return replies[i] if i < len(replies) else None
 
 
-def _start_stream(user: TelegramUser, stream_id: int) -> list[OutgoingMessage]:
+def _conversation_stream(user: TelegramUser, *, action: str, stream_id: int) -> list[OutgoingMessage]:
+    """A press on the stream buttons under Natasha's reply: the stream's card or enrolment."""
+    if user.crisis_flag:  # an invitation from before the crisis: no streams in gentle mode
+        return [_msg(template_html("crisis_no_tasks"))]
+    stream = journey_selectors.stream_active(stream_id=stream_id)
+    if stream is None:
+        return [_msg(template_html("unknown_button"))]
+    stream_click_in_conversation(user=user, stream=stream, action="about" if action == "i" else "start")
+    if action == "s":
+        return _start_stream(user, stream_id, source=CONVERSATION)
+    when = f"\nСтарт: {stream.starts_at:%d.%m.%Y}" if stream.starts_at else ""
+    return [_msg(f"<b>{escape(stream.title)}</b>\n{escape(stream.description)}{escape(when)}",
+                 buttons=[[Button("🔥 Начать поток", callback_data=callback("cv", "s", stream.pk))],
+                          [Button("Подробнее на relove.ru", url=stream_link(user=user, stream=stream))]])]
+
+
+def _start_stream(user: TelegramUser, stream_id: int, *, source: str = "") -> list[OutgoingMessage]:
     if user.crisis_flag:  # gentle mode: no exercises or challenges until staff resolve the alert
         return [_msg(template_html("crisis_no_tasks"))]
     stream = journey_selectors.stream_active(stream_id=stream_id)
     if stream is None:
         return [_msg(template_html("unknown_button"))]
-    _, created = stream_enroll(user=user, stream=stream)
+    _, created = stream_enroll(user=user, stream=stream, source=source)
     step = journey_selectors.stream_first_step(stream=stream)
     intro = (f"Ты в потоке <b>{escape(stream.title)}</b> 🔥" if created
              else f"Ты уже в потоке <b>{escape(stream.title)}</b>.")

@@ -138,6 +138,16 @@ def session_set_summary(*, session: UserSession, summary: str, summarized_turns:
     session.summary, session.summarized_turns = summary, summarized_turns
 
 
+def session_mark_contradiction_raised(*, session: UserSession, now=None) -> bool:
+    """Natasha named a contradiction or avoidance in this session; True only the first time."""
+    now = now or timezone.now()
+    marked = UserSession.objects.filter(pk=session.pk, contradiction_raised_at__isnull=True).update(
+        contradiction_raised_at=now)
+    if marked:
+        session.contradiction_raised_at = now
+    return bool(marked)
+
+
 @transaction.atomic
 def session_end(*, session: UserSession, reason: str, now=None) -> bool:
     """End a session once and fold it into the member record (counts, last summary).

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from bot.models import CrisisAlert
 from bot.services.safety import OPEN
+from relove.core.admin_time import admin_zone_label
 
 register = template.Library()
 
@@ -24,7 +25,7 @@ def member_crisis_panel(context, member):
         "alert_url": reverse("admin:bot_crisisalert_change", args=[alert.pk]) if alert else "",
         "crisis_url": flag_url("crisis_flag", not member.crisis_flag),
         "blocked_url": flag_url("is_blocked", not member.is_blocked),
-        "changes": member.flag_changes.select_related("staff")[:10],
+        "changes": member.flag_changes.select_related("staff")[:10], "zone_label": admin_zone_label(),
     }
 
 

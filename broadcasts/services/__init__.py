@@ -12,6 +12,7 @@ from .compose import (
 from .delivery import broadcast_deliver
 from .lifecycle import (
     broadcast_cancel,
+    broadcast_deletable,
     broadcast_finish_if_complete,
     broadcast_schedule,
     broadcast_send_now,
@@ -25,6 +26,7 @@ __all__ = [
     "broadcast_button_pressed",
     "broadcast_cancel",
     "broadcast_create",
+    "broadcast_deletable",
     "broadcast_deliver",
     "broadcast_finish_if_complete",
     "broadcast_save",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -15,7 +16,10 @@ from ..rendering import broadcast_message, broadcast_photo, check_buttons, check
 logger = logging.getLogger(__name__)
 
 EDITABLE = (Broadcast.Status.DRAFT, Broadcast.Status.SCHEDULED)
+NO_TOKEN = "не задан TELEGRAM_BOT_TOKEN — бот не может отправлять сообщения. Задайте его в окружении сервера."
+NO_RECIPIENTS = "Получателей нет: под эту аудиторию не подходит ни один участник. Измените аудиторию."
 CONTENT_FIELDS = ["title", "text", "buttons", "photo", "photo_file_id", "scheduled_at", "counts_against_budget",
+                  "local_time", "local_date",
                   "segment_gender", "segment_language", "segment_active_within_days", "segment_consented_only"]
 
 
@@ -38,13 +42,14 @@ def broadcast_validate(*, text: str, buttons, has_photo: bool) -> None:
 def broadcast_create(*, title: str, text: str, buttons: list | None = None, photo=None, created_by=None,
                      counts_against_budget: bool = False, stage_ids=(), stream_ids=(), tag_ids=(),
                      gender: str = "", language: str = "", active_within_days: int | None = None,
-                     consented_only: bool = True) -> Broadcast:
-    """A validated draft with its audience segment."""
+                     consented_only: bool = True, local_time=None, local_date=None) -> Broadcast:
+    """A validated draft with its audience segment (``local_time``: delivery in members' local time)."""
     broadcast_validate(text=text, buttons=buttons or [], has_photo=bool(photo))
     broadcast = Broadcast.objects.create(
         title=title, text=text, buttons=buttons or [], photo=photo or "", created_by=created_by,
         counts_against_budget=counts_against_budget, segment_gender=gender, segment_language=language,
-        segment_active_within_days=active_within_days, segment_consented_only=consented_only)
+        segment_active_within_days=active_within_days, segment_consented_only=consented_only,
+        local_time=local_time, local_date=local_date)
     broadcast.segment_stages.set(stage_ids)
     broadcast.segment_streams.set(stream_ids)
     broadcast.segment_tags.set(tag_ids)
@@ -84,6 +89,8 @@ def broadcast_test_send(*, broadcast: Broadcast, staff_user) -> outbound.Outcome
     Goes through the shared outbound path (rate limit, error classification); creates no
     delivery rows and does not count against anyone's daily budget.
     """
+    if not settings.TELEGRAM_BOT_TOKEN:
+        raise BroadcastError(NO_TOKEN)
     account = StaffTelegramAccount.objects.filter(user=staff_user).first()
     if account is None or account.verified_at is None:
         raise BroadcastError("Привяжите свой Telegram: «Telegram сотрудников» → «Привязать Telegram», "

@@ -45,6 +45,7 @@ from relove.core.ratelimit import RateLimiter
 from ..models import Broadcast, BroadcastDelivery
 from ..rendering import broadcast_message, broadcast_photo
 from .lifecycle import broadcast_finish_if_complete
+from .local_time import outside_window, sending_window, zone_resolver
 
 logger = logging.getLogger(__name__)
 
@@ -193,6 +194,9 @@ class _Run:
         self._next_claim = 0.0
         self._next_record = 0.0
         self._unrecorded: list[tuple[Job, Outcome]] = []
+        # In members' local time each row must also go out inside its member's sending window.
+        self.window = sending_window() if broadcast.local_time is not None else None
+        self.zone_of = zone_resolver() if self.window is not None else None
 
     def execute(self) -> dict:
         message = broadcast_message(self.broadcast, photo=broadcast_photo(self.broadcast))
@@ -229,6 +233,8 @@ class _Run:
                     wait = self._seconds_to_next_due()
                     if wait is None:
                         return  # nothing pending: done (other workers may still finish theirs)
+                    if self.window is not None and wait > self.poll:
+                        return  # local time: the next zone is far off; the beat dispatcher resumes it
                     self._next_claim = time.monotonic() + min(max(wait, 0.05), self.poll)
                 elif not jobs:
                     self._next_claim = time.monotonic() + 0.5  # the rest are in flight or backing off
@@ -286,8 +292,11 @@ class _Run:
                 .order_by("id")
                 .select_for_update(skip_locked=True, of=("self",))
                 .values_list("id", "user_id", "attempts", "daily_slot_id", "user__telegram_id",
-                             "user__is_blocked", "user__crisis_flag", "user__journey_stage")[: self.batch_size]
+                             "user__is_blocked", "user__crisis_flag", "user__journey_stage",
+                             "user__timezone")[: self.batch_size]
             )
+            if self.window is not None:
+                rows = self._defer_outside_window(rows, now)
             if not rows:
                 return []
             blocked = [r[0] for r in rows if r[5]]
@@ -306,6 +315,18 @@ class _Run:
         if self.broadcast.counts_against_budget:
             jobs = self._charge_budget(jobs, [r[0] for r in sendable if r[3] is not None], now)
         return jobs
+
+    def _defer_outside_window(self, rows: list[tuple], now: datetime) -> list[tuple]:
+        """Rows whose member's clock is outside the sending window (a worker came late) wait
+        for the window's next opening instead of waking the member up."""
+        kept = []
+        for row in rows:
+            opens = outside_window(zone=self.zone_of(row[8]), now=now, window=self.window)
+            if opens is None:
+                kept.append(row)
+            else:
+                BroadcastDelivery.objects.filter(pk=row[0]).update(next_attempt_at=opens)
+        return kept
 
     def _finalize_unsent(self, ids: list[int], status: str, reason: str) -> None:
         if ids:

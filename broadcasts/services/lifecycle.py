@@ -18,7 +18,8 @@ from bot import outbound
 
 from ..models import Broadcast, BroadcastDelivery
 from ..selectors import audience, segment_of
-from .compose import EDITABLE, BroadcastError
+from .compose import EDITABLE, NO_RECIPIENTS, BroadcastError
+from .local_time import check_local_time, deliveries_schedule_local
 
 logger = logging.getLogger(__name__)
 
@@ -48,17 +49,30 @@ def _create_deliveries(broadcast: Broadcast, *, now: datetime) -> int:
     return BroadcastDelivery.objects.filter(broadcast_id=broadcast.pk).count()
 
 
-def _start(broadcast_id: int, *, allowed: tuple[str, ...], enqueue: bool, now: datetime) -> int | None:
-    """Move to ``sending`` and fix the recipient list, in one transaction; None if not startable."""
+def _start(broadcast_id: int, *, allowed: tuple[str, ...], enqueue: bool, now: datetime,
+           refuse_empty: bool = False) -> int | None:
+    """Move to ``sending`` and fix the recipient list, in one transaction; None if not startable.
+
+    With ``refuse_empty`` an empty audience raises ``BroadcastError`` and nothing changes
+    (staff pressing "send"); the beat job closes an empty scheduled broadcast as done instead.
+    A broadcast in members' local time gets each row's due moment before anyone may claim it.
+    """
     with transaction.atomic():
         broadcast = Broadcast.objects.select_for_update().filter(pk=broadcast_id, status__in=allowed).first()
         if broadcast is None:
             return None
+        if refuse_empty and (problems := check_local_time(broadcast.local_time)):
+            raise BroadcastError(problems[0])
         Broadcast.objects.filter(pk=broadcast_id).update(status=Status.SENDING, started_at=now)
         total = _create_deliveries(broadcast, now=now)
+        if total == 0 and refuse_empty:
+            raise BroadcastError(NO_RECIPIENTS)  # rolls the status back: it stays a draft
         if total == 0:
             Broadcast.objects.filter(pk=broadcast_id).update(status=Status.DONE, finished_at=now)
-        elif enqueue:
+            return 0
+        if broadcast.local_time is not None:
+            deliveries_schedule_local(broadcast=broadcast, now=now)
+        if enqueue:
             _enqueue_delivery(broadcast_id)
     logger.info("broadcast %s started: %d recipients", broadcast_id, total)
     return total
@@ -68,10 +82,11 @@ def broadcast_send_now(*, broadcast_id: int, enqueue: bool = True) -> int:
     """Start sending a draft or scheduled broadcast now; returns the number of recipients.
 
     The audience is fixed at this moment (one delivery row per member, unique per broadcast
-    and member). With ``enqueue`` a Celery worker is started after commit; the
-    ``send_broadcast`` command passes False and delivers in the foreground.
+    and member); an empty audience is refused (``BroadcastError``). With ``enqueue`` a Celery
+    worker is started after commit; the ``send_broadcast`` command passes False and delivers
+    in the foreground.
     """
-    total = _start(broadcast_id, allowed=EDITABLE, enqueue=enqueue, now=timezone.now())
+    total = _start(broadcast_id, allowed=EDITABLE, enqueue=enqueue, now=timezone.now(), refuse_empty=True)
     if total is None:
         raise BroadcastError("Отправить можно только черновик или запланированную рассылку.")
     return total
@@ -81,11 +96,22 @@ def broadcast_schedule(*, broadcast_id: int, at: datetime) -> Broadcast:
     """Schedule (or re-schedule) a draft for ``at``; the beat job starts it when due."""
     if at <= timezone.now():
         raise BroadcastError("Время отправки должно быть в будущем.")
+    broadcast = Broadcast.objects.filter(pk=broadcast_id).first()
+    if broadcast is not None and audience(segment=segment_of(broadcast)).count() == 0:
+        raise BroadcastError(NO_RECIPIENTS)
+    if broadcast is not None and (problems := check_local_time(broadcast.local_time)):
+        raise BroadcastError(problems[0])
     changed = Broadcast.objects.filter(pk=broadcast_id, status__in=EDITABLE).update(
         status=Status.SCHEDULED, scheduled_at=at)
     if not changed:
         raise BroadcastError("Запланировать можно только черновик или запланированную рассылку.")
     return Broadcast.objects.get(pk=broadcast_id)
+
+
+def broadcast_deletable(broadcast: Broadcast) -> bool:
+    """Only a broadcast that never started may be deleted: afterwards its delivery rows are the
+    record of who got what (and a sending one would lose its queue mid-way)."""
+    return broadcast.started_at is None and broadcast.status != Status.SENDING
 
 
 @transaction.atomic
@@ -143,13 +169,21 @@ def deliveries_recover_stuck(*, older_than: timedelta | None = None, broadcast_i
 
 
 def broadcasts_resume_stalled(*, now: datetime | None = None) -> list[int]:
-    """Hand broadcasts with due rows but no live worker (none claimed anything lately) to a worker."""
+    """Hand broadcasts with due rows but no live worker (none claimed anything lately) to a worker.
+
+    A broadcast in members' local time is handed over as soon as rows are due and none is in
+    flight: its workers stop while the next zone's moment is far away, so rows become due
+    with nobody working on them. A spare task costs nothing (claims are exclusive).
+    """
     now = now or timezone.now()
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     resumed = []
     for broadcast in Broadcast.objects.filter(status=Status.SENDING).annotate(last_claim=Max("deliveries__claimed_at")):
         last_seen = max(filter(None, [broadcast.last_claim, broadcast.started_at]), default=None)
-        if last_seen and last_seen > now - STALLED_AFTER:
+        if broadcast.local_time is not None:
+            if BroadcastDelivery.objects.filter(broadcast_id=broadcast.pk, status=Row.SENDING).exists():
+                continue
+        elif last_seen and last_seen > now - STALLED_AFTER:
             continue
         if BroadcastDelivery.objects.filter(due, broadcast_id=broadcast.pk, status=Row.PENDING).exists():
             _enqueue_delivery(broadcast.pk)

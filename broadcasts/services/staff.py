@@ -9,6 +9,7 @@ from relove.core.models import StaffTask
 from relove.core.staff_tasks import Outcome
 
 from ..models import Broadcast
+from ..selectors import telegram_said
 from .compose import BroadcastError, broadcast_test_send
 
 TEST_SEND = "broadcasts.test_send"
@@ -31,4 +32,4 @@ def broadcast_test_send_outcome(task: StaffTask) -> Outcome:
         return Outcome("; ".join(exc.messages), messages.ERROR)
     if outcome.ok:
         return Outcome("Тест отправлен вам в Telegram.", messages.SUCCESS)
-    return Outcome(f"Telegram не принял тест: {outcome.error}", messages.ERROR)
+    return Outcome(f"Тест не доставлен: {telegram_said(outcome.error)}.", messages.ERROR)

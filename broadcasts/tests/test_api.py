@@ -64,6 +64,7 @@ def test_send_now_then_counts_then_cancel(api, django_capture_on_commit_callback
 
 
 def test_schedule_through_send_and_list_filter(api):
+    TelegramUserFactory()
     broadcast_id = create(api).json()["id"]
     at = timezone.now() + timedelta(hours=2)
     response = api.post(f"{URL}{broadcast_id}/send/", {"scheduled_at": at.isoformat()}, format="json")
@@ -88,3 +89,16 @@ def test_only_staff():
     assert client.get(URL).status_code == 401
     client.force_authenticate(StaffFactory(is_staff=False))
     assert client.get(URL).status_code == 403
+
+
+def test_nobody_to_send_to_is_refused(api):
+    broadcast_id = create(api).json()["id"]
+    response = api.post(f"{URL}{broadcast_id}/send/", {}, format="json")
+    assert response.status_code == 409 and "Получателей нет" in str(response.json())
+    assert Broadcast.objects.get(pk=broadcast_id).status == Broadcast.Status.DRAFT
+
+
+def test_local_time_is_checked_against_the_sending_window(api):
+    assert create(api, local_time="23:30").status_code == 400
+    response = create(api, local_time="10:00", local_date="2099-03-01")
+    assert response.status_code == 201 and response.json()["local_time"] == "10:00:00"

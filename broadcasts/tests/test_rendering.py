@@ -1,5 +1,7 @@
+from django.http import QueryDict
+
 from bot.outbound import OutgoingPhoto
-from broadcasts.forms import buttons_from_lines, buttons_to_lines
+from broadcasts.forms import ButtonListWidget, buttons_from_rows
 from broadcasts.models import Broadcast
 from broadcasts.rendering import (
     broadcast_message,
@@ -49,12 +51,25 @@ def test_quick_reply_callback_fits_64_bytes_and_parses_back():
     assert parse_button_callback("b:x:1") is None
 
 
-def test_button_lines_round_trip():
-    text = "Сайт | https://relove.ru\nДа\nНе сейчас | Напомни позже"
-    buttons = buttons_from_lines(text)
+def test_button_rows_become_links_and_quick_replies():
+    buttons = buttons_from_rows([" Сайт ", "Да", "Не сейчас", ""], ["url", "reply", "reply", "reply"],
+                                ["https://relove.ru", "", "Напомни позже", ""])
     assert buttons == [{"text": "Сайт", "url": "https://relove.ru"}, {"text": "Да", "reply": "Да"},
-                       {"text": "Не сейчас", "reply": "Напомни позже"}]
-    assert buttons_to_lines(buttons) == text
+                       {"text": "Не сейчас", "reply": "Напомни позже"}]  # the empty row is dropped
+
+
+def test_button_list_widget_renders_rows_and_reads_them_back():
+    widget = ButtonListWidget()
+    html = widget.render("buttons", [{"text": "Сайт", "url": "https://relove.ru"}, {"text": "Да", "reply": "Ок"}])
+    assert html.count('class="bc-button-row"') == 3  # two rows and the template row for «Добавить»
+    assert 'value="https://relove.ru"' in html and 'value="Ок"' in html and "{" not in html.replace("{%", "")
+    data = QueryDict(mutable=True)
+    data.setlist("buttons_text", ["Сайт", "Да"])
+    data.setlist("buttons_kind", ["url", "reply"])
+    data.setlist("buttons_target", ["https://relove.ru", "Ок"])
+    assert widget.value_from_datadict(data, {}, "buttons") == [{"text": "Сайт", "url": "https://relove.ru"},
+                                                               {"text": "Да", "reply": "Ок"}]
+    assert widget.value_omitted_from_data(QueryDict(), {}, "buttons")
 
 
 def test_message_has_buttons_one_per_row_and_photo_becomes_caption():

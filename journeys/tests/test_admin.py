@@ -164,3 +164,23 @@ def test_the_stream_list_counts_clicks_enrolments_and_steps_per_stream(client, s
     rows = {s.pk: s for s in client.get(reverse("admin:journeys_stream_changelist")).context["cl"].result_list}
     assert (rows[first.pk]._clicks, rows[first.pk]._enrolled, rows[first.pk]._steps) == (2, 1, 1)
     assert (rows[second.pk]._clicks, rows[second.pk]._enrolled, rows[second.pk]._steps) == (1, 0, 0)
+
+
+def test_set_stage_previews_the_congratulation_only_for_forward_moves(client, superuser, member):
+    client.force_login(superuser)
+    page = client.get(reverse("admin:journeys_member_set_stage", args=[member.pk])).content.decode()
+    previews = json.loads(page.split('id="stage-congratulations" type="application/json">')[1].split("</script>")[0])
+    assert str(stage(1).pk) not in previews  # the current stage: nothing to congratulate
+    text = previews[str(stage(3).pk)]
+    assert stage(3).name in text and "3/12" in text and "<" not in text
+    assert 'name="notify"' in page and "checked" not in page.split('name="notify"')[1].split(">")[0]
+    assert "Ничего: «Сообщить участнику» не отмечено" in page
+
+
+def test_set_stage_says_when_the_member_would_not_get_the_congratulation(client, superuser, member):
+    client.force_login(superuser)
+    url = reverse("admin:journeys_member_set_stage", args=[member.pk])
+    assert 'id="stage-preview-blocked"' not in client.get(url).content.decode()
+    member.is_paused = True
+    member.save()
+    assert 'id="stage-preview-blocked"' in client.get(url).content.decode()

@@ -59,6 +59,7 @@ NAVIGATION: tuple[Group, ...] = (
     )),
     Group("Рассылки", (
         Entry("Рассылки", "campaign", model="broadcasts.Broadcast"),
+        Entry("Сегменты", "group_work", model="broadcasts.SavedSegment"),
         Entry("Доставки", "mark_email_read", model="broadcasts.BroadcastDelivery"),
         Entry("Telegram сотрудников", "badge", model="broadcasts.StaffTelegramAccount"),
     )),

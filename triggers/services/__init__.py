@@ -5,6 +5,7 @@ Entry points (admin, API, Celery task, ``manage.py run_triggers``) call these on
 
 from .attribution import proactive_reply_record
 from .delivery import (
+    stage_completed_preview,
     trigger_compose,
     trigger_deliver,
     triggers_cancel,
@@ -22,6 +23,7 @@ __all__ = [
     "next_allowed_moment",
     "plan_send",
     "proactive_reply_record",
+    "stage_completed_preview",
     "trigger_compose",
     "trigger_deliver",
     "triggers_cancel",

@@ -11,8 +11,10 @@ daily slot is the last guard of the daily budget.
 
 from __future__ import annotations
 
+import html
 import logging
 import queue
+import re
 import threading
 import time as monotonic_time
 from collections import Counter, defaultdict
@@ -30,7 +32,7 @@ from bot.services import members, natasha, sessions
 from bot.services.budget import Source, daily_budget_usage, daily_slot_release, daily_slot_take
 from bot.services.natasha import Generated, with_progress_bar
 from bot.services.orchestrator import decorate
-from bot.ui import Button, callback, escape
+from bot.ui import Button, callback, escape, render
 from journeys.models import JourneyInsight, JourneyStage, Stream, StreamEnrollment, StreamStep
 from journeys.services import journey_announcement_claim, stream_step_mark_delivered
 from profiles.models import TelegramUser, UserActivityLog, UserInteraction
@@ -315,7 +317,7 @@ def _context(trigger: ProactiveTrigger, user: TelegramUser) -> dict[str, str]:
         if not journey_announcement_claim(user_id=user.pk, progress_id=payload.get("progress_id")):
             raise Stale("участник уже увидел новый этап в ответе")
         stage = JourneyStage.objects.get(order=user.journey_stage)
-        return {"next_step": f"«{stage.name}». {stage.first_question}".strip()}
+        return {"next_step": _next_step(stage)}
     if trigger.kind == Kind.AVOIDANCE:
         insight = JourneyInsight.objects.filter(pk=payload.get("insight_id"), user=user).first()
         if insight is None:
@@ -334,6 +336,25 @@ def _context(trigger: ProactiveTrigger, user: TelegramUser) -> dict[str, str]:
             raise Stale("участник уже в потоке")
         return {"stream": stream.title, "description": stream.description}
     return {}
+
+
+def _next_step(stage: JourneyStage) -> str:
+    return f"«{stage.name}». {stage.first_question}".strip()
+
+
+def stage_completed_preview(*, stage: JourneyStage) -> str:
+    """The congratulation a member moved forward to ``stage`` would get, as plain text.
+
+    The ``proactive_stage_completed`` template filled in, with the stage indicator; with the
+    LLM on, Natasha words the same message afresh. Sends and stores nothing.
+    """
+    row = natasha.template(f"proactive_{Kind.STAGE_COMPLETED}", stage=stage)
+    if row is None:
+        generated = natasha.first_question(stage=stage)
+    else:
+        text = html.unescape(re.sub(r"<[^>]+>", "", render(row.text, next_step=_next_step(stage))))
+        generated = Generated(html=escape(text), plain=text)
+    return with_progress_bar(generated, stage=stage.order).plain
 
 
 def _extra_buttons(trigger: ProactiveTrigger) -> list[list[Button]]:

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from broadcasts.models import Broadcast
-from broadcasts.selectors import delivery_counts
+from broadcasts.selectors import delivery_counts, local_waiting
 from broadcasts.services import (
     BroadcastError,
     broadcast_deliver,
@@ -49,3 +49,7 @@ class Command(BaseCommand):
             f"Totals: sent {counts['sent']}, failed {counts['failed']}, blocked {counts['blocked']}, "
             f"unknown {counts['unknown']}, skipped {counts['skipped']}, cancelled {counts['cancelled']}, "
             f"pending {counts['pending']} of {counts['total']}.")
+        waiting = local_waiting(broadcast=Broadcast.objects.get(pk=broadcast_id))
+        if waiting and waiting["count"]:
+            self.stdout.write(f"{waiting['count']} wait for their members' local time (next at {waiting['next']}); "
+                              "the beat dispatcher sends them when it comes.")
