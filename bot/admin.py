@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
 from profiles.admin import stage_filter, stage_label
+from relove.core.admin_time import admin_zone_label
 from relove.core.admin_utils import (
     CONVERSATION_PERMISSION,
     HistoryAdmin,
@@ -176,7 +177,8 @@ class CrisisAlertAdmin(PersonalDataAdminMixin, ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         alert = self.get_object(request, object_id)
-        extra = {"workflow_form": CrisisWorkflowForm(initial={"assignee": alert.assignee_id if alert else None})}
+        extra = {"workflow_form": CrisisWorkflowForm(initial={"assignee": alert.assignee_id if alert else None}),
+                 "zone_label": admin_zone_label()}
         if alert is not None:
             extra["notes"] = CrisisNote.objects.filter(alert=alert).select_related("author")
             extra["workflow_url"] = reverse("admin:bot_crisisalert_workflow", args=[alert.pk])

@@ -47,9 +47,9 @@ def triggers_due(*, now: datetime, limit: int, ids: list[int] | None = None) -> 
 def trigger_progress(trigger: ProactiveTrigger, *, now: datetime | None = None) -> str:
     """What happens to this trigger next, or why it does not move, in words for its admin page."""
     from django.utils import timezone
-    from django.utils.formats import date_format
 
     from relove.core import liveness
+    from relove.core.admin_time import admin_datetime
     from relove.core.staff_errors import WORKER_DOWN
 
     from .models import ProactivityConfig
@@ -71,7 +71,7 @@ def trigger_progress(trigger: ProactiveTrigger, *, now: datetime | None = None) 
     if liveness.worker_required() and not scan.alive:
         return "Не отправляется: поиск триггеров не запускался давно — проверьте, что Celery beat запущен."
     if trigger.scheduled_for > now:
-        moment = date_format(timezone.localtime(trigger.scheduled_for), "d.m.Y H:i")
-        return f"Ждёт: будет отправлен не раньше {moment} МСК (по правилам окна, лимита и интервала)."
+        return (f"Ждёт: будет отправлен не раньше {admin_datetime(trigger.scheduled_for)} "
+                "(по правилам окна, лимита и интервала).")
     retry = f" Прошлая попытка: {trigger.last_error}." if trigger.last_error else ""
     return f"Пора отправлять: уйдёт при ближайшем поиске триггеров (раз в минуту).{retry}"

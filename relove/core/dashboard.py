@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from . import liveness
+from .admin_time import admin_zone, admin_zone_label
 from .staff_errors import WORKER_DOWN, capitalized
 
 DANGER, WARN, OK, MUTED = "danger", "warn", "ok", "muted"
@@ -50,7 +51,7 @@ def _changelist(model_label: str, **params) -> str:
 
 def _stamp(moment: datetime) -> str:
     """A moment as the admin's filters accept it in a query string (seconds, with the offset)."""
-    return timezone.localtime(moment).replace(microsecond=0).isoformat()
+    return timezone.localtime(moment, admin_zone()).replace(microsecond=0).isoformat()
 
 
 def _may_view(user, model_label: str) -> bool:
@@ -211,7 +212,7 @@ def _status_row(state: liveness.State, *, needed: bool) -> dict:
         tone, text = DANGER, "молчит"
     return {"key": f"status.{state.name}", "title": state.title, "tone": tone, "text": text,
             "seen": _ago(state.age) if state.age is not None else "",
-            "seen_at": date_format(timezone.localtime(state.seen_at), "d.m H:i") if state.seen_at else "",
+            "seen_at": date_format(timezone.localtime(state.seen_at, admin_zone()), "d.m H:i") if state.seen_at else "",
             "detail": state.detail}
 
 
@@ -230,7 +231,7 @@ def system_status() -> list[dict]:
 def dashboard(user, *, now: datetime | None = None) -> dict:
     """Every card this staff member may see, and the system status (a bounded number of queries)."""
     now = now or timezone.now()
-    day_start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    day_start = timezone.localtime(now, admin_zone()).replace(hour=0, minute=0, second=0, microsecond=0)
     status = system_status()
     worker_alive = not liveness.worker_required() or any(
         row["key"] == f"status.{liveness.WORKER}" and row["tone"] == OK for row in status)
@@ -246,7 +247,8 @@ def dashboard(user, *, now: datetime | None = None) -> dict:
     if _may_view(user, "profiles.UserInteraction"):
         cards.append(replies_card(now))
     return {"cards": cards, "status": status, "summary": status_summary(status),
-            "generated_at": timezone.localtime(now), "worker_alive": worker_alive}
+            "generated_at": timezone.localtime(now, admin_zone()), "zone": admin_zone_label(),
+            "worker_alive": worker_alive}
 
 
 def status_summary(status: list[dict]) -> dict:

@@ -84,7 +84,7 @@ class TestTriggerProgress:
     @pytest.mark.clock("2026-03-10 09:00:00+00:00")
     def test_a_future_trigger_says_when(self, member):
         trigger = TriggerFactory(user=member, scheduled_for=timezone.now() + timedelta(hours=3))
-        assert trigger_progress(trigger).startswith("Ждёт: будет отправлен не раньше 10.03.2026 15:00 МСК")
+        assert trigger_progress(trigger).startswith("Ждёт: будет отправлен не раньше 2026-03-10 15:00 МСК")
 
     def test_a_failed_trigger_shows_its_reason(self, member):
         trigger = TriggerFactory(user=member, status="failed", last_error="Telegram ответил: Chat not found")
