@@ -195,6 +195,8 @@ CELERY_BEAT_SCHEDULER = "relove.core.beat:HeartbeatScheduler"
 # WORKER_SILENT_AFTER_SECONDS counts as down (dashboard in red, /healthz 503).
 HEARTBEAT_SECONDS = env.int("HEARTBEAT_SECONDS", default=30)
 WORKER_SILENT_AFTER_SECONDS = env.int("WORKER_SILENT_AFTER_SECONDS", default=180)
+# Event-loop code (the bot, async LLM calls) writes its heartbeats from a pool thread (off in tests).
+HEARTBEATS_FROM_EVENT_LOOPS = True
 # The admin index (operations dashboard) re-reads its numbers this often; 0 turns it off.
 DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=20)
 CELERY_TIMEZONE = "UTC"

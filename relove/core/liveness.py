@@ -96,7 +96,8 @@ def note(name: str, *, ok: bool = True, detail: str = "") -> None:
     except RuntimeError:
         record(name, ok=ok, detail=detail)
         return
-    loop.run_in_executor(None, _record_in_thread, name, ok, detail)
+    if settings.HEARTBEATS_FROM_EVENT_LOOPS:
+        loop.run_in_executor(None, _record_in_thread, name, ok, detail)
 
 
 def forget_throttle() -> None:

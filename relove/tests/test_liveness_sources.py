@@ -19,7 +19,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def _fresh():
+def _fresh(settings):
+    settings.HEARTBEATS_FROM_EVENT_LOOPS = True  # off elsewhere in tests (relove/settings_test.py)
     Heartbeat.objects.all().delete()
     liveness.forget_throttle()
     yield
