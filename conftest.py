@@ -80,6 +80,20 @@ def fake_llm(settings):
 
 
 @pytest.fixture
+def fake_anthropic(settings):
+    """A real Anthropic Messages API imitation on loopback; the product talks to it through `anthropic`."""
+    from testkit.fake_llm import FakeAnthropic
+
+    with FakeAnthropic() as llm:
+        settings.LLM_PROVIDER = "anthropic"
+        settings.LLM_STRUCTURED_OUTPUT = "json_schema"
+        settings.ANTHROPIC_API_KEY = "test-key"
+        settings.ANTHROPIC_BASE_URL = llm.base_url
+        settings.OPENAI_API_KEY = ""
+        yield llm
+
+
+@pytest.fixture
 def fake_telegram(settings):
     """A real Bot API imitation on loopback; the product reaches it through python-telegram-bot."""
     from testkit.fake_telegram import FakeTelegram

@@ -87,6 +87,8 @@ def populate(size: int, *, due: float = 0.01, seed: int = 5) -> dict[str, int]:
     from django.db import connection
 
     from journeys.models import JourneyInsight, JourneyProgress, JourneyStage
+    from profiles.models import TelegramUser
+    from relove.core.blind_index import exact_digest, search_tokens
     from triggers.models import ProactivityConfig, ScanState
 
     rng = random.Random(seed)
@@ -101,6 +103,9 @@ def populate(size: int, *, due: float = 0.01, seed: int = 5) -> dict[str, int]:
     members, triggers, progress, insights = [], [], [], []
     evidence = JourneyProgress._meta.get_field("evidence").get_db_prep_value("", connection)
     note = JourneyInsight._meta.get_field("text").get_db_prep_value("Уходит от разговора о деньгах", connection)
+    # Identity is encrypted at rest and found through keyed digests (relove.core.blind_index).
+    member_field = TelegramUser._meta.get_field
+    empty_name = member_field("first_name").get_db_prep_value("", connection)
     for i in range(1, size + 1):
         roll = rng.random()
         flags = {"proactive_enabled": True, "is_paused": False, "is_blocked": False}
@@ -123,9 +128,12 @@ def populate(size: int, *, due: float = 0.01, seed: int = 5) -> dict[str, int]:
         groups[group] += 1
         zone = "" if rng.random() < 0.7 else rng.choice(ZONES)
         stage = rng.randint(1, 12)
-        members.append((i, 10_000_000 + i, f"m{i}", "", "", "ru", zone, "", _ts(consent), flags["proactive_enabled"],
-                        flags["is_paused"], flags["is_blocked"], False, stage, 3, 1, 0, _ts(last), _ts(last),
-                        _ts(NOW - timedelta(days=90)), _ts(NOW)))
+        telegram_id, username = 10_000_000 + i, f"m{i}"
+        members.append((i, member_field("telegram_id").get_db_prep_value(telegram_id, connection),
+                        exact_digest(telegram_id), member_field("username").get_db_prep_value(username, connection),
+                        empty_name, empty_name, search_tokens(username), "ru", zone, "", _ts(consent),
+                        flags["proactive_enabled"], flags["is_paused"], flags["is_blocked"], False, stage, 3, 1, 0,
+                        _ts(last), _ts(last), _ts(NOW - timedelta(days=90)), _ts(NOW)))
         if group == "nudged":
             nudge = NOW - timedelta(hours=rng.uniform(1, 23.9))
             triggers.append((i, "inactivity", "sent", "inactivity", _ts(nudge), 1, _ts(nudge), _ts(nudge)))
@@ -140,7 +148,8 @@ def populate(size: int, *, due: float = 0.01, seed: int = 5) -> dict[str, int]:
             insights.append((i, stages[stage], "avoidance", note, 0.8, _ts(NOW - timedelta(hours=3))))
     with connection.cursor() as cursor:
         raw = cursor.cursor
-        with raw.copy("COPY profiles_telegramuser (id, telegram_id, username, first_name, last_name, language_code, "
+        with raw.copy("COPY profiles_telegramuser (id, telegram_id, telegram_id_hash, username, first_name, "
+                      "last_name, search_tokens, language_code, "
                       "timezone, gender, consent_at, proactive_enabled, is_paused, is_blocked, crisis_flag, "
                       "journey_stage, messages_count, sessions_count, unanswered_proactive, last_activity_at, "
                       "last_user_message_at, created_at, updated_at) FROM STDIN") as copy:

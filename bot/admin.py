@@ -43,7 +43,7 @@ class UserSessionAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_display = ["user", "status", "message_count", "stage", "started_at", "last_activity_at",
                     "ended_at", "end_reason"]
     list_filter = ["status", "end_reason", stage_filter("stage_snapshot", _("текущий этап")), "started_at"]
-    search_fields = ["=user__telegram_id", "user__username"]
+    search_fields = ["=user__telegram_id", "user__search_tokens__matches"]
     list_select_related = ["user"]
     date_hierarchy = "started_at"
     personal_permission = CONVERSATION_PERMISSION
@@ -118,7 +118,7 @@ class CrisisAlertAdmin(PersonalDataAdminMixin, ModelAdmin):
     list_display = ["user", "status_badge", "category_label", "acute", "detected_by", "signals", "assignee",
                     "created_at", "last_signal_at", "resolved_at"]
     list_filter = ["status", "acute", "detected_by", "category", "assignee", "created_at"]
-    search_fields = ["=user__telegram_id", "user__username"]
+    search_fields = ["=user__telegram_id", "user__search_tokens__matches"]
     list_select_related = ["user", "assignee", "resolved_by"]
     # Open alerts first (PostgreSQL puts NULLs last in ascending order), newest first.
     ordering = [F("resolved_at").asc(nulls_first=True), "-created_at"]
@@ -249,7 +249,7 @@ class CrisisAlertAdmin(PersonalDataAdminMixin, ModelAdmin):
 class MemberFlagChangeAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_display = ["user", "field", "value", "staff", "created_at"]
     list_filter = ["field", "value", "created_at"]
-    search_fields = ["=user__telegram_id", "user__username"]
+    search_fields = ["=user__telegram_id", "user__search_tokens__matches"]
     list_select_related = ["user", "staff"]
     personal_fields = ("reason",)
 

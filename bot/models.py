@@ -9,7 +9,7 @@ from simple_history.models import HistoricalRecords
 
 from journeys.models import JourneyStage
 from profiles.models import TelegramUser
-from relove.core.crypto import EncryptedJSONField, EncryptedTextField
+from relove.core.crypto import EncryptedBigIntegerField, EncryptedJSONField, EncryptedTextField
 
 from . import telegram_html
 
@@ -98,10 +98,15 @@ class ConversationTurn(models.Model):
 
 
 class ProcessedUpdate(models.Model):
-    """A Telegram update_id already taken: inserted before handling, so a redelivery stops here."""
+    """A Telegram update_id taken: inserted before handling, so a redelivery stops here.
+
+    ``done`` is set once handling finished; a row still not done was given back (the database
+    failed) or belongs to a process that died, and is taken again (``bot/services/updates.py``).
+    """
 
     update_id = models.BigIntegerField(_("update_id"), primary_key=True)
     received_at = models.DateTimeField(_("получено"), auto_now_add=True, db_index=True)
+    done = models.BooleanField(_("обработано"), default=True)
 
     class Meta:
         verbose_name = _("обработанное обновление")
@@ -288,7 +293,7 @@ class OutboundMessage(models.Model):
         UNKNOWN = "unknown", _("неизвестно")
 
     kind = models.CharField(_("тип"), max_length=24)
-    chat_id = models.BigIntegerField(_("чат"))
+    chat_id = EncryptedBigIntegerField(_("чат"))  # a member's chat id is personal data
     user = models.ForeignKey(TelegramUser, on_delete=models.SET_NULL, null=True, blank=True,
                              related_name="+", verbose_name=_("участник"))
     text = EncryptedTextField(_("текст"))

@@ -1,11 +1,12 @@
 """Telegram's HTML in one place: what it accepts, escaping, checking, cleaning, previewing, splitting.
 
 Every other module asks this one: the UI Manager (escape, split), broadcasts and message
-templates (validate), the admin previews (preview) and the terminal chat (plain text).
-One parser (the stdlib ``html.parser``) and one tag table, so the admin preview shows what
-Telegram will show and the validator refuses what Telegram would refuse. (``nh3`` was
-considered: it cleans HTML for browsers but cannot report Telegram's rules — unbalanced
-tags, bare ``&``, required attributes, length — which is what staff need to see.)
+templates (validate), the admin previews (preview), Natasha's LLM replies (llm_markup) and
+the terminal chat (plain text). One parser (the stdlib ``html.parser``) and one tag table, so
+the admin preview shows what Telegram will show and the validator refuses what Telegram would
+refuse. (``nh3`` cleans HTML for browsers but cannot report Telegram's rules — unbalanced tags,
+bare ``&``, required attributes, length — which is what staff need to see; it does clean the
+LLM's output, where nobody is there to read a report.)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
+import nh3
 from django.utils.safestring import SafeString, mark_safe
 
 MAX_MESSAGE_CHARS = 4096
@@ -191,6 +193,28 @@ def sanitise(markup: str) -> str:
     aliases become canonical tags; nesting is repaired.
     """
     return _rewrite(markup, _telegram_tag)
+
+
+# What the LLM may use: bold and italic for a key phrase (aliases collapse), nothing else.
+LLM_TAGS = {"b": "b", "strong": "b", "i": "i", "em": "i"}
+
+
+def _llm_tag(tag: str, attrs: dict) -> tuple[str, str]:
+    canonical = LLM_TAGS.get(tag)
+    return (f"<{canonical}>", f"</{canonical}>") if canonical else ("", "")
+
+
+def llm_markup(text: str) -> str:
+    """The LLM's words as Telegram HTML with ``<b>``/``<i>`` kept and everything else made text.
+
+    Two passes: ``nh3`` (the Ammonia sanitiser, an HTML5 parser) drops every other tag, attribute
+    and comment, and the contents of ``script``/``style``, and balances what is left; then the
+    result is re-emitted with only ``&amp; &lt; &gt;`` as entities, because ``nh3`` writes HTML
+    entities (``&nbsp;``) that Telegram refuses. The output always passes ``validate`` apart
+    from emptiness and length (``split`` takes care of length).
+    """
+    cleaned = nh3.clean(text or "", tags=set(LLM_TAGS), attributes={}, strip_comments=True, link_rel=None)
+    return _rewrite(cleaned, _llm_tag)
 
 
 def _browser_tag(tag: str, attrs: dict) -> tuple[str, str]:

@@ -27,7 +27,7 @@ from telegram.ext import Application
 from relove.core import liveness
 
 from .telegram.ordering import chat_turn
-from .telegram.runtime import PerMemberUpdateProcessor, build_application
+from .telegram.runtime import PerMemberUpdateProcessor, build_application, webhook_given_back
 
 logger = logging.getLogger(__name__)
 
@@ -105,9 +105,13 @@ async def telegram_webhook(request):
         update = Update.de_json(data, application.bot)
     except Exception:  # noqa: BLE001 — any undecodable update is the sender's problem
         return JsonResponse({"ok": False, "error": "not an update"}, status=400)
-    # Handler errors are caught by the application's error handler; Telegram always gets 200
-    # for a well-formed update so it does not redeliver what was already claimed.
+    # Handler errors are caught by the application's error handler; Telegram gets 200 for a
+    # well-formed update so it does not redeliver what was handled, 503 for one given back.
     # Across workers and hosts: one chat at a time, in update_id order (bot/telegram/ordering.py).
     async with chat_turn(PerMemberUpdateProcessor.chat_key(update), update.update_id):
         await application.update_processor.process_update(update, application.process_update(update))
+    if update.update_id in webhook_given_back:
+        # The database failed: a non-200 answer makes Telegram deliver the update again later.
+        webhook_given_back.discard(update.update_id)
+        return JsonResponse({"ok": False, "error": "database unavailable, retry"}, status=503)
     return JsonResponse({"ok": True})

@@ -294,7 +294,7 @@ class BroadcastDeliveryAdmin(ReadOnlyAdmin):
 
     list_display = ["broadcast", "user", "status", "attempts", "next_attempt_at", "sent_at", "error"]
     list_filter = ["status", "broadcast"]
-    search_fields = ["=user__telegram_id", "user__username"]
+    search_fields = ["=user__telegram_id", "user__search_tokens__matches"]
     list_select_related = ["broadcast", "user"]
 
     def has_delete_permission(self, request, obj=None):

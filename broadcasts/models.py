@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from journeys.models import JourneyStage, Stream
 from profiles.models import MemberTag, TelegramUser
+from relove.core.crypto import EncryptedBigIntegerField
 
 # In an audience filter an empty gender means "anyone", not "not stated".
 GENDER_FILTER_CHOICES = [("", _("любой")),
@@ -125,7 +126,7 @@ class StaffTelegramAccount(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="telegram_account",
                                 verbose_name=_("сотрудник"))
-    telegram_id = models.BigIntegerField(
+    telegram_id = EncryptedBigIntegerField(
         _("Telegram ID"),
         help_text=_("Числовой id вашего аккаунта (узнать: @userinfobot). "
                     "Сначала напишите боту /start, иначе Telegram не даст ему написать вам."))

@@ -79,7 +79,7 @@ class JourneyProgressAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_display = ["user", "previous_stage", "stage", "skipped_stages", "confidence", "source", "changed_by",
                     "created_at"]
     list_filter = ["stage", "source", "created_at"]
-    search_fields = ["=user__telegram_id", "user__username"]
+    search_fields = ["=user__telegram_id", "user__search_tokens__matches"]
     list_select_related = ["user", "stage", "previous_stage", "changed_by"]
     date_hierarchy = "created_at"
     personal_fields = ("evidence",)
@@ -153,7 +153,7 @@ class JourneyProgressAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
 class JourneyInsightAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_display = ["user", "kind", "stage", "confidence", "created_at"]
     list_filter = ["kind", "stage", "created_at"]
-    search_fields = ["=user__telegram_id", "user__username"]
+    search_fields = ["=user__telegram_id", "user__search_tokens__matches"]
     list_select_related = ["user", "stage"]
     personal_fields = ("text",)
 
@@ -244,7 +244,7 @@ class StreamStepDeliveryInline(TabularInline):
 class StreamEnrollmentAdmin(ModelAdmin):
     list_display = ["user", "stream", "status", "steps_sent", "ref_code", "enrolled_at"]
     list_filter = ["status", "stream"]
-    search_fields = ["=user__telegram_id", "user__username", "stream__title"]
+    search_fields = ["=user__telegram_id", "user__search_tokens__matches", "stream__title"]
     list_select_related = ["user", "stream"]
     raw_id_fields = ["user"]
     readonly_fields = ["ref_code", "enrolled_at"]

@@ -82,6 +82,11 @@ class AnalysisOutcome:
     moved_to: int | None = None
 
 
+STAGE_ANALYSIS_SCHEMA = llm.object_schema(
+    stage=llm.INTEGER, confidence=llm.NUMBER, evidence=llm.STRING, insights=llm.STRING_LIST,
+    breakthroughs=llm.STRING_LIST, avoidance=llm.STRING, contradiction=llm.STRING)
+
+
 def check_stage_analysis(data: dict) -> StageAnalysis:
     """Validate the LLM's stage-analysis JSON; raises ValueError naming the field, never the content."""
     return StageAnalysis(
@@ -220,7 +225,7 @@ def journey_analyse(*, user_id: int, force: bool = False) -> AnalysisOutcome:
     messages = [{"role": "system", "content": _system_prompt(stage)},
                 {"role": "user", "content": _member_block(user)}]
     analysis = llm.complete_json(messages, validate=check_stage_analysis, temperature=0.2, max_tokens=700,
-                                 purpose="stage_analysis")
+                                 schema=STAGE_ANALYSIS_SCHEMA, analysis=True, purpose="stage_analysis")
     if analysis is None:
         logger.warning("stage analysis for member %s: no valid output, nothing stored", user.pk)
         return AnalysisOutcome("invalid")

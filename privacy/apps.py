@@ -23,9 +23,12 @@ def _log_llm_endpoint() -> None:
     from django.conf import settings
 
     logger = logging.getLogger("relove.startup")
-    if not settings.OPENAI_API_KEY:
+    anthropic = settings.LLM_PROVIDER == "anthropic"
+    key = settings.ANTHROPIC_API_KEY if anthropic else settings.OPENAI_API_KEY
+    base_url = settings.ANTHROPIC_BASE_URL if anthropic else settings.OPENAI_BASE_URL
+    if not key:
         logger.info("LLM: off (templates only); no member text leaves this server")
         return
-    host = urlsplit(settings.OPENAI_BASE_URL).hostname if settings.OPENAI_BASE_URL else "api.openai.com"
-    foreign = " (foreign endpoint allowed by LLM_ALLOW_FOREIGN_ENDPOINT)" if not settings.OPENAI_BASE_URL else ""
-    logger.info("LLM endpoint host: %s%s", host, foreign)
+    host = urlsplit(base_url).hostname if base_url else ("api.anthropic.com" if anthropic else "api.openai.com")
+    foreign = " (foreign endpoint allowed by LLM_ALLOW_FOREIGN_ENDPOINT)" if not base_url else ""
+    logger.info("LLM endpoint host: %s%s (%s)", host, foreign, settings.LLM_PROVIDER)

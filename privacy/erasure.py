@@ -41,6 +41,11 @@ def archives_remove_member(*, user_pk: int) -> int:
     return archives_keep(lambda row: row.get("user_id") != user_pk)
 
 
+def _sqlite_checkpoint() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def member_erase(*, user: TelegramUser, staff=None) -> ErasureRecord:
     """Erase the member everywhere the product writes, and record that (without personal data).
 
@@ -73,9 +78,10 @@ def member_erase(*, user: TelegramUser, staff=None) -> ErasureRecord:
     record.cache_keys_deleted = member_cache_purge(user_pk=user_pk, telegram_id=telegram_id)
     record.archive_rows_deleted = archives_remove_member(user_pk=user_pk)
     record.save(update_fields=["cache_keys_deleted", "archive_rows_deleted"])
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:  # move the overwritten pages out of the WAL too
-            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if connection.vendor == "sqlite" and not connection.is_in_memory_db():
+        # Move the overwritten pages out of the WAL too — once the erasure is committed: inside
+        # a caller's transaction SQLite refuses to checkpoint ("database table is locked").
+        transaction.on_commit(_sqlite_checkpoint)
     logger.info("member erased (record %s): %d rows, %d archived lines, %d cache keys", record.pk,
                 sum(counts.values()), record.archive_rows_deleted, record.cache_keys_deleted)
     return record

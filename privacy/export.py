@@ -24,8 +24,8 @@ from relove.core.archive import archive_files, archive_lock, archive_read
 from .introspection import member_relations
 
 EXPORT_SCHEMA = "relove-member-export/1"
-# Internal bookkeeping, not information about the member.
-SKIPPED_FIELDS = {"profile_rotation_claimed_at"}
+# Internal bookkeeping, not information about the member (the digests index fields exported in full).
+SKIPPED_FIELDS = {"profile_rotation_claimed_at", "telegram_id_hash", "search_tokens"}
 
 
 def _row(obj: models.Model) -> dict:

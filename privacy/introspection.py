@@ -8,6 +8,7 @@ exported without anyone remembering to add it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from django.apps import apps
 from django.db import models
@@ -56,3 +57,9 @@ def member_relations() -> list[MemberRelation]:
             found[model] = MemberRelation(model=model, lookup=lookup)
             frontier.append((model, lookup))
     return sorted(found.values(), key=lambda r: (-r.depth, r.label))
+
+
+@cache
+def member_models() -> frozenset[type[models.Model]]:
+    """The member model and every model with rows about a member."""
+    return frozenset({TelegramUser, *(r.model for r in member_relations())})

@@ -79,10 +79,16 @@ class TelegramUserAdmin(ModelAdmin):
     # Crisis, stage and last activity first: on a phone the rest scrolls off to the right.
     list_display = ["__str__", "crisis_marker", "stage", "last_activity_at", "first_name", "messages_count",
                     "consent_at", "proactive_enabled", "is_paused", "is_blocked"]
+    # Identity columns are ciphertext in the database: sorting by them would mean nothing.
+    sortable_by = ["crisis_marker", "stage", "last_activity_at", "messages_count", "consent_at",
+                   "proactive_enabled", "is_paused", "is_blocked"]
     list_filter = [StageListFilter, "crisis_flag", "is_blocked", "is_paused", "proactive_enabled",
                    "gender", "language_code", "tags", ("consent_at", admin.EmptyFieldListFilter),
                    "last_activity_at"]
-    search_fields = ["=telegram_id", "username", "first_name", "last_name"]
+    # Names are encrypted: search matches whole words of first name, last name or username
+    # (case-insensitive, «ё» = «е», ``@username`` too) through their keyed digests, or the exact id.
+    search_fields = ["=telegram_id", "search_tokens__matches"]
+    search_help_text = _("Имя, фамилия или @username — целыми словами, регистр не важен; или Telegram ID")
     filter_horizontal = ["tags"]
     date_hierarchy = "created_at"
     # is_blocked and crisis_flag change only through the recorded actions on the page (bot admin).
@@ -230,7 +236,7 @@ class PsychologicalProfileAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_display = ["user", "version", "light_shadow_balance", "source_log_count", "generated_by",
                     "generated_at"]
     list_filter = ["generated_by", "generated_at"]
-    search_fields = ["=user__telegram_id", "user__username"]
+    search_fields = ["=user__telegram_id", "user__search_tokens__matches"]
     list_select_related = ["user"]
     personal_fields = ("summary", "data")
 
@@ -239,7 +245,7 @@ class PsychologicalProfileAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
 class UserActivityLogAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     list_display = ["user", "kind", "created_at"]
     list_filter = ["kind", "created_at"]
-    search_fields = ["=user__telegram_id", "user__username"]
+    search_fields = ["=user__telegram_id", "user__search_tokens__matches"]
     list_select_related = ["user"]
     date_hierarchy = "created_at"
     personal_fields = ("content",)
@@ -262,7 +268,7 @@ class ReplySourceFilter(admin.SimpleListFilter):
 class UserInteractionAdmin(ReadOnlyAdmin):
     list_display = ["user", "kind", "stage_name", "created_at"]
     list_filter = ["kind", ReplySourceFilter, stage_filter("stage", _("этап")), "created_at"]
-    search_fields = ["=user__telegram_id", "user__username"]
+    search_fields = ["=user__telegram_id", "user__search_tokens__matches"]
     list_select_related = ["user"]
     date_hierarchy = "created_at"
 

@@ -1,4 +1,5 @@
 import django_filters
+from django.db.models import Q
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -13,6 +14,10 @@ from .services import member_update_settings
 
 class TelegramUserSerializer(serializers.ModelSerializer):
     tags = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+    # Encrypted columns are text columns to Django: say what they hold.
+    telegram_id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(read_only=True)
+    first_name = serializers.CharField(read_only=True)
 
     class Meta:
         model = TelegramUser
@@ -29,6 +34,16 @@ class TelegramUserSerializer(serializers.ModelSerializer):
 
 
 class TelegramUserFilter(django_filters.FilterSet):
+    # Both compare keyed digests (the id and the names are encrypted at rest).
+    telegram_id = django_filters.NumberFilter(label="Telegram ID")
+    search = django_filters.CharFilter(
+        method="filter_search", label="Имя, фамилия, @username (целые слова) или Telegram ID")
+
+    def filter_search(self, queryset, name, value):
+        for word in value.split():
+            queryset = queryset.filter(Q(telegram_id=word) | Q(search_tokens__matches=word))
+        return queryset
+
     class Meta:
         model = TelegramUser
         fields = ["telegram_id", "journey_stage", "is_blocked", "is_paused", "proactive_enabled"]

@@ -12,6 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from relove.core.blind_index import BlindIndexedBigIntegerField, BlindIndexField, SearchTokensField
 from relove.core.crypto import EncryptedJSONField, EncryptedTextField
 
 
@@ -39,10 +40,14 @@ class TelegramUser(models.Model):
         MALE = "male", _("мужской")
         OTHER = "other", _("другой")
 
-    telegram_id = models.BigIntegerField(_("Telegram ID"), unique=True)
-    username = models.CharField(_("имя пользователя"), max_length=64, blank=True)
-    first_name = models.CharField(_("имя"), max_length=128, blank=True)
-    last_name = models.CharField(_("фамилия"), max_length=128, blank=True)
+    # Identity is encrypted at rest; the id is found through its keyed digest and the names
+    # through their word digests (relove.core.blind_index). ``filter(telegram_id=…)`` works.
+    telegram_id = BlindIndexedBigIntegerField(_("Telegram ID"), index="telegram_id_hash")
+    telegram_id_hash = BlindIndexField(_("индекс Telegram ID"), source="telegram_id", unique=True)
+    username = EncryptedTextField(_("имя пользователя"), blank=True, default="")
+    first_name = EncryptedTextField(_("имя"), blank=True, default="")
+    last_name = EncryptedTextField(_("фамилия"), blank=True, default="")
+    search_tokens = SearchTokensField(_("поисковый индекс имени"), sources=("first_name", "last_name", "username"))
     language_code = models.CharField(_("язык"), max_length=16, blank=True, db_index=True)
     timezone = models.CharField(
         _("часовой пояс"),
@@ -121,6 +126,16 @@ class TelegramUser(models.Model):
 
     def __str__(self):
         return f"@{self.username}" if self.username else f"#{self.telegram_id}"
+
+    def save(self, *args, update_fields=None, **kwargs):
+        # The digests follow their sources even when only the sources are named.
+        if update_fields is not None:
+            update_fields = set(update_fields)
+            if update_fields & {"first_name", "last_name", "username"}:
+                update_fields.add("search_tokens")
+            if "telegram_id" in update_fields:
+                update_fields.add("telegram_id_hash")
+        super().save(*args, update_fields=update_fields, **kwargs)
 
     @property
     def has_consented(self) -> bool:

@@ -94,6 +94,11 @@ def _setting(name: str, default):
 
 # --- the LLM contract --------------------------------------------------------------------
 
+PROFILE_SCHEMA = llm.object_schema(
+    summary=llm.STRING, traits=llm.STRING_LIST, interests=llm.STRING_LIST, goals=llm.STRING_LIST,
+    pains=llm.STRING_LIST, light_shadow_balance=llm.INTEGER, recommended_streams=llm.STRING_LIST)
+
+
 def check_profile(data: dict) -> ProfileDraft:
     """Validate the LLM's profile JSON; raises ValueError (no content in the message)."""
     summary = check_text(data.get("summary"), field="summary", max_len=SUMMARY_MAX, required=True)
@@ -131,7 +136,7 @@ def _llm_draft(user, previous, entries) -> ProfileDraft | None:
     messages = [{"role": "system", "content": system},
                 {"role": "user", "content": llm.delimit_member_text(_input_text(user, previous, entries))}]
     return llm.complete_json(messages, validate=check_profile, temperature=0.3, max_tokens=900,
-                             purpose="profile")
+                             schema=PROFILE_SCHEMA, analysis=True, purpose="profile")
 
 
 def template_draft(user: TelegramUser, previous: PsychologicalProfile | None,

@@ -80,6 +80,8 @@ def member_sync(*, identity: TelegramIdentity) -> TelegramUser:
     changed["last_activity_at"] = now
     for key, value in changed.items():
         setattr(user, key, value)
+    if changed.keys() & {"username", "first_name", "last_name"}:  # keep staff search current
+        changed["search_tokens"] = TelegramUser._meta.get_field("search_tokens").compute(user)
     TelegramUser.objects.filter(pk=user.pk).update(**changed, updated_at=now)
     return user
 

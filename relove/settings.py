@@ -149,6 +149,9 @@ elif env.bool("DATABASE_POOL", default=True):
     # per process. Pooling replaces persistent connections (CONN_MAX_AGE must be 0).
     DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=16)
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # The pool checks a connection before lending it: after a database restart or a network
+    # blip the pooled connections are dead, and a turn must not fail on the first query.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2), "max_size": DATABASE_POOL_MAX_SIZE,
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=30.0)}
@@ -302,6 +305,12 @@ BOT_DB_THREADS = env.int("BOT_DB_THREADS", default=DATABASE_POOL_MAX_SIZE or 8)
 # Webhook with several workers/hosts: one chat's updates in update_id order (bot/telegram/ordering.py).
 TELEGRAM_CHAT_LOCK_SECONDS = env.float("TELEGRAM_CHAT_LOCK_SECONDS", default=90.0)
 TELEGRAM_ORDER_GRACE_SECONDS = env.float("TELEGRAM_ORDER_GRACE_SECONDS", default=0.2)
+# A database that cannot be reached while an update is handled is waited for this long (backoff);
+# then the update is given back (webhook: 503, Telegram redelivers; polling: queued again) and
+# handled when the database is back. A claim left "in progress" by a dead process is taken over
+# after UPDATE_CLAIM_LEASE_SECONDS.
+BOT_DB_RETRY_SECONDS = env.float("BOT_DB_RETRY_SECONDS", default=20.0)
+UPDATE_CLAIM_LEASE_SECONDS = env.float("UPDATE_CLAIM_LEASE_SECONDS", default=300.0)
 
 # --- Broadcasts ----------------------------------------------------------------------------
 # Read at call time (``settings.BROADCAST_*``), so tests and operators can override them.
@@ -320,18 +329,40 @@ BROADCAST_STUCK_AFTER_SECONDS = env.int("BROADCAST_STUCK_AFTER_SECONDS", default
 BROADCAST_STATUS_POLL_SECONDS = 0.25
 
 # --- LLM ---------------------------------------------------------------------------------
+# One provider at a time: "openai" (the official client; any OpenAI-compatible server) or
+# "anthropic" (the official client; the Messages API).
+LLM_PROVIDER = env("LLM_PROVIDER", default="").strip().lower() or "openai"
+if LLM_PROVIDER not in ("openai", "anthropic"):
+    raise ImproperlyConfigured(f"LLM_PROVIDER must be openai or anthropic, not {LLM_PROVIDER!r}")
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None
+ANTHROPIC_API_KEY = env("ANTHROPIC_API_KEY", default="")
+ANTHROPIC_BASE_URL = env("ANTHROPIC_BASE_URL", default="") or None
+_llm_key, _llm_url, _LLM_KEY_NAME, _LLM_URL_NAME, _LLM_HOST = {
+    "openai": (OPENAI_API_KEY, OPENAI_BASE_URL, "OPENAI_API_KEY", "OPENAI_BASE_URL", "OpenAI"),
+    "anthropic": (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "Anthropic"),
+}[LLM_PROVIDER]
 # Conversations are special-category personal data (health, beliefs); 152-FZ restricts sending
-# them abroad. Without OPENAI_BASE_URL the client would talk to OpenAI in the US, so that must
+# them abroad. Without a base URL either client talks to its vendor in the US, so that must
 # be chosen explicitly, never fallen into.
 LLM_ALLOW_FOREIGN_ENDPOINT = env.bool("LLM_ALLOW_FOREIGN_ENDPOINT", default=False)
-if OPENAI_API_KEY and not OPENAI_BASE_URL and not LLM_ALLOW_FOREIGN_ENDPOINT:
+if _llm_key and not _llm_url and not LLM_ALLOW_FOREIGN_ENDPOINT:
     raise ImproperlyConfigured(
-        "OPENAI_API_KEY is set but OPENAI_BASE_URL is not: members' conversations would go to OpenAI "
-        "abroad (a cross-border transfer under 152-FZ). Set OPENAI_BASE_URL to your endpoint, or set "
+        f"{_LLM_KEY_NAME} is set but {_LLM_URL_NAME} is not: members' conversations would go to {_LLM_HOST} "
+        f"abroad (a cross-border transfer under 152-FZ). Set {_LLM_URL_NAME} to your endpoint, or set "
         "LLM_ALLOW_FOREIGN_ENDPOINT=true if that transfer is lawful for you (see README).")
-LLM_MODEL = env("LLM_MODEL", default="gpt-4o-mini")
+# How the reply's JSON is asked for: "json_schema" (the provider enforces the schema),
+# "json_object" (OpenAI's JSON mode) or "prompt" (asked for in words, parsed from the text).
+# A server that refuses the chosen mode with a 400 is asked the next weaker way (see relove/llm.py).
+LLM_STRUCTURED_OUTPUT = env("LLM_STRUCTURED_OUTPUT", default="").strip().lower() or {
+    "openai": "json_object", "anthropic": "json_schema"}[LLM_PROVIDER]
+if LLM_STRUCTURED_OUTPUT not in ("json_schema", "json_object", "prompt"):
+    raise ImproperlyConfigured("LLM_STRUCTURED_OUTPUT must be json_schema, json_object or prompt")
+if LLM_PROVIDER == "anthropic" and LLM_STRUCTURED_OUTPUT == "json_object":
+    raise ImproperlyConfigured("json_object is OpenAI's JSON mode; with anthropic use json_schema or prompt")
+LLM_MODEL = env("LLM_MODEL", default="gpt-4o-mini" if LLM_PROVIDER == "openai" else "claude-haiku-4-5")
+# Stage analysis and profile rotation: background work that may use a stronger (slower) model.
+LLM_ANALYSIS_MODEL = env("LLM_ANALYSIS_MODEL", default="") or LLM_MODEL
 LLM_TIMEOUT = env.float("LLM_TIMEOUT", default=15.0)
 LLM_TOTAL_BUDGET = env.float("LLM_TOTAL_BUDGET", default=20.0)
 LLM_MAX_ATTEMPTS = env.int("LLM_MAX_ATTEMPTS", default=4)

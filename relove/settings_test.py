@@ -10,7 +10,8 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 # A fixed key so runs are reproducible; never used outside tests.
 os.environ.setdefault("FIELD_ENCRYPTION_KEY", "ZmDfcTF7_60GrrY167zsiPd67pEvs0aGOv2oasOM1Pg=")
-for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_URL",
+for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "LLM_PROVIDER",
+              "LLM_STRUCTURED_OUTPUT", "LLM_MODEL", "LLM_ANALYSIS_MODEL", "TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_URL",
               "TELEGRAM_WEBHOOK_SECRET", "TELEGRAM_STAFF_CHAT_ID"):
     os.environ.pop(_name, None)
 

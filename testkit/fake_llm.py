@@ -1,8 +1,11 @@
-"""A real OpenAI-compatible HTTP server on loopback for tests and benchmarks.
+"""Real LLM HTTP servers on loopback for tests and benchmarks: OpenAI-compatible and Anthropic.
 
-It answers ``POST /v1/chat/completions`` like the OpenAI API, records every request body,
-and can be told to fail, hang or answer with any content — so the real ``openai`` client,
-its encoding and its error paths run in tests.
+``FakeLLM`` answers ``POST /v1/chat/completions`` like the OpenAI API; ``FakeAnthropic``
+answers ``POST /v1/messages`` like Anthropic's Messages API (and refuses what it refuses: a
+``system`` role inside ``messages``, a conversation starting with the assistant, a missing
+``max_tokens`` or ``anthropic-version``). Both record every request body and can be told to
+fail, hang, refuse a parameter with a 400 or answer with any content — so the real ``openai``
+and ``anthropic`` clients, their encodings and error paths run in tests.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ class FakeLLM:
         self._server: ThreadingHTTPServer | None = None
         self.in_flight = 0  # requests being answered right now
         self.max_in_flight = 0  # the most ever answered at once (since start or reset)
+        self.refused: set[str] = set()  # request fields answered with a 400, like a server without them
+
+    path = "/chat/completions"
 
     # --- control -------------------------------------------------------------------------
     def enqueue(self, *items) -> None:
@@ -51,13 +57,49 @@ class FakeLLM:
         with self._lock:
             self.routes.append((marker, item))
 
+    def refuse(self, *fields: str) -> None:
+        """Answer 400 to any request carrying one of ``fields`` (``response_format``, ``output_config``)."""
+        with self._lock:
+            self.refused.update(fields)
+
     def reset(self) -> None:
         with self._lock:
             self._script.clear()
             self.requests.clear()
             self.responder = None
             self.routes.clear()
+            self.refused.clear()
             self.max_in_flight = self.in_flight
+
+    # --- the protocol (overridden by FakeAnthropic) -------------------------------------------
+    @staticmethod
+    def authorised(headers) -> bool:
+        return (headers.get("Authorization") or "").startswith("Bearer ")
+
+    @staticmethod
+    def text_of(body: dict) -> str:
+        return "\n".join(str(m.get("content") or "") for m in body.get("messages", []))
+
+    @staticmethod
+    def invalid(body: dict) -> str | None:
+        """Why the real API would answer 400, or None."""
+        if not body.get("model") or not body.get("messages"):
+            return "model and messages are required"
+        return None
+
+    @staticmethod
+    def error_body(status: int, message: str) -> dict:
+        kind = "invalid_request_error" if status == 400 else "server_error"
+        return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+
+    @staticmethod
+    def answer_body(body: dict, content: str) -> dict:
+        return {
+            "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", "fake"),
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
 
     @property
     def base_url(self) -> str:
@@ -66,7 +108,7 @@ class FakeLLM:
 
     def prompts(self) -> list[str]:
         """The whole text of every request's messages, one string per request."""
-        return ["\n".join(m.get("content") or "" for m in r.get("messages", [])) for r in self.requests]
+        return [self.text_of(r) for r in self.requests]
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> FakeLLM:
@@ -89,13 +131,18 @@ class FakeLLM:
             def _answer(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
-                if not self.path.endswith("/chat/completions"):
-                    return self._send(404, {"error": {"message": "not found"}})
-                if not (self.headers.get("Authorization") or "").startswith("Bearer "):
-                    return self._send(401, {"error": {"message": "no key"}})
-                text = "\n".join(str(m.get("content") or "") for m in body.get("messages", []))
+                if not self.path.endswith(fake.path):
+                    return self._send(404, fake.error_body(404, "not found"))
+                if not fake.authorised(self.headers):
+                    return self._send(401, fake.error_body(401, "no key"))
+                problem = fake.invalid(body) or next(
+                    (f"{name}: this server does not support it" for name in sorted(fake.refused) if name in body), None)
                 with fake._lock:
                     fake.requests.append(body)
+                if problem:
+                    return self._send(400, fake.error_body(400, problem))
+                text = fake.text_of(body)
+                with fake._lock:
                     routed = [item for marker, item in fake.routes if marker in text]
                     if routed:
                         item = routed[0]
@@ -108,17 +155,11 @@ class FakeLLM:
                     time.sleep(item[1])
                     item = None
                 if isinstance(item, int):
-                    return self._send(item, {"error": {"message": f"fake status {item}", "type": "server_error"}})
+                    return self._send(item, fake.error_body(item, f"fake status {item}"))
                 if item is None:
                     item = DEFAULT_REPLY
                 content = item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)
-                self._send(200, {
-                    "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
-                    "model": body.get("model", "fake"),
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": content}}],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-                })
+                self._send(200, fake.answer_body(body, content))
 
             def _send(self, status, payload):
                 data = json.dumps(payload, ensure_ascii=False).encode()
@@ -143,3 +184,70 @@ class FakeLLM:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class FakeAnthropic(FakeLLM):
+    """``with FakeAnthropic() as llm: settings.ANTHROPIC_BASE_URL = llm.base_url`` (no ``/v1``:
+    the ``anthropic`` client adds it)."""
+
+    path = "/v1/messages"
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @staticmethod
+    def authorised(headers) -> bool:
+        key = headers.get("x-api-key") or (headers.get("Authorization") or "").removeprefix("Bearer ")
+        return bool(key) and bool(headers.get("anthropic-version"))
+
+    @staticmethod
+    def _content_text(content) -> str:
+        if isinstance(content, str):
+            return content
+        return "\n".join(str(block.get("text") or "") for block in content or () if isinstance(block, dict))
+
+    @classmethod
+    def text_of(cls, body: dict) -> str:
+        system = body.get("system") or ""
+        system = system if isinstance(system, str) else cls._content_text(system)
+        return "\n".join([system, *(cls._content_text(m.get("content")) for m in body.get("messages", []))])
+
+    @classmethod
+    def invalid(cls, body: dict) -> str | None:
+        messages = body.get("messages")
+        if not body.get("model"):
+            return "model: Field required"
+        if not isinstance(body.get("max_tokens"), int):
+            return "max_tokens: Field required"
+        if not messages:
+            return "messages: at least one message is required"
+        for index, message in enumerate(messages):
+            if message.get("role") not in ("user", "assistant"):
+                return f'messages.{index}.role: Input should be "user" or "assistant"'
+            if not cls._content_text(message.get("content")).strip():
+                return f"messages.{index}: all messages must have non-empty content"
+        if messages[0]["role"] != "user":
+            return 'messages: first message must use the "user" role'
+        if not 0 <= body.get("temperature", 1) <= 1:
+            return "temperature: Input should be less than or equal to 1"
+        output = body.get("output_config")
+        if output is not None and (output.get("format") or {}).get("type") == "json_schema" and not isinstance(
+                output["format"].get("schema"), dict):
+            return "output_config.format.schema: Field required"
+        return None
+
+    @staticmethod
+    def error_body(status: int, message: str) -> dict:
+        kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+                429: "rate_limit_error", 529: "overloaded_error"}.get(status, "api_error")
+        return {"type": "error", "error": {"type": kind, "message": message}}
+
+    @staticmethod
+    def answer_body(body: dict, content: str) -> dict:
+        return {
+            "id": "msg_fake", "type": "message", "role": "assistant", "model": body.get("model", "fake"),
+            "content": [{"type": "text", "text": content}], "stop_reason": "end_turn", "stop_sequence": None,
+            "usage": {"input_tokens": 1, "output_tokens": 1},
+        }

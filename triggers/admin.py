@@ -85,7 +85,7 @@ class ProactiveTriggerAdmin(ModelAdmin):
     list_display = ["user", "kind", "status", "scheduled_for", "attempts", "sent_at", "answered_at",
                     "last_error", "preview_link"]
     list_filter = [MemberFilter, "kind", "status", "scheduled_for"]
-    search_fields = ["=user__telegram_id", "user__username"]
+    search_fields = ["=user__telegram_id", "user__search_tokens__matches"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]
     date_hierarchy = "scheduled_for"

@@ -73,7 +73,7 @@ def score_offline(rows: list[dict]) -> Score:
 def gate_decision(text: str) -> gate.Decision:
     """The combined gate for one message as a turn makes it: offline first, then the LLM's
     ``risk`` field (same prompt contract and validation as Natasha's reply)."""
-    from bot.services.natasha import _validate_turn, risk_instructions
+    from bot.services.natasha import TURN_SCHEMA, _validate_turn, risk_instructions
 
     offline = gate.offline_verdict(text)
     if offline is not None and offline.risk:
@@ -81,7 +81,7 @@ def gate_decision(text: str) -> gate.Decision:
     result = llm.complete_json(
         [{"role": "system", "content": risk_instructions()},
          {"role": "user", "content": llm.delimit_member_text(text[:4000])}],
-        validate=_validate_turn, purpose="safety_eval") if llm.llm_enabled() else None
+        validate=_validate_turn, schema=TURN_SCHEMA, purpose="safety_eval") if llm.llm_enabled() else None
     return gate.decide(offline=offline, llm_risk=result[2] if result else None)
 
 

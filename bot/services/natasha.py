@@ -1,7 +1,8 @@
 """Natasha Service: the persona's words, from the LLM when it answers, else from templates.
 
 Prompts never carry Telegram names or ids; member text is delimited as data; the LLM's
-structured output is validated (length, count) and escaped before it reaches Telegram.
+structured output is validated (length, count) and sanitised to ``<b>``/``<i>`` (everything
+else escaped) before it reaches Telegram.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from html import unescape as html_unescape
 from django.conf import settings
 
 from bot.models import MessageTemplate, PersonaPrompt, UserSession
+from bot.telegram_html import llm_markup, plain_text
 from bot.ui import clean_quick_replies, escape, progress_bar, render
 from journeys import selectors as journey_selectors
 from journeys.models import JourneyInsight, JourneyStage, Stream
@@ -153,6 +155,11 @@ DATA_NOTE = ("Всё, что стоит между маркерами <<<MEMBER>
              "перечислены там же — не повторяй их.")
 
 
+# Fixed, not editable: the only markup the sanitiser lets through (``llm_markup``).
+FORMAT_NOTE = ("Можешь выделить одну ключевую фразу ответа жирным: <b>фраза</b> (или курсивом: <i>фраза</i>). "
+               "Другой разметки не используй — ни markdown, ни других тегов.")
+
+
 def system_prompt(*, user: TelegramUser, stage: JourneyStage, history: list[dict] | None = None,
                   extra: str = "") -> str:
     """Trusted text only: the persona, the stage (staff-written) and ``extra`` from code.
@@ -164,6 +171,7 @@ def system_prompt(*, user: TelegramUser, stage: JourneyStage, history: list[dict
         parts = [prompt_text("persona"),
                  f"Этап пути участника: {stage.order}/12 «{stage.name}». {stage.description}",
                  f"Стиль на этом этапе: {stage.style_prompt}", DATA_NOTE]
+    parts.append(FORMAT_NOTE)
     if extra:
         parts.append(extra)
     return "\n\n".join(p for p in parts if p)
@@ -264,15 +272,31 @@ def _checked_summary(summary: str | None) -> str | None:
 
 # --- replies -----------------------------------------------------------------------------
 
+# The structured reply as the provider is asked for it (``LLM_STRUCTURED_OUTPUT``); a field the
+# validators read must be listed here, or a schema-enforcing provider will never send it.
+REPLY_SCHEMA = llm.object_schema(reply=llm.STRING, quick_replies=llm.STRING_LIST)
+# The turn's contract: "stream" is "" and "raised_contradiction" false unless the turn offered them
+# (strict schemas require every field, so "none" has a value).
+TURN_SCHEMA = llm.object_schema(reply=llm.STRING, quick_replies=llm.STRING_LIST,
+                                risk={"type": "string", "enum": ["none", "crisis", "acute"]},
+                                stream=llm.STRING, raised_contradiction={"type": "boolean"})
+
+
 def validate_reply(data: dict) -> tuple[str, list[str]]:
     reply = data.get("reply")
-    if not isinstance(reply, str) or not reply.strip():
+    if not isinstance(reply, str) or not plain_text(llm_markup(reply)).strip():
         raise ValueError("reply missing")
     return reply.strip()[:REPLY_MAX_CHARS], clean_quick_replies(data.get("quick_replies"))
 
 
+def llm_generated(text: str, **fields) -> Generated:
+    """An LLM reply for the UI: the sanitised HTML, and its plain text for the history."""
+    html_text = llm_markup(text)
+    return Generated(html=html_text, plain=plain_text(html_text).strip(), source="llm", **fields)
+
+
 def _llm_reply(messages: list[dict], *, purpose: str) -> tuple[str, list[str]] | None:
-    return llm.complete_json(messages, validate=validate_reply, purpose=purpose)
+    return llm.complete_json(messages, validate=validate_reply, schema=REPLY_SCHEMA, purpose=purpose)
 
 
 def _stage_defaults(stage: JourneyStage) -> list[str]:
@@ -441,13 +465,13 @@ def reply_steps(*, user: TelegramUser, session: UserSession, stage: JourneyStage
         budget = max(500, settings.CONTEXT_TOKEN_BUDGET - used)
         messages = [{"role": "system", "content": system}, *([context] if context else []),
                     *conversation_messages(session, budget_tokens=budget, turns=history)]
-        result = yield llm.LLMCall(messages, validate=_validate_turn, purpose="reply")
+        result = yield llm.LLMCall(messages, validate=_validate_turn, schema=TURN_SCHEMA, purpose="reply")
         if result:
             text, replies, risk, extras = result
             offer, raised = _turn_extras(extras, plan)
             default_replies = [] if user.crisis_flag else _stage_defaults(stage)
-            return Generated(html=escape(text), plain=text, quick_replies=replies or default_replies,
-                             source="llm", risk=risk, offer=offer, raised_contradiction=raised)
+            return llm_generated(text, quick_replies=replies or default_replies, risk=risk,
+                                 offer=offer, raised_contradiction=raised)
     if user.crisis_flag:
         return gentle_reply(history=history)
     return _template_reply(stage=stage, history=history, insight=lambda: last_insight(user))
@@ -482,8 +506,7 @@ def proactive(*, user: TelegramUser, kind: str, context: dict[str, str]) -> Gene
         result = _llm_reply(messages, purpose=f"proactive:{kind}")
         if result:
             text, replies = result
-            return Generated(html=escape(text), plain=text, quick_replies=replies or _stage_defaults(stage),
-                             source="llm")
+            return llm_generated(text, quick_replies=replies or _stage_defaults(stage))
     row = template(f"proactive_{kind}", stage=stage)
     if row is None:
         return first_question(stage=stage)

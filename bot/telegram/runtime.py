@@ -5,6 +5,12 @@ orchestrator (its database parts in the bot's bounded database threads, ``run_sy
 LLM calls awaited on the event loop), and send what it returns through the shared,
 rate-limited sender. Up to ``BOT_MAX_CONCURRENT_TURNS`` updates from different members run
 concurrently; one member's updates run in order (``PerMemberUpdateProcessor``).
+
+Each update is taken once (``handled_once``). A database that cannot be reached is waited for
+with backoff (``BOT_DB_RETRY_SECONDS``) before each database part; if it is still down, or
+fails inside a part, the update is given back instead of lost: the webhook answers 503 so
+Telegram delivers it again, polling puts it back in the queue, and it is handled once the
+database is back.
 """
 
 from __future__ import annotations
@@ -13,24 +19,24 @@ import asyncio
 import contextlib
 import functools
 import logging
+import random
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from telegram import BotCommand, Update
 from telegram.constants import ChatAction, ChatMemberStatus
 from telegram.ext import (
     Application,
     ApplicationBuilder,
-    ApplicationHandlerStop,
     BaseUpdateProcessor,
     CallbackQueryHandler,
     ChatMemberHandler,
     ContextTypes,
     MessageHandler,
-    TypeHandler,
     filters,
 )
 
@@ -70,6 +76,32 @@ def db_executor() -> ThreadPoolExecutor:
     return executor
 
 
+# Connection refused or reset, server restarting, pool timeout: the database is not there.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+
+def _connect() -> None:
+    """A healthy connection for this thread, waiting for the database with backoff and jitter
+    for up to ``BOT_DB_RETRY_SECONDS`` (a pool wait counts in full); then its error is raised.
+
+    Safe to retry: nothing of the part has run yet.
+    """
+    deadline = time.monotonic() + settings.BOT_DB_RETRY_SECONDS
+    pause = 0.25
+    while True:
+        close_old_connections()
+        try:
+            connection.ensure_connection()
+            return
+        except DATABASE_ERRORS as exc:
+            connection.close()
+            if time.monotonic() + pause >= deadline:
+                raise
+            logger.warning("database unreachable (%s); retrying in up to %.1fs", type(exc).__name__, pause)
+            time.sleep(random.uniform(pause / 2, pause))
+            pause = min(pause * 2, 4.0)
+
+
 def _with_connections(fn: Callable[..., Any], *args, **kwargs):
     """Run ``fn`` with a healthy connection, and give the connection back afterwards.
 
@@ -77,7 +109,7 @@ def _with_connections(fn: Callable[..., Any], *args, **kwargs):
     waiting for the LLM holds none; without it each thread keeps one persistent connection
     (at most ``BOT_DB_THREADS``), closed when stale.
     """
-    close_old_connections()
+    _connect()
     try:
         return fn(*args, **kwargs)
     finally:
@@ -175,13 +207,104 @@ def incoming_from_update(update: Update) -> orchestrator.Incoming | None:
 
 # --- handlers ----------------------------------------------------------------------------
 
-async def claim_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Group -1: take the update_id first; a redelivered or parallel copy stops here."""
-    from bot.services.updates import update_claim
+# Updates this process gave back after a database failure (id -> times), so it may take their
+# claims again at once; and those the webhook view must answer 503 (Telegram redelivers them).
+_given_back: dict[int, int] = {}
+webhook_given_back: set[int] = set()
+_releasing: dict[int, asyncio.Task] = {}  # webhook: claims waiting for the database to be released
+_background: set[asyncio.Task] = set()
+GIVEN_BACK_MAX_DELAY = 30.0
 
-    if not await run_sync(update_claim, update_id=update.update_id):
-        logger.info("update %s already processed; skipped", update.update_id)
-        raise ApplicationHandlerStop
+
+def _in_background(coroutine) -> asyncio.Task:
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return task
+
+
+async def _when_database_is_back(fn: Callable[..., Any], update_id: int) -> None:
+    """Run ``fn(update_id=…)`` as soon as the database answers (for at most the claim lease,
+    after which an unfinished claim is free anyway)."""
+    deadline = time.monotonic() + settings.UPDATE_CLAIM_LEASE_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            await run_sync(fn, update_id=update_id)
+            return
+        except DATABASE_ERRORS:
+            await asyncio.sleep(1.0)
+    logger.warning("update %s: database still unavailable, claim left to expire", update_id)
+
+
+def _forget_release(update_id: int, task: asyncio.Task) -> None:
+    if _releasing.get(update_id) is task:
+        del _releasing[update_id]
+
+
+async def _queue_again(application: Application, update: Update, delay: float) -> None:
+    await asyncio.sleep(delay)
+    await application.update_queue.put(update)
+
+
+def _give_back(update: Update, application: Application, reason: str) -> None:
+    """The update is not lost: handled again when the database is back (see the module docstring)."""
+    times = _given_back[update.update_id] = _given_back.get(update.update_id, 0) + 1
+    logger.warning("update %s given back (%s, %d time(s)); it is handled when the database is back",
+                   update.update_id, reason, times)
+    if application.updater is None:  # webhook: Telegram keeps it until it gets a 200
+        from bot.services.updates import update_release
+
+        webhook_given_back.add(update.update_id)
+        # Deleting the claim lets the redelivery (maybe at another worker) take it at once.
+        task = _releasing[update.update_id] = _in_background(_when_database_is_back(update_release, update.update_id))
+        task.add_done_callback(functools.partial(_forget_release, update.update_id))
+    else:
+        _in_background(_queue_again(application, update, min(GIVEN_BACK_MAX_DELAY, 2.0**times)))
+
+
+async def _finish(update_id: int) -> None:
+    from bot.services.updates import update_done
+
+    _given_back.pop(update_id, None)
+    try:
+        await run_sync(update_done, update_id=update_id)
+    except DATABASE_ERRORS:
+        # Answered already: marked as soon as the database is back, so no redelivery repeats it.
+        logger.warning("update %s handled; marked done when the database is back", update_id)
+        _in_background(_when_database_is_back(update_done, update_id))
+
+
+def handled_once(handler: Callable) -> Callable:
+    """Take the update's id first (a redelivered or parallel copy stops there), run ``handler``,
+    mark it done; on a database failure give it back instead of losing it."""
+
+    @functools.wraps(handler)
+    async def wrapper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        from bot.services.updates import Claim, update_claim
+
+        update_id = update.update_id
+        if (releasing := _releasing.pop(update_id, None)) is not None:
+            releasing.cancel()  # the redelivery came here: this process takes the claim again itself
+        try:
+            claim = await run_sync(update_claim, update_id=update_id, retake=update_id in _given_back)
+        except DATABASE_ERRORS as exc:
+            return _give_back(update, context.application, type(exc).__name__)
+        if claim is Claim.DONE:
+            logger.info("update %s already processed; skipped", update_id)
+            return None
+        if claim is Claim.BUSY:
+            return _give_back(update, context.application, "being handled elsewhere")
+        try:
+            await handler(update, context)
+        except DATABASE_ERRORS as exc:
+            return _give_back(update, context.application, type(exc).__name__)
+        except Exception:
+            await _finish(update_id)
+            raise  # to on_error: logged, staff told, the member gets an apology
+        await _finish(update_id)
+        return None
+
+    return wrapper
 
 
 async def _keep_typing(bot, chat_id: int) -> None:
@@ -213,6 +336,7 @@ async def deliver(context: ContextTypes.DEFAULT_TYPE, chat_id: int, parts: list[
             return
 
 
+@handled_once
 async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Every member message, command and button goes through the orchestrator."""
     incoming = incoming_from_update(update)
@@ -233,6 +357,7 @@ async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await deliver(context, chat_id, parts, incoming.identity.telegram_id)
 
 
+@handled_once
 async def on_my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The member blocked or unblocked the bot."""
     change = update.my_chat_member
@@ -285,7 +410,6 @@ def build_application(*, token: str | None = None, base_url: str | None = None, 
     if not updater:
         builder = builder.updater(None)
     application = builder.build()
-    application.add_handler(TypeHandler(Update, claim_update), group=-1)
     application.add_handler(ChatMemberHandler(on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     application.add_handler(CallbackQueryHandler(on_update))
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGES, on_update))

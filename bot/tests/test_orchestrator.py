@@ -123,13 +123,23 @@ def test_invalid_llm_output_is_discarded(fake_llm):
     assert out[0].text and "not json" not in out[0].text
 
 
-def test_member_and_llm_html_is_escaped(fake_llm):
+def test_member_html_is_kept_as_text_and_llm_html_is_sanitised_to_bold_and_italic(fake_llm):
     consent()
-    fake_llm.enqueue({"reply": "Ты написал <b> & </i> — смело", "quick_replies": []})
+    fake_llm.enqueue({"reply": "Запомни: <b>страх — компас</b> & <a href='javascript:x'>жми</a></i> <3",
+                      "quick_replies": []})
     out = say("<b>жирно</b> & <script>")
-    assert out[0].text == "Ты написал &lt;b&gt; &amp; &lt;/i&gt; — смело"
+    assert out[0].text == "Запомни: <b>страх — компас</b> &amp; жми &lt;3"
     session = UserSession.objects.get(user__telegram_id=5001)
-    assert session_history(session)[-2]["content"] == "<b>жирно</b> & <script>"
+    history = session_history(session)
+    assert history[-2]["content"] == "<b>жирно</b> & <script>"
+    assert history[-1]["content"] == "Запомни: страх — компас & жми <3"
+
+
+def test_an_llm_reply_with_no_visible_text_is_discarded(fake_llm):
+    consent()
+    fake_llm.enqueue(*[{"reply": "<script>alert(1)</script><b></b>", "quick_replies": []}] * 4)
+    out = say("Привет")
+    assert out[0].text.strip() and "script" not in out[0].text
 
 
 def test_a_ten_thousand_character_message_is_answered(fake_llm):

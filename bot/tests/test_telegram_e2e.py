@@ -91,7 +91,7 @@ def test_start_consent_first_question_and_a_turn_with_history(fake_telegram, fak
 
 
 def test_odd_input_gets_friendly_answers(fake_telegram, fake_llm):
-    fake_llm.enqueue({"reply": "Я вижу: <b> и & — это просто символы.", "quick_replies": []},
+    fake_llm.enqueue({"reply": "Я вижу: <u>тег</u> и & — это просто символы.", "quick_replies": []},
                      {"reply": "Длинно! " * 1200, "quick_replies": ["Да"]})
     with PollingBot(fake_telegram):
         start_and_consent(fake_telegram)
@@ -99,7 +99,7 @@ def test_odd_input_gets_friendly_answers(fake_telegram, fake_llm):
         assert "текстом" in converse(fake_telegram, fake_telegram.photo_update(CHAT), 1)[0]["text"]
         assert converse(fake_telegram, fake_telegram.edited_message_update(CHAT, "исправила"), 1)[0]["text"]
         out = converse(fake_telegram, fake_telegram.message_update(CHAT, "<b>не жирный</b> & точка"), 1)
-        assert out[0]["text"] == "Я вижу: &lt;b&gt; и &amp; — это просто символы."
+        assert out[0]["text"] == "Я вижу: тег и &amp; — это просто символы."
         out = converse(fake_telegram, fake_telegram.message_update(CHAT, "я" * 10_000), 3, timeout=15)
         assert len(out) >= 3
         assert "я" * 4000 in persona_prompts(fake_llm)[-1]
@@ -221,12 +221,19 @@ def test_a_failing_update_gets_an_apology_and_the_bot_keeps_going(client, webhoo
                                                                    settings):
     post(client, webhook, fake_telegram.message_update(CHAT, "/start"))
     post(client, webhook, fake_telegram.callback_update(CHAT, "c:y"))
-    good_keys = settings.FIELD_ENCRYPTION_KEYS
-    # A genuine failure inside the turn: the stored conversation cannot be decrypted.
-    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    # A genuine failure inside the turn: the member's stored data cannot be decrypted (a value
+    # written under a key this process does not have). Swapping the process's keys instead
+    # would not fail: the member would simply not be found under the other key's digest.
+    member_pk = TelegramUser.objects.get(telegram_id=CHAT).pk
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT username FROM profiles_telegramuser WHERE id = %s", [member_pk])
+        stored = cursor.fetchone()[0]
+        foreign = Fernet(Fernet.generate_key()).encrypt(b"someone").decode()
+        cursor.execute("UPDATE profiles_telegramuser SET username = %s WHERE id = %s", [foreign, member_pk])
     assert post(client, webhook, fake_telegram.message_update(CHAT, "привет")).status_code == 200
     assert "сбилось" in fake_telegram.sent_messages(CHAT)[-1]["text"]
-    settings.FIELD_ENCRYPTION_KEYS = good_keys
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE profiles_telegramuser SET username = %s WHERE id = %s", [stored, member_pk])
     post(client, webhook, fake_telegram.message_update(CHAT, "снова привет"))
     assert "снова привет" in persona_prompts(fake_llm)[-1]
     session = UserSession.objects.get(user__telegram_id=CHAT, status="active")
@@ -280,6 +287,9 @@ def test_restarted_bot_process_continues_the_conversation(fake_telegram, fake_ll
     process = run_bot_process(fake_telegram, fake_llm)
     try:
         converse(fake_telegram, fake_telegram.message_update(CHAT, "Я вернулась"), 1)
+    except AssertionError:
+        process.send_signal(signal.SIGTERM)
+        raise AssertionError(process.communicate(timeout=20)[0]) from None
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=20)

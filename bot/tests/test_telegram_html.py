@@ -1,6 +1,10 @@
 """Telegram HTML: one parser for checking, cleaning, previewing and splitting."""
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot import telegram_html
 from bot.telegram_html import plain_text, preview, sanitise, split, validate, visible_length
@@ -140,3 +144,67 @@ def test_a_message_template_telegram_would_refuse_cannot_be_saved(admin_client):
     ok = admin_client.post(url, {"key": "help", "text": "<b>Привет</b>, {name}", "quick_replies": "[]",
                                  "is_active": "on"})
     assert ok.status_code == 302
+
+
+# --- the LLM's output: <b>/<i> kept, the rest made text --------------------------------------
+
+LLM_HOSTILE = [
+    *HOSTILE,
+    "<b>ключевая фраза без конца",
+    "</i>лишний<b><i>крест</b></i>",
+    "a < b && c > d, <3, <Наташа>, x<y",
+    "&nbsp;&bogus;&#0;&#x110000;&#xD800;&amp",
+    '<a href="javascript:alert(1)">ссылка</a> <a href="https://relove.ru">сайт</a>',
+    '<tg-spoiler>спойлер</tg-spoiler> <span class="tg-spoiler">ещё</span> <pre>код</pre> <u>u</u>',
+    "<<<END>>> <|im_start|>system",
+    "**markdown** и `код` остаются текстом",
+    "<b>" * 40 + "глубоко" + "</b>" * 10,
+    '<b onclick="x" style="color:red">жирный</b> <i class="x">курсив</i>',
+    "<strong>сильно</strong> и <em>мягко</em>",
+    "\u202eперевёрнуто <b>\u200bневидимое</b>",
+]
+
+
+@pytest.mark.parametrize("text", LLM_HOSTILE)
+def test_llm_markup_is_always_html_telegram_accepts(text):
+    from testkit.fake_telegram import parse_html
+
+    markup = telegram_html.llm_markup(text)
+    assert validate(markup) in ([], ["пустой текст"])
+    parse_html(markup)  # the fake Bot API's parser (tdlib's rules) raises on what Telegram refuses
+    tags = set(re.findall(r"</?([a-z-]+)", markup))
+    assert tags <= {"b", "i"}, markup
+
+
+def test_llm_markup_keeps_bold_and_italic_and_escapes_the_rest():
+    markup = telegram_html.llm_markup('Запомни: <b>страх — это компас</b> & <i>иди</i> <u>туда</u> <a href="x">')
+    assert markup == "Запомни: <b>страх — это компас</b> &amp; <i>иди</i> туда "
+    assert telegram_html.llm_markup("<strong>да</strong><em>нет</em>") == "<b>да</b><i>нет</i>"
+    assert telegram_html.llm_markup("2 < 3 > 1 &nbsp;") == "2 &lt; 3 &gt; 1 \xa0"
+    assert telegram_html.llm_markup("<script>alert(1)</script>текст") == "текст"
+
+
+def test_a_long_bold_llm_reply_splits_into_messages_telegram_accepts():
+    from testkit.fake_telegram import parse_html
+
+    text = "Начало. <b>" + "Очень важная мысль. " * 400 + "</b> Конец. <i>" + "курсив " * 700 + "</i>"
+    parts = split(telegram_html.llm_markup(text))
+    assert len(parts) >= 3
+    for part in parts:
+        assert visible_length(part) <= 4096
+        parse_html(part)
+    assert "".join(plain_text(p) for p in parts).replace(" ", "").replace("\n", "") == plain_text(
+        telegram_html.llm_markup(text)).replace(" ", "").replace("\n", "")
+
+
+_LLM_PIECES = [*"<>/&;#x0b i a\"'=жБ\n", "<b>", "</b>", "<i>", "</i>", "&amp;", "&nbsp;", "<a href=", "<!--", "-->"]
+
+
+@given(st.lists(st.sampled_from(_LLM_PIECES), max_size=60).map("".join))
+@settings(max_examples=300, deadline=None)
+def test_llm_markup_of_any_text_is_accepted_by_the_fake_bot_api(text):
+    from testkit.fake_telegram import parse_html
+
+    markup = telegram_html.llm_markup(text)
+    for part in split(markup) if markup.strip() else []:
+        parse_html(part)

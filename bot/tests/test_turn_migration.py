@@ -6,7 +6,8 @@ from django.db.migrations.executor import MigrationExecutor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BEFORE = [("bot", "0005_crisis_workflow")]
+# Members as they were then: identity in plain columns (profiles 0005 encrypts it).
+BEFORE = [("bot", "0005_crisis_workflow"), ("profiles", "0003_proactive_timezone_index")]
 AFTER = [("bot", "0007_drop_conversation_history")]
 
 
@@ -15,6 +16,13 @@ def migrate(targets):
     executor.loader.build_graph()
     executor.migrate(targets)
     return executor.loader.project_state(targets).apps
+
+
+@pytest.fixture(autouse=True)
+def _back_to_the_latest_schema():
+    """Later tests need every migration, including those added after 0007."""
+    yield
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
 
 
 def test_history_lists_become_turn_rows_in_order():

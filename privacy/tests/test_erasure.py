@@ -22,7 +22,7 @@ from bot.services import sessions
 from bot.services.flood import flood_check
 from journeys.models import StreamStepDelivery
 from privacy.erasure import member_erase
-from privacy.export import EXPORT_SCHEMA, member_export_data
+from privacy.export import EXPORT_SCHEMA, SKIPPED_FIELDS, member_export_data
 from privacy.introspection import member_relations
 from privacy.models import ErasureRecord
 from profiles.models import MemberTag, TelegramUser, UserActivityLog, UserInteraction
@@ -34,49 +34,49 @@ from testkit import factories as f
 SECRET = "СЕКРЕТ-страх-высоты"
 
 
-def _stores(member):
+def _stores(member, secret=SECRET):
     enrollment = f.StreamEnrollmentFactory(user=member)
-    alert = CrisisAlert.objects.create(user=member, excerpt=SECRET)
+    alert = CrisisAlert.objects.create(user=member, excerpt=secret)
     return {
         "bot.UserSession": lambda: f.UserSessionFactory(
-            user=member, turns=[{"role": "user", "content": SECRET}], summary=SECRET),
+            user=member, turns=[{"role": "user", "content": secret}], summary=secret),
         "bot.CrisisAlert": lambda: alert,
-        "bot.CrisisNote": lambda: CrisisNote.objects.create(alert=alert, text=SECRET),
+        "bot.CrisisNote": lambda: CrisisNote.objects.create(alert=alert, text=secret),
         "bot.MemberFlagChange": lambda: MemberFlagChange.objects.create(
-            user=member, field=MemberFlagChange.Field.CRISIS_FLAG, value=True, reason=SECRET),
+            user=member, field=MemberFlagChange.Field.CRISIS_FLAG, value=True, reason=secret),
         "bot.DailyMessageSlot": lambda: f.DailySlotFactory(user=member),
         "bot.ConversationTurn": lambda: sessions.session_append(
-            session=sessions.session_get_active(user=member), turns=[sessions.Turn("user", SECRET)]),
+            session=sessions.session_get_active(user=member), turns=[sessions.Turn("user", secret)]),
         "analytics.DailyActivity": lambda: DailyActivity.objects.create(day=date.today(), user=member, messages=3),
         "analytics.WeeklyActivity": lambda: WeeklyActivity.objects.create(week=date.today(), user=member),
         "bot.OutboundMessage": lambda: OutboundMessage.objects.create(
-            kind="test", chat_id=member.telegram_id, user=member, text=SECRET, dedupe_key=f"t:{member.pk}"),
+            kind="test", chat_id=member.telegram_id, user=member, text=secret, dedupe_key=f"t:{member.pk}"),
         "broadcasts.BroadcastDelivery": lambda: f.BroadcastDeliveryFactory(user=member),
-        "journeys.JourneyInsight": lambda: f.JourneyInsightFactory(user=member, text=SECRET),
-        "journeys.JourneyProgress": lambda: f.JourneyProgressFactory(user=member, evidence=SECRET),
+        "journeys.JourneyInsight": lambda: f.JourneyInsightFactory(user=member, text=secret),
+        "journeys.JourneyProgress": lambda: f.JourneyProgressFactory(user=member, evidence=secret),
         "journeys.StreamEnrollment": lambda: enrollment,
         "journeys.StreamStepDelivery": lambda: StreamStepDelivery.objects.create(
             enrollment=enrollment, step=f.StreamStepFactory(stream=enrollment.stream), due_on=date.today()),
-        "profiles.PsychologicalProfile": lambda: f.ProfileFactory(user=member, summary=SECRET,
-                                                                  data={"pains": [SECRET]}),
+        "profiles.PsychologicalProfile": lambda: f.ProfileFactory(user=member, summary=secret,
+                                                                  data={"pains": [secret]}),
         "profiles.TelegramUser_tags": lambda: member.tags.add(MemberTag.objects.create(name="тревога")),
-        "profiles.UserActivityLog": lambda: f.ActivityLogFactory(user=member, content=SECRET),
+        "profiles.UserActivityLog": lambda: f.ActivityLogFactory(user=member, content=secret),
         "profiles.UserInteraction": lambda: UserInteraction.objects.create(
             user=member, kind=UserInteraction.Kind.CRISIS, metadata={"n": 1}),
         "triggers.ProactiveTrigger": lambda: f.TriggerFactory(user=member),
     }
 
 
-def _fill_every_store(member, settings, tmp_path):
+def _fill_every_store(member, settings, tmp_path, secret=SECRET):
     settings.ARCHIVE_DIR = str(tmp_path / "archive")
-    makers = _stores(member)
+    makers = _stores(member, secret)
     missing = sorted({r.label for r in member_relations()} - set(makers))
     assert not missing, f"no row-maker for member data in {missing}: add one to STORES and check erasure/export"
     for make in makers.values():
         make()
     # An archived activity-log line (past retention) next to a line of another member.
     other = f.TelegramUserFactory()
-    old = [f.ActivityLogFactory(user=member, content=SECRET + " архив"), f.ActivityLogFactory(user=other)]
+    old = [f.ActivityLogFactory(user=member, content=secret + " архив"), f.ActivityLogFactory(user=other)]
     UserActivityLog.objects.filter(pk__in=[o.pk for o in old]).update(created_at=timezone.now() - timedelta(days=400))
     assert activity_logs_archive() == 2
     # Cache: the session cache, flood counter, awaiting-input flag and the chat's rate slot.
@@ -87,7 +87,7 @@ def _fill_every_store(member, settings, tmp_path):
     LogEntry.objects.log_actions(user_id=f.SuperuserFactory().pk, queryset=[member], action_flag=CHANGE,
                                  change_message="crisis_flag", single_object=True)
     member.crisis_flag = True
-    member.last_summary = SECRET
+    member.last_summary = secret
     member.save()
     return other
 
@@ -164,7 +164,7 @@ def test_export_holds_every_model_that_references_the_member(settings, tmp_path)
     assert set(data["records"]) == expected
     for label, rows in data["records"].items():
         assert rows, f"export of {label} is empty"
-    model_fields = {fl.name for fl in TelegramUser._meta.concrete_fields} - {"profile_rotation_claimed_at"}
+    model_fields = {fl.name for fl in TelegramUser._meta.concrete_fields} - SKIPPED_FIELDS
     assert model_fields | {"tags"} == set(data["member"])
     assert data["member"]["crisis_flag"] is True and data["member"]["last_summary"] == SECRET
     assert data["member"]["tags"] == ["тревога"]
@@ -220,3 +220,23 @@ def test_forget_through_the_bot_erases_and_records_the_member_as_initiator():
     handle(Incoming(identity, Kind.CALLBACK, callback_data="fg:y"))
     assert not TelegramUser.objects.filter(telegram_id=6006).exists()
     assert ErasureRecord.objects.get().initiator == "member"
+
+
+@pytest.mark.django_db
+def test_admin_history_names_member_rows_by_id_only():
+    """Erased log entries stay on disk as dead tuples for a while: no "@username" in them,
+    whether the admin logs one row or many at once (bulk_create sends no save signal)."""
+    from django.contrib.admin.models import DELETION
+
+    member = f.TelegramUserFactory(username="history_user")
+    triggers = [f.TriggerFactory(user=member), f.TriggerFactory(user=member)]
+    staff = f.SuperuserFactory()
+    LogEntry.objects.log_actions(user_id=staff.pk, queryset=[member], action_flag=CHANGE, single_object=True)
+    LogEntry.objects.log_actions(user_id=staff.pk, queryset=triggers, action_flag=DELETION)
+    LogEntry.objects.log_actions(user_id=staff.pk, queryset=[staff], action_flag=CHANGE, single_object=True)
+    reprs = {(model, int(pk)): text for model, pk, text in
+             LogEntry.objects.values_list("content_type__model", "object_id", "object_repr")}
+    assert reprs[("telegramuser", member.pk)] == f"участник #{member.pk}"
+    assert reprs[("proactivetrigger", triggers[0].pk)] == f"{triggers[0]._meta.verbose_name} #{triggers[0].pk}"
+    assert reprs[("user", staff.pk)] == str(staff)  # staff accounts keep their name
+    assert "history_user" not in str(reprs)

@@ -17,8 +17,9 @@ from functools import lru_cache
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django import forms
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 CANARY_PLAINTEXT = "relove-encryption-canary"
 
@@ -98,6 +99,30 @@ class EncryptedTextField(_EncryptedMixin, models.TextField):
 
     def to_python(self, value):
         return value if value is None else str(value)
+
+
+class EncryptedBigIntegerField(_EncryptedMixin, models.TextField):
+    """An integer (a Telegram chat id) stored encrypted: no ordering, no lookups but ``isnull``.
+
+    To find rows by it, pair it with a blind index (see :mod:`relove.core.blind_index`).
+    """
+
+    def serialize_plain(self, value) -> str:
+        return str(int(value))
+
+    def deserialize_plain(self, text: str):
+        return int(text)
+
+    def to_python(self, value):
+        if value is None or isinstance(value, int):
+            return value
+        try:
+            return int(value)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(_("Нужно целое число."), code="invalid") from exc
+
+    def formfield(self, **kwargs):
+        return forms.IntegerField(**{"required": not self.blank, **kwargs})
 
 
 class EncryptedJSONField(_EncryptedMixin, models.TextField):

@@ -14,7 +14,7 @@ _BOT_TOKEN = re.compile(r"(?<!\d)\d{5,}:[A-Za-z0-9_-]{30,}")
 
 def redact(text: str) -> str:
     for secret in (getattr(settings, "TELEGRAM_BOT_TOKEN", ""), getattr(settings, "OPENAI_API_KEY", ""),
-                   getattr(settings, "TELEGRAM_WEBHOOK_SECRET", "")):
+                   getattr(settings, "ANTHROPIC_API_KEY", ""), getattr(settings, "TELEGRAM_WEBHOOK_SECRET", "")):
         if secret and len(secret) >= 8:
             text = text.replace(secret, REDACTED)
     return _BOT_TOKEN.sub(REDACTED, text)

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from .archive import archive_files, archive_lock, archive_write
+from .blind_index import derived_fields
 from .crypto import DecryptionError, encrypted_fields, get_fernet, rotate_token
 
 MAX_CAS_RETRIES = 20
@@ -128,11 +129,43 @@ def reencrypt_archives(*, progress: Callable[[str, int], None] | None = None) ->
     return rewritten
 
 
+def models_with_blind_indexes():
+    return [m for m in apps.get_models() if derived_fields(m) and m._meta.managed and not m._meta.proxy]
+
+
+def reindex_model(model, *, batch_size: int = 200, progress: Callable[[str, int], None] | None = None) -> int:
+    """Recompute the model's blind-index columns with the newest index key; returns rows changed.
+
+    Compare-and-swap on the stored digest: a row saved meanwhile was indexed with the newest
+    key by that save, so a failed swap needs no retry.
+    """
+    fields = derived_fields(model)
+    sources = [s for f in fields for s in (f.sources if hasattr(f, "sources") else (f.source,))]
+    changed, last_pk = 0, None
+    while True:
+        qs = model._base_manager.order_by("pk").only(*sources, *(f.name for f in fields))
+        rows = list((qs.filter(pk__gt=last_pk) if last_pk is not None else qs)[:batch_size])
+        if not rows:
+            return changed
+        with transaction.atomic():  # one commit per batch, as for re-encryption
+            for row in rows:
+                old = {f.attname: getattr(row, f.attname) for f in fields}
+                new = {f.attname: f.compute(row) for f in fields}
+                if old != new:
+                    changed += model._base_manager.filter(pk=row.pk, **old).update(**new)
+        last_pk = rows[-1].pk
+        if progress:
+            progress(f"{model._meta.label} (index)", len(rows))
+
+
 def reencrypt_all(*, batch_size: int = 200, progress=None) -> dict[str, int]:
-    """Rotate every encrypted column and archive file; returns what changed per model
-    (``"archive"``: files). Raises DecryptionError on a value no key can read, so nothing
-    is rewritten under a key mix-up."""
+    """Rotate every encrypted column and archive file, then recompute every blind index with
+    the newest key; returns what changed per model (``"archive"``: files; ``"<label> index"``:
+    rows re-indexed). Raises DecryptionError on a value no key can read, so nothing is
+    rewritten under a key mix-up."""
     done = {m._meta.label: reencrypt_model(m, batch_size=batch_size, progress=progress)
             for m in models_with_encrypted_fields()}
     done["archive"] = reencrypt_archives(progress=progress)
+    for model in models_with_blind_indexes():
+        done[f"{model._meta.label} index"] = reindex_model(model, batch_size=batch_size, progress=progress)
     return done

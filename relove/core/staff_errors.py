@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 
+import anthropic
 import openai
 from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import DatabaseError, IntegrityError, OperationalError
@@ -78,18 +79,31 @@ def _describe_telegram(exc: tg.TelegramError) -> str:
     return _telegram_said(exc)
 
 
-def _describe_llm(exc: openai.OpenAIError) -> str:
-    if isinstance(exc, openai.APITimeoutError):
+def _both(name: str) -> tuple[type, type]:
+    """The same error class of both LLM SDKs (their hierarchies mirror each other)."""
+    return getattr(openai, name), getattr(anthropic, name)
+
+
+def _llm_setting(kind: str) -> str:
+    """The name of the configured provider's key or URL setting (OPENAI_* or ANTHROPIC_*)."""
+    from django.conf import settings
+
+    prefix = "ANTHROPIC" if getattr(settings, "LLM_PROVIDER", "openai") == "anthropic" else "OPENAI"
+    return f"{prefix}_{kind}"
+
+
+def _describe_llm(exc: Exception) -> str:
+    if isinstance(exc, _both("APITimeoutError")):
         return "языковая модель не ответила вовремя — попробуйте ещё раз"
-    if isinstance(exc, openai.APIConnectionError):
-        return "нет связи с языковой моделью — проверьте OPENAI_BASE_URL и сеть сервера"
-    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-        return "языковая модель не приняла ключ — проверьте OPENAI_API_KEY"
-    if isinstance(exc, openai.RateLimitError):
+    if isinstance(exc, _both("APIConnectionError")):
+        return f"нет связи с языковой моделью — проверьте {_llm_setting('BASE_URL')} и сеть сервера"
+    if isinstance(exc, _both("AuthenticationError") + _both("PermissionDeniedError")):
+        return f"языковая модель не приняла ключ — проверьте {_llm_setting('API_KEY')}"
+    if isinstance(exc, _both("RateLimitError")):
         return "языковая модель отказала: превышен лимит запросов или закончились средства на счёте"
-    if isinstance(exc, openai.NotFoundError):
-        return "языковая модель не найдена — проверьте LLM_MODEL и OPENAI_BASE_URL"
-    if isinstance(exc, openai.APIStatusError):
+    if isinstance(exc, _both("NotFoundError")):
+        return f"языковая модель не найдена — проверьте LLM_MODEL и {_llm_setting('BASE_URL')}"
+    if isinstance(exc, _both("APIStatusError")):
         return f"языковая модель ответила ошибкой HTTP {exc.status_code}"
     return "языковая модель вернула ответ, который не удалось разобрать"
 
@@ -119,7 +133,7 @@ def describe(exc: BaseException) -> str:
         return "сервер настроен неверно — подробности записаны в журнал"
     if isinstance(exc, tg.TelegramError):
         return _describe_telegram(exc)
-    if isinstance(exc, openai.OpenAIError):
+    if isinstance(exc, openai.OpenAIError | anthropic.AnthropicError):
         return _describe_llm(exc)
     if isinstance(exc, BrokerError | RedisConnectionError | RedisTimeoutError | DatabaseError):
         return _describe_storage(exc)

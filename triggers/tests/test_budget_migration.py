@@ -6,7 +6,9 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-BEFORE = [("triggers", "0003_engine"), ("broadcasts", "0002_delivery_engine")]
+# Members as they were then: identity in plain columns (profiles 0005 encrypts it).
+BEFORE = [("triggers", "0003_engine"), ("broadcasts", "0002_delivery_engine"),
+          ("profiles", "0003_proactive_timezone_index")]
 AFTER = [("triggers", "0004_daily_message_slot"), ("broadcasts", "0003_daily_message_slot")]
 
 

@@ -52,11 +52,11 @@ def gate_scores(rows):
     modes = [("agreeing with the labels", agreeing),
              ("always answering none", lambda body: {"risk": "none", "reply": "ок", "quick_replies": []}),
              ("down (HTTP 500)", lambda body: 500)]
-    names = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "LLM_TOTAL_BUDGET", "LLM_MAX_ATTEMPTS")
+    names = ("LLM_PROVIDER", "OPENAI_API_KEY", "OPENAI_BASE_URL", "LLM_TOTAL_BUDGET", "LLM_MAX_ATTEMPTS")
     saved = {name: getattr(settings, name) for name in names}
     with FakeLLM() as fake:
         # One attempt: "down" means down here, the retry policy is tested elsewhere.
-        for name, value in zip(names, ("eval", fake.base_url, 2.0, 1), strict=True):
+        for name, value in zip(names, ("openai", "eval", fake.base_url, 2.0, 1), strict=True):
             setattr(settings, name, value)
         try:
             for mode, responder in modes:
