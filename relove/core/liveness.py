@@ -65,8 +65,9 @@ def record(name: str, *, ok: bool = True, detail: str = "", every: float | None 
     try:
         Heartbeat.objects.update_or_create(
             name=name, defaults={"seen_at": timezone.now(), "ok": ok, "detail": detail[:200]})
-    except DatabaseError:
-        log.warning("heartbeat %s not recorded: database unavailable", name)
+    except Exception as exc:  # noqa: BLE001 — a database error, or no database in this context
+        log.warning("heartbeat %s not recorded: %s", name,
+                    "database unavailable" if isinstance(exc, DatabaseError) else type(exc).__name__)
         with _lock:
             _last_write.pop(name, None)
         return False
@@ -94,9 +95,10 @@ def note(name: str, *, ok: bool = True, detail: str = "") -> None:
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
+        loop = None
+    if loop is None:
         record(name, ok=ok, detail=detail)
-        return
-    if settings.HEARTBEATS_FROM_EVENT_LOOPS:
+    elif settings.HEARTBEATS_FROM_EVENT_LOOPS:
         loop.run_in_executor(None, _record_in_thread, name, ok, detail)
 
 
