@@ -19,6 +19,7 @@ from journeys.models import JourneyStage
 from profiles.admin import stage_filter, stage_label
 from relove import llm
 from relove.core.admin_forms import LineListAdminMixin, LineListField
+from relove.core.admin_time import admin_zone_label
 from relove.core.admin_utils import (
     CONVERSATION_PERMISSION,
     HistoryAdmin,
@@ -321,9 +322,13 @@ STATUS_COLOURS = {CrisisAlert.Status.NEW: "#ba2121", CrisisAlert.Status.IN_PROGR
                   CrisisAlert.Status.RESOLVED: "#417690"}
 
 
+DETECTED_BY_LABELS = {"keywords": _("по словам в сообщении"), "llm": _("языковой моделью"),
+                      "staff": _("сотрудником")}
+
+
 class CrisisWorkflowForm(forms.Form):
-    note = forms.CharField(label=_("Заметка"), required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 80}))
-    assignee = forms.ModelChoiceField(label=_("Ответственный"), required=False,
+    note = forms.CharField(label=_("Заметка"), required=False, widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}))
+    assignee = forms.ModelChoiceField(label=_("Ответственный"), required=False, widget=UnfoldAdminSelectWidget,
                                       queryset=get_user_model().objects.filter(is_staff=True, is_active=True))
 
 
@@ -342,10 +347,14 @@ class CrisisAlertAdmin(PersonalDataAdminMixin, ModelAdmin):
     list_select_related = ["user", "assignee", "resolved_by"]
     # Open alerts first (PostgreSQL puts NULLs last in ascending order), newest first.
     ordering = [F("resolved_at").asc(nulls_first=True), "-created_at"]
-    fields = ["user", "status", "assignee", "category_label", "acute", "detected_by", "evidence", "excerpt",
-              "signals", "created_at", "last_signal_at", "helplines_sent_at", "staff_alerts", "staff_alerted_at",
-              "resolved_at", "resolved_by"]
-    readonly_fields = fields
+    fieldsets = [
+        (_("Сигнал"), {"classes": ["tab"], "fields": ["user", "status", "assignee", "acute_label", "category_label",
+                                                      "detected_label", "excerpt", "evidence"]}),
+        (_("Хронология"), {"classes": ["tab"], "fields": ["created_at", "signals", "last_signal_at",
+                                                          "helplines_sent_at", "staff_alerts", "staff_alerted_at",
+                                                          "resolved_at", "resolved_by"]}),
+    ]
+    readonly_fields = [field for _title, options in fieldsets for field in options["fields"]]
     personal_fields = ("excerpt", "evidence")
     change_form_template = "admin/bot/crisisalert/change_form.html"
     actions = ["take_into_work"]
@@ -362,6 +371,16 @@ class CrisisAlertAdmin(PersonalDataAdminMixin, ModelAdmin):
     def status_badge(self, obj):
         return format_html('<b style="color:{}">{}</b>', STATUS_COLOURS.get(obj.status, "#333"),
                            obj.get_status_display())
+
+    @admin.display(description=_("острая опасность"), ordering="acute")
+    def acute_label(self, obj):
+        if obj.acute:
+            return format_html('<span class="acute-yes">{}</span>', _("да — свяжитесь немедленно"))
+        return _("нет")
+
+    @admin.display(description=_("как обнаружено"), ordering="detected_by")
+    def detected_label(self, obj):
+        return DETECTED_BY_LABELS.get(obj.detected_by, obj.detected_by)
 
     @admin.display(description=_("категория"), ordering="category")
     def category_label(self, obj):
@@ -385,7 +404,8 @@ class CrisisAlertAdmin(PersonalDataAdminMixin, ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         alert = self.get_object(request, object_id)
-        extra = {"workflow_form": CrisisWorkflowForm(initial={"assignee": alert.assignee_id if alert else None})}
+        extra = {"workflow_form": CrisisWorkflowForm(initial={"assignee": alert.assignee_id if alert else None}),
+                 "zone_label": admin_zone_label()}
         if alert is not None:
             extra["notes"] = CrisisNote.objects.filter(alert=alert).select_related("author")
             extra["workflow_url"] = reverse("admin:bot_crisisalert_workflow", args=[alert.pk])

@@ -24,6 +24,8 @@ from telegram import Update
 from telegram.error import InvalidToken
 from telegram.ext import Application
 
+from relove.core import liveness
+
 from .telegram.ordering import chat_turn
 from .telegram.runtime import PerMemberUpdateProcessor, build_application, webhook_given_back
 
@@ -84,6 +86,7 @@ async def telegram_webhook(request):
     if not _secret_ok(request):
         logger.warning("webhook call with a missing or wrong secret token")
         return JsonResponse({"ok": False, "error": "forbidden"}, status=403)
+    liveness.note(liveness.BOT, detail="вебхук Telegram")
     try:
         data = json.loads(request.body)
     except (ValueError, RecursionError):

@@ -21,6 +21,7 @@ from relove.core.admin_utils import (
     TabularInline,
     html_table,
 )
+from relove.core.staff_tasks import staff_enqueue
 
 from .models import (
     JourneyInsight,
@@ -33,7 +34,7 @@ from .models import (
 )
 from .recommendations import MAX_RECOMMENDATIONS, stream_scores
 from .services import REASON_MAX, journey_set_stage, stream_programme_sync
-from .tasks import analyse_member_later
+from .tasks import analyse_member
 
 MEMBER_CHANGE_PERMISSION = "profiles.change_telegramuser"
 
@@ -53,6 +54,10 @@ class JourneyStageAdmin(LineListAdminMixin, HistoryAdmin):
     list_display_links = ["order", "name"]
     search_fields = ["name", "description"]
     ordering = ["order"]
+    fieldsets = [
+        (_("Этап"), {"classes": ["tab"], "fields": ["order", "name", "description", "min_confidence"]}),
+        (_("Голос Наташи"), {"classes": ["tab"], "fields": ["style_prompt", "first_question", "quick_replies"]}),
+    ]
 
     def has_add_permission(self, request):
         return False  # exactly 12 stages
@@ -139,8 +144,8 @@ class JourneyProgressAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
             raise PermissionDenied
         member = get_object_or_404(TelegramUser, pk=user_id)
         if request.method == "POST":
-            analyse_member_later(member.pk, force=True)
-            self.message_user(request, _("Анализ этапа поставлен в очередь."), messages.SUCCESS)
+            staff_enqueue(request=request, send=lambda: analyse_member.apply_async(
+                args=[member.pk], kwargs={"force": True}, retry=False), text=_("Анализ этапа поставлен в очередь."))
             return redirect(_member_page(member))
         return TemplateResponse(request, "admin/relove_member_action.html", self._context(
             request, member, title=_("Переанализировать сейчас"), confirm_only=True,
@@ -174,6 +179,10 @@ class StreamAdmin(LineListAdminMixin, ModelAdmin):
     prepopulated_fields = {"slug": ["title"]}
     filter_horizontal = ["suitable_stages"]
     inlines = [StreamStepInline]
+    fieldsets = [
+        (_("Поток"), {"classes": ["tab"], "fields": ["title", "slug", "description", "url", "starts_at", "is_active"]}),
+        (_("Кому рекомендовать"), {"classes": ["tab"], "fields": ["suitable_stages", "tags"]}),
+    ]
 
     def get_queryset(self, request):
         # One subquery instead of a count per row; the JSON key is cast to compare with the id.

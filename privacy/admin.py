@@ -21,6 +21,7 @@ from profiles.models import TelegramUser
 from relove.core import access
 from relove.core.admin_time import admin_zone_label
 from relove.core.admin_utils import ReadOnlyAdmin
+from relove.core.staff_errors import tell_staff
 
 from .erasure import member_erase
 from .export import member_export_json
@@ -121,10 +122,17 @@ class MemberAdmin(TelegramUserAdmin):
     def erase_members(self, request, queryset):
         if request.POST.get("confirmed") == "yes":
             members = list(queryset)
+            erased = 0
             for member in members:
-                member_erase(user=member, staff=request.user)
-            self.message_user(request, _("Данные удалены, участников: %(n)d") % {"n": len(members)},
-                              messages.SUCCESS)
+                try:
+                    member_erase(user=member, staff=request.user)
+                except Exception as exc:  # noqa: BLE001 — the others are still erased; staff see why this stopped
+                    tell_staff(request, exc, failed=_("Удаление остановлено на участнике #%(id)d, данные удалены "
+                                                      "у %(n)d из %(total)d") % {"id": member.pk, "n": erased,
+                                                                                "total": len(members)})
+                    return None
+                erased += 1
+            self.message_user(request, _("Данные удалены, участников: %(n)d") % {"n": erased}, messages.SUCCESS)
             return None
         return TemplateResponse(request, "admin/privacy/erase_confirm.html", {
             **self.admin_site.each_context(request), "title": _("Удалить все данные участников"),
@@ -153,7 +161,12 @@ class MemberAdmin(TelegramUserAdmin):
         if not can_export(request):
             raise PermissionDenied
         member = get_object_or_404(TelegramUser, pk=user_id)
-        response = HttpResponse(member_export_json(user=member), content_type="application/json; charset=utf-8")
+        try:
+            document = member_export_json(user=member)
+        except Exception as exc:  # noqa: BLE001 — a download link cannot show a message: back to the member
+            tell_staff(request, exc, failed=_("Выгрузка не собрана"))
+            return redirect("admin:profiles_telegramuser_change", member.pk)
+        response = HttpResponse(document, content_type="application/json; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="member-{member.pk}.json"'
         return response
 
@@ -163,7 +176,15 @@ class MemberAdmin(TelegramUserAdmin):
             raise PermissionDenied
         member = get_object_or_404(TelegramUser, pk=user_id)
         if request.method == "POST":
-            member_erase(user=member, staff=request.user)
+            try:
+                member_erase(user=member, staff=request.user)
+            except Exception as exc:  # noqa: BLE001 — shown to staff, with how far the erasure got
+                if TelegramUser.objects.filter(pk=member.pk).exists():  # the database part is one transaction
+                    tell_staff(request, exc, failed=_("Данные участника не удалены"))
+                    return redirect("admin:profiles_telegramuser_change", member.pk)
+                tell_staff(request, exc, failed=_("Участник удалён из базы, но кэш или архивы журнала не очищены "
+                                                  "(сообщите администратору сервера)"))
+                return redirect("admin:profiles_telegramuser_changelist")
             self.message_user(request, _("Все данные участника удалены."), messages.SUCCESS)
             return redirect("admin:profiles_telegramuser_changelist")
         return TemplateResponse(request, "admin/relove_member_action.html", {

@@ -2,7 +2,6 @@ from itertools import pairwise
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Count, Min, Q
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -20,6 +19,7 @@ from relove.core.admin_utils import (
     ReadOnlyAdmin,
     html_table,
 )
+from relove.core.staff_tasks import staff_enqueue
 
 from .models import MemberTag, PsychologicalProfile, TelegramUser, UserActivityLog, UserInteraction
 from .selectors import profile_diff
@@ -192,10 +192,13 @@ class TelegramUserAdmin(ModelAdmin):
     @admin.action(description=_("Пересобрать профиль сейчас"), permissions=["change"])
     def rotate_profile_now(self, request, queryset):
         ids = list(queryset.filter(consent_at__isnull=False).values_list("pk", flat=True))
-        for user_id in ids:
-            transaction.on_commit(lambda user_id=user_id: rotate_member_profile.delay(user_id))
-        self.message_user(request, _("Профили поставлены в очередь на пересборку: %(n)d") % {"n": len(ids)},
-                          messages.SUCCESS)
+
+        def send():
+            for user_id in ids:
+                rotate_member_profile.apply_async(args=[user_id], retry=False)
+
+        staff_enqueue(request=request, send=send,
+                      text=_("Профили поставлены в очередь на пересборку: %(n)d") % {"n": len(ids)})
 
     def get_urls(self):
         return [path("<int:user_id>/rotate-profile/", self.admin_site.admin_view(self.rotate_profile_view),
@@ -211,8 +214,8 @@ class TelegramUserAdmin(ModelAdmin):
             if member.consent_at is None:
                 self.message_user(request, _("Без согласия участника профиль не строится."), messages.WARNING)
             else:
-                transaction.on_commit(lambda: rotate_member_profile.delay(member.pk))
-                self.message_user(request, _("Профиль поставлен в очередь на пересборку."), messages.SUCCESS)
+                staff_enqueue(request=request, send=lambda: rotate_member_profile.apply_async(
+                    args=[member.pk], retry=False), text=_("Профиль поставлен в очередь на пересборку."))
             return redirect(member_url)
         return TemplateResponse(request, "admin/relove_member_action.html", {
             **self.admin_site.each_context(request), "title": _("Пересобрать профиль сейчас"), "member": member,
@@ -251,10 +254,23 @@ class UserActivityLogAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
         return False  # the activity log is the member's history; it goes only with erasure
 
 
+class ReplySourceFilter(admin.SimpleListFilter):
+    """Who wrote Natasha's answer: the language model or a template (the dashboard links here)."""
+
+    title = _("автор ответа")
+    parameter_name = "source"
+
+    def lookups(self, request, model_admin):
+        return [("llm", _("языковая модель")), ("template", _("шаблон")), ("safety", _("протокол безопасности"))]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(metadata__source=self.value()) if self.value() else queryset
+
+
 @admin.register(UserInteraction)
 class UserInteractionAdmin(ReadOnlyAdmin):
     list_display = ["user", "kind", "stage_name", "created_at"]
-    list_filter = ["kind", stage_filter("stage", _("этап")), "created_at"]
+    list_filter = ["kind", ReplySourceFilter, stage_filter("stage", _("этап")), "created_at"]
     search_fields = ["=user__telegram_id", "user__search_tokens__matches"]
     list_select_related = ["user"]
     date_hierarchy = "created_at"

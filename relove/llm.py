@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 
+from relove.core import liveness
+from relove.core.staff_errors import describe
 from relove.llm_providers import PROVIDERS, Request, provider_message
 
 logger = logging.getLogger(__name__)
@@ -202,12 +204,14 @@ class _Attempts:
             name=re.sub(r"[^A-Za-z0-9_-]", "_", self.call.purpose)[:64] or "reply"))
 
     def succeeded(self) -> None:
+        liveness.note(liveness.LLM, detail="отвечает")  # the staff dashboard's "LLM reachable"
         if self.mode != self.first_mode and self.mode is not None:
             _asked_as[self.key] = self.mode
             logger.warning("llm: %s model %s now asked for JSON by %s", self.cfg.provider, self.model, self.mode)
 
     def failed(self, attempt: int, exc: Exception) -> str:
         """What to do after a failed attempt: "again" (at once), "pause" (then again) or "stop"."""
+        liveness.note(liveness.LLM, ok=False, detail=describe(exc))
         purpose = self.call.purpose
         if self.provider.is_bad_request(exc):
             if self.mode is not None and self.mode != "prompt":

@@ -99,6 +99,8 @@ MIDDLEWARE = [
     "relove.core.admin_time.AdminTimeZoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # A failing admin POST says why in Russian on the page staff came from (relove.core.staff_errors).
+    "relove.core.middleware.StaffErrorMiddleware",
     # Last, as django-axes requires: turns a locked-out login into the lockout response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -196,6 +198,10 @@ CELERY_BEAT_SCHEDULER = "relove.core.beat:HeartbeatScheduler"
 # WORKER_SILENT_AFTER_SECONDS counts as down (dashboard in red, /healthz 503).
 HEARTBEAT_SECONDS = env.int("HEARTBEAT_SECONDS", default=30)
 WORKER_SILENT_AFTER_SECONDS = env.int("WORKER_SILENT_AFTER_SECONDS", default=180)
+# Event-loop code (the bot, async LLM calls) writes its heartbeats from a pool thread (off in tests).
+HEARTBEATS_FROM_EVENT_LOOPS = True
+# The admin index (operations dashboard) re-reads its numbers this often; 0 turns it off.
+DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=20)
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
@@ -438,6 +444,7 @@ UNFOLD = {
     "SITE_SYMBOL": "favorite",
     "SHOW_VIEW_ON_SITE": False,
     "STYLES": ["relove.core.admin_nav.stylesheet"],
+    "DASHBOARD_CALLBACK": "relove.core.admin_dashboard.dashboard_callback",
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": False,

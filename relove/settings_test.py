@@ -39,6 +39,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 CELERY_TASK_ALWAYS_EAGER = True
+# Heartbeats noted inside event loops (Bot API answers, async LLM calls) are written from a pool
+# thread; in tests that thread would write outside the test's transaction and, on SQLite's shared
+# in-memory database, lock tables under the test itself. Tests of those heartbeats turn it on.
+HEARTBEATS_FROM_EVENT_LOOPS = False
 ARCHIVE_DIR = str(BASE_DIR / "var" / f"test-archive{_WORKER}")
 LLM_TOTAL_BUDGET = 3.0
 PROFILE_ROTATION_PAUSE_SECONDS = 0

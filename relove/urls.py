@@ -4,6 +4,7 @@ from django.urls import include, path
 from analytics.views import dashboard, dashboard_csv, dashboard_data
 from bot.views import telegram_webhook
 from privacy.auth import StaffAdminLoginForm
+from relove.core.admin_dashboard import dashboard_json
 from relove.core.health import healthz
 
 admin.site.login_form = StaffAdminLoginForm  # optional TOTP code (django-otp)
@@ -18,6 +19,7 @@ urlpatterns = [
     path("admin/analytics/", dashboard, name="analytics-dashboard"),
     path("admin/analytics/data.json", dashboard_data, name="analytics-dashboard-data"),
     path("admin/analytics/<slug:table>.csv", dashboard_csv, name="analytics-dashboard-csv"),
+    path("admin/dashboard.json", admin.site.admin_view(dashboard_json), name="admin-dashboard-data"),
     path("admin/", admin.site.urls),
     path("", include("journeys.urls")),
 ]

@@ -12,12 +12,15 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from bot import telegram_html
+from relove.core import liveness
 from relove.core.access import has_personal_permission
 from relove.core.admin_utils import PERSONAL_DATA_PERMISSION, HistoryAdmin, ModelAdmin
 from relove.core.models import StaffTask
-from relove.core.staff_tasks import staff_task_queue, staff_tasks_announce
+from relove.core.staff_errors import WORKER_DOWN
+from relove.core.staff_tasks import staff_task_queue, staff_task_queued_notice, staff_tasks_announce
 
 from .models import ProactiveTrigger, ProactivityConfig
+from .selectors import trigger_progress
 from .services import staff, triggers_cancel
 from .tasks import preview_for_staff, send_now_for_staff
 from .wording import limit_phrases
@@ -105,9 +108,20 @@ class ProactiveTriggerAdmin(ModelAdmin):
     raw_id_fields = ["user"]
     date_hierarchy = "scheduled_for"
     # ``payload`` holds ids the engine wrote (insight, step, stream): shown, never a JSON box to edit.
-    readonly_fields = ["payload", "status", "attempts", "daily_slot", "claimed_at", "sent_at", "answered_at",
-                       "telegram_message_id", "last_error", "created_at"]
+    readonly_fields = ["progress", "payload", "status", "attempts", "daily_slot", "claimed_at", "sent_at",
+                       "answered_at", "telegram_message_id", "last_error", "created_at"]
+    fieldsets = [
+        (_("Триггер"), {"classes": ["tab"], "fields": ["progress", "user", "kind", "status", "scheduled_for",
+                                                       "dedupe_key"]}),
+        (_("Доставка"), {"classes": ["tab"], "fields": ["attempts", "claimed_at", "sent_at", "answered_at",
+                                                        "telegram_message_id", "daily_slot", "last_error"]}),
+        (_("Данные"), {"classes": ["tab"], "fields": ["payload", "created_at"]}),
+    ]
     actions = ["cancel_selected", "send_now", "preview_selected"]
+
+    @admin.display(description=_("что происходит"))
+    def progress(self, obj):
+        return trigger_progress(obj) if obj and obj.pk else "—"
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -136,10 +150,11 @@ class ProactiveTriggerAdmin(ModelAdmin):
     def send_now(self, request, queryset):
         """Queued for a worker: sending may take seconds per member (Telegram, the LLM)."""
         ids = list(queryset.values_list("pk", flat=True))
-        staff_task_queue(kind=staff.SEND_NOW, requested_by=request.user, task=send_now_for_staff,
-                         params={"trigger_ids": ids})
-        self.message_user(request, _("Отправка поставлена в очередь: %d. Итог появится на этой странице, "
-                                     "когда она будет выполнена (обновите страницу).") % len(ids), messages.INFO)
+        row = staff_task_queue(kind=staff.SEND_NOW, requested_by=request.user, task=send_now_for_staff,
+                               params={"trigger_ids": ids})
+        staff_task_queued_notice(request=request, row=row, text=_(
+            "Отправка поставлена в очередь: %d. Итог появится на этой странице, когда она будет выполнена "
+            "(обновите страницу).") % len(ids))
 
     @admin.action(description=_("Предпросмотр сообщения"))
     def preview_selected(self, request, queryset):
@@ -168,5 +183,6 @@ class ProactiveTriggerAdmin(ModelAdmin):
         ready = task.status in (StaffTask.Status.DONE, StaffTask.Status.FAILED)
         context = {**self.admin_site.each_context(request), "opts": self.model._meta, "task": task,
                    "ready": ready, "previews": previews, "title": _("Предпросмотр проактивных сообщений"),
-                   "stalled": not ready and task.created_at < timezone.now() - PREVIEW_STALLED_AFTER}
+                   "stalled": not ready and task.created_at < timezone.now() - PREVIEW_STALLED_AFTER,
+                   "worker_down": WORKER_DOWN if not ready and not liveness.worker_alive() else ""}
         return TemplateResponse(request, "admin/triggers/preview.html", context)

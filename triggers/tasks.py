@@ -6,9 +6,25 @@ from celery import shared_task
 @shared_task(name="triggers.tasks.scan_triggers")
 def scan_triggers() -> dict:
     """Detect reasons to write first, then deliver what is due. Safe to overlap."""
+    from relove.core import liveness
+    from relove.core.staff_errors import describe
+
     from .services import triggers_run_scan
 
-    return triggers_run_scan()
+    try:
+        counts = triggers_run_scan()
+    except Exception as exc:
+        liveness.record(liveness.TRIGGER_SCAN, ok=False, detail=describe(exc))
+        raise
+    liveness.record(liveness.TRIGGER_SCAN, detail=scan_summary(counts))
+    return counts
+
+
+def scan_summary(counts: dict) -> str:
+    """One line for the dashboard about what a scan did."""
+    if counts.get("disabled"):
+        return "проактивность выключена в настройках"
+    return f"отправлено {counts.get('sent', 0)}, отложено {counts.get('deferred', 0)}"
 
 
 @shared_task(name="triggers.tasks.send_now_for_staff")

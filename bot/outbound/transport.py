@@ -17,12 +17,13 @@ import httpx
 from django.conf import settings
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyKeyboardMarkup
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.request import HTTPXRequest
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from relove.core.ratelimit import RateLimiter
+from relove.core.staff_errors import MissingSetting, describe
 
 from ..ui import OutgoingMessage
+from .watched_request import WatchedRequest
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +64,12 @@ def classify(exc: Exception) -> Outcome:
         return Outcome(Delivery.BLOCKED, error=str(exc)[:255])
     if isinstance(exc, BadRequest):
         return Outcome(Delivery.PERMANENT, error=str(exc)[:255])
+    # The rest is stored and shown to staff in Russian (staff_errors.describe): never a class
+    # name, and never PTB's InvalidToken text, which quotes the token.
     if isinstance(exc, TimedOut | NetworkError):
-        return Outcome(Delivery.TRANSIENT, error=f"{type(exc).__name__}: {exc}"[:255],
+        return Outcome(Delivery.TRANSIENT, error=describe(exc)[:255],
                        maybe_delivered=isinstance(exc.__cause__, _MAYBE_DELIVERED))
-    if isinstance(exc, TelegramError):
-        return Outcome(Delivery.TRANSIENT, error=str(exc)[:255])
-    return Outcome(Delivery.TRANSIENT, error=type(exc).__name__)
+    return Outcome(Delivery.TRANSIENT, error=describe(exc)[:255])
 
 
 def reply_markup(message: OutgoingMessage):
@@ -112,8 +113,8 @@ def build_bot(*, connection_pool_size: int = 64) -> Bot:
     """A Bot client; a sender with ``n`` requests in flight needs about ``n`` connections
     (httpcore scans its whole pool for every request, so a bigger pool only costs CPU)."""
     if not settings.TELEGRAM_BOT_TOKEN:
-        raise RuntimeError("TELEGRAM_BOT_TOKEN is not set: the bot cannot send messages.")
-    request = HTTPXRequest(connection_pool_size=connection_pool_size, connect_timeout=5, read_timeout=15,
+        raise MissingSetting("TELEGRAM_BOT_TOKEN", "бот не может отправлять сообщения")
+    request = WatchedRequest(connection_pool_size=connection_pool_size, connect_timeout=5, read_timeout=15,
                            write_timeout=15)
     return Bot(settings.TELEGRAM_BOT_TOKEN, base_url=settings.TELEGRAM_API_BASE_URL, request=request)
 

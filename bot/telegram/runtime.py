@@ -39,9 +39,9 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.request import HTTPXRequest
 
 from bot.outbound import Delivery, send_limited
+from bot.outbound.watched_request import WatchedRequest
 from bot.services import orchestrator
 from bot.services.members import TelegramIdentity
 from bot.ui import OutgoingMessage
@@ -409,8 +409,8 @@ def build_application(*, token: str | None = None, base_url: str | None = None, 
         ApplicationBuilder()
         .token(token or settings.TELEGRAM_BOT_TOKEN)
         .base_url(base_url or settings.TELEGRAM_API_BASE_URL)
-        .request(HTTPXRequest(connection_pool_size=128, read_timeout=20, write_timeout=20, connect_timeout=5))
-        .get_updates_request(HTTPXRequest(read_timeout=40, connect_timeout=5))
+        .request(WatchedRequest(connection_pool_size=128, read_timeout=20, write_timeout=20, connect_timeout=5))
+        .get_updates_request(WatchedRequest(read_timeout=40, connect_timeout=5))
         .concurrent_updates(PerMemberUpdateProcessor())
         .post_init(post_init)
     )

@@ -23,7 +23,8 @@ def alert(member):
 def test_index_shows_the_open_count_and_the_member_page_a_banner(client, superuser, alert, member):
     client.force_login(superuser)
     index = client.get(reverse("admin:index")).content.decode()
-    assert 'id="crisis-open"' in index and ">1</span> открыто" in index
+    assert 'id="ops-crisis"' in index and "ops-card-danger" in index
+    assert 'data-metric="crisis.new">\n        <span class="ops-value">1</span>' in index
     page = client.get(reverse("admin:profiles_telegramuser_change", args=[member.pk])).content.decode()
     assert "Открытый кризисный сигнал" in page
 

@@ -158,6 +158,16 @@ class PersonalDataAdminMixin:
         hidden = self._hidden_fields(request)
         return [f for f in super().get_readonly_fields(request, obj) if f not in hidden]
 
+    def get_fieldsets(self, request, obj=None):
+        """Declared fieldsets (tabs) lose the hidden fields too; an emptied fieldset goes."""
+        hidden = self._hidden_fields(request)
+        fieldsets = []
+        for name, options in super().get_fieldsets(request, obj):
+            fields = [f for f in options["fields"] if f not in hidden]
+            if fields:
+                fieldsets.append((name, {**options, "fields": fields}))
+        return fieldsets
+
 
 def html_table(headers, rows):
     """A small read-only table for admin detail pages; every cell is escaped."""

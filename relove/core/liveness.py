@@ -8,6 +8,7 @@ component was last seen and whether that is too long ago.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -64,13 +65,41 @@ def record(name: str, *, ok: bool = True, detail: str = "", every: float | None 
     try:
         Heartbeat.objects.update_or_create(
             name=name, defaults={"seen_at": timezone.now(), "ok": ok, "detail": detail[:200]})
-    except DatabaseError:
-        log.warning("heartbeat %s not recorded: database unavailable", name)
+    except Exception as exc:  # noqa: BLE001 — a database error, or no database in this context
+        log.warning("heartbeat %s not recorded: %s", name,
+                    "database unavailable" if isinstance(exc, DatabaseError) else type(exc).__name__)
         with _lock:
             _last_write.pop(name, None)
         return False
     return True
 
+
+def should_record(name: str, *, ok: bool = True, every: float | None = None) -> bool:
+    """Would :func:`record` write now? Cheap (no I/O): async code asks before hopping to a thread."""
+    return due(name, every) or _last_ok.get(name, ok) != ok
+
+
+def _record_in_thread(name: str, ok: bool, detail: str) -> None:
+    close_old_connections()
+    try:
+        record(name, ok=ok, detail=detail)
+    finally:
+        connection.close()  # a pool thread must not keep a connection open for 30 s
+
+
+def note(name: str, *, ok: bool = True, detail: str = "") -> None:
+    """:func:`record` from anywhere, event loops included: there the write goes to a thread
+    without waiting for it (a heartbeat never delays a member's answer)."""
+    if not should_record(name, ok=ok):
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None:
+        record(name, ok=ok, detail=detail)
+    elif settings.HEARTBEATS_FROM_EVENT_LOOPS:
+        loop.run_in_executor(None, _record_in_thread, name, ok, detail)
 
 
 def forget_throttle() -> None:

@@ -17,7 +17,9 @@ from django.contrib import messages
 from django.db import transaction
 from django.utils import timezone
 
+from . import liveness
 from .models import StaffTask
+from .staff_errors import WORKER_DOWN, describe
 
 logger = logging.getLogger(__name__)
 
@@ -32,19 +34,76 @@ class Outcome:
 
 
 def staff_task_queue(*, kind: str, requested_by, task, params: dict | None = None, target: str = "") -> StaffTask:
-    """Record the request and queue ``task`` (a Celery task taking the row id) once the transaction commits."""
+    """Record the request and queue ``task`` (a Celery task taking the row id) once the transaction commits.
+
+    If the broker refuses the task, the row is failed with the reason, so the page says so
+    instead of waiting forever (``staff_task_queued_notice``).
+    """
     row = StaffTask.objects.create(kind=kind, target=target, requested_by=requested_by, params=params or {})
-    transaction.on_commit(lambda: task.delay(row.pk))
+
+    def send():
+        try:
+            # retry=False: with the broker down, say so now instead of holding the request.
+            task.apply_async(args=[row.pk], retry=False)
+        except Exception as exc:  # noqa: BLE001 — becomes the row's outcome, shown to staff
+            logger.warning("staff task %s (%s) not queued: %s", row.pk, kind, type(exc).__name__)
+            StaffTask.objects.filter(pk=row.pk, status=StaffTask.Status.QUEUED).update(
+                status=StaffTask.Status.FAILED, level=messages.ERROR, finished_at=timezone.now(),
+                message=f"Не поставлено в очередь: {describe(exc)}."[:500])
+
+    transaction.on_commit(send)
     return row
+
+
+def staff_queued_notice(*, request, text: str) -> None:
+    """Tell staff their work is queued, and whether a worker is there to take it."""
+    if liveness.worker_alive():
+        messages.info(request, text)
+    else:
+        messages.warning(request, f"{text} Но {WORKER_DOWN}.")
+
+
+def staff_task_queued_notice(*, request, row: StaffTask, text: str) -> None:
+    """After ``staff_task_queue``: the queued notice, or at once why it could not be queued."""
+    row.refresh_from_db(fields=["status", "message"])
+    if row.status == StaffTask.Status.FAILED and StaffTask.objects.filter(pk=row.pk, announced_at=None).update(
+            announced_at=timezone.now()):
+        messages.error(request, row.message)
+        return
+    staff_queued_notice(request=request, text=text)
+
+
+def staff_enqueue(*, request, send: Callable[[], object], text: str) -> bool:
+    """Queue background work for a staff action once the transaction commits, and tell staff the
+    truth: queued, queued with no worker running, or not queued and why. Returns whether it was.
+
+    ``send`` should publish with ``retry=False`` so a dead broker fails fast.
+    """
+    refused: list[BaseException] = []
+
+    def run():
+        try:
+            send()
+        except Exception as exc:  # noqa: BLE001 — shown to staff below
+            logger.warning("staff action not queued: %s", type(exc).__name__)
+            refused.append(exc)
+
+    transaction.on_commit(run)
+    if refused:  # with eager Celery (local runs) the work itself ran here and failed
+        failed = "Не поставлено в очередь" if liveness.worker_required() else "Не получилось"
+        messages.error(request, f"{failed}: {describe(refused[0])}.")
+        return False
+    staff_queued_notice(request=request, text=text)
+    return True
 
 
 def staff_task_run(*, task_id: int, work: Callable[[StaffTask], Outcome]) -> str | None:
     """Run ``work`` for a queued row, at most once, and store its outcome.
 
     The row is claimed ``queued → running`` with a conditional UPDATE, so a task delivered
-    twice does the work once. An exception is stored as a failure staff can read (its type
-    only: messages may carry personal data) and not re-raised: retrying a send could
-    deliver it twice.
+    twice does the work once. An exception is stored as a failure staff can read (its cause in
+    Russian from ``staff_errors.describe``, which never quotes personal data) and not
+    re-raised: retrying a send could deliver it twice.
     """
     if not StaffTask.objects.filter(pk=task_id, status=StaffTask.Status.QUEUED).update(
             status=StaffTask.Status.RUNNING):
@@ -55,8 +114,7 @@ def staff_task_run(*, task_id: int, work: Callable[[StaffTask], Outcome]) -> str
         status = StaffTask.Status.DONE
     except Exception as exc:  # any failure becomes a message on the staff member's page
         logger.exception("staff task %s (%s) failed", row.pk, row.kind)
-        outcome = Outcome(f"Не получилось: {type(exc).__name__}. Попробуйте ещё раз или посмотрите журнал.",
-                          messages.ERROR)
+        outcome = Outcome(f"Не получилось: {describe(exc)}.", messages.ERROR)
         status = StaffTask.Status.FAILED
     StaffTask.objects.filter(pk=task_id).update(status=status, message=outcome.message[:500], level=outcome.level,
                                                 result=outcome.result, finished_at=timezone.now())

@@ -37,6 +37,7 @@ from journeys.models import JourneyInsight, JourneyStage, Stream, StreamEnrollme
 from journeys.services import journey_announcement_claim, stream_step_mark_delivered
 from profiles.models import TelegramUser, UserActivityLog, UserInteraction
 from relove.core.ratelimit import RateLimiter
+from relove.core.staff_errors import describe
 
 from ..budget import member_zone
 from ..models import ProactiveTrigger, ProactivityConfig
@@ -296,7 +297,7 @@ def trigger_deliver(*, trigger: ProactiveTrigger, config: ProactivityConfig, rul
         logger.exception("trigger %s: preparing the message failed", trigger.pk)
         ProactiveTrigger.objects.filter(pk=trigger.pk).update(attempts=F("attempts") + 1)
         trigger.attempts += 1
-        return _retry_or_fail(trigger, config, now, f"подготовка: {type(exc).__name__}")
+        return _retry_or_fail(trigger, config, now, f"подготовка: {describe(exc)}")
     payload = {**trigger.payload, "in_flight": True}
     ProactiveTrigger.objects.filter(pk=trigger.pk).update(attempts=F("attempts") + 1, payload=payload)
     trigger.attempts += 1

@@ -9,10 +9,12 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from telegram import Update
+from telegram.error import TelegramError
 
 from bot.telegram.instance import PollingAlreadyRunning, polling_claim
 from bot.telegram.runtime import build_application
 from relove.core.crypto import verify_keys
+from relove.core.staff_errors import capitalized, describe
 
 
 class Command(BaseCommand):
@@ -53,8 +55,11 @@ class Command(BaseCommand):
             # and late sends arrive at Telegram in a bunch (429). 1 ms, as the broadcast sender.
             sys.setswitchinterval(0.001)
             self.stdout.write("Bot started (long polling). SIGTERM or Ctrl+C stops it cleanly.")
-            application.run_polling(allowed_updates=Update.ALL_TYPES,
-                                    stop_signals=(signal.SIGINT, signal.SIGTERM), close_loop=True)
+            try:
+                application.run_polling(allowed_updates=Update.ALL_TYPES,
+                                        stop_signals=(signal.SIGINT, signal.SIGTERM), close_loop=True)
+            except TelegramError as exc:  # e.g. a revoked token: the cause, never PTB's text quoting it
+                raise CommandError(capitalized(describe(exc))) from None
         self.stdout.write("Bot stopped.")
 
     def _register_webhook(self):
@@ -69,5 +74,8 @@ class Command(BaseCommand):
                                                   allowed_updates=Update.ALL_TYPES)
                 await application.post_init(application)
 
-        asyncio.run(register())
+        try:
+            asyncio.run(register())
+        except TelegramError as exc:
+            raise CommandError(capitalized(describe(exc))) from None
         self.stdout.write(self.style.SUCCESS(f"Webhook registered: {settings.TELEGRAM_WEBHOOK_URL}"))
