@@ -41,6 +41,7 @@ from bot.services.members import members_mark_blocked
 from bot.ui import OutgoingMessage
 from profiles.models import TelegramUser, UserInteraction
 from relove.core.ratelimit import RateLimiter
+from relove.core.staff_errors import describe
 
 from ..models import Broadcast, BroadcastDelivery
 from ..rendering import broadcast_message, broadcast_photo
@@ -165,7 +166,7 @@ class Sender:
                                                  should_send=self._may_send)
                 except Exception as exc:  # noqa: BLE001 — send_limited classifies Bot API errors itself,
                     # so this is the limiter (Redis) failing before the request: safe to retry.
-                    outcome = Outcome(Delivery.TRANSIENT, error=f"{type(exc).__name__}"[:255])
+                    outcome = Outcome(Delivery.TRANSIENT, error=describe(exc)[:255])
             if outcome.photo_file_id and isinstance(self.message, OutgoingPhoto):
                 # Uploaded once: everyone after this gets Telegram's file_id instead of the bytes.
                 self.message = dataclasses.replace(self.message, photo=outcome.photo_file_id)
