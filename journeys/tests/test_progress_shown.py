@@ -11,7 +11,8 @@ from journeys.services import journey_set_stage, journey_start
 from testkit.factories import StaffFactory, TelegramUserFactory
 from triggers.services import triggers_run_scan
 
-pytestmark = pytest.mark.django_db
+# Midday in Moscow: the proactive window below (00:00–23:00) is open whatever the real hour is.
+pytestmark = [pytest.mark.django_db, pytest.mark.clock("2026-11-25 09:00:00+00:00")]
 TELEGRAM_ID = 5151
 REPLY = {"reply": "Что ты уже знаешь о своём страхе?", "quick_replies": ["Многое", "Ничего"]}
 STAGE_5 = {"stage": 5, "confidence": 0.9, "evidence": "я уже ушла с работы и начала своё дело",
