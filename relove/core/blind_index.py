@@ -29,6 +29,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+from django.db.models.expressions import Col
+
+from .crypto import EncryptedBigIntegerField
 
 _INFO = b"relove blind index v1"
 TOKEN_DIGEST_CHARS = 16  # 64 bits: no collision among a community's names, short to store
@@ -98,11 +102,6 @@ def query_token_groups(query: str) -> list[list[str]]:
 # ``filter(telegram_id=…)``, ``filter(telegram_id__in=…)`` and joins such as
 # ``filter(user__telegram_id=…)`` keep working: the lookups compare digests.
 
-from django.db import models  # noqa: E402 (fields below the helpers they use)
-from django.db.models.expressions import Col  # noqa: E402
-
-from .crypto import EncryptedBigIntegerField  # noqa: E402
-
 
 def _as_int(value) -> int | None:
     try:
@@ -112,13 +111,14 @@ def _as_int(value) -> int | None:
 
 
 class _BlindLookup(models.Lookup):
-    """Compares the paired digest column with the digests of the right-hand values."""
+    """Compares the paired digest column with the digests of the right-hand values
+    (one value for ``exact``, a list for ``in``)."""
 
     prepare_rhs = False
     can_use_none_as_rhs = False
 
     def _values(self) -> list:
-        raise NotImplementedError
+        return list(self.rhs) if self.lookup_name == "in" else [self.rhs]
 
     def as_sql(self, compiler, connection):
         field = self.lhs.target
@@ -134,15 +134,9 @@ class _BlindLookup(models.Lookup):
 class BlindExact(_BlindLookup):
     lookup_name = "exact"
 
-    def _values(self):
-        return [self.rhs]
-
 
 class BlindIn(_BlindLookup):
     lookup_name = "in"
-
-    def _values(self):
-        return list(self.rhs)
 
 
 class BlindIndexedBigIntegerField(EncryptedBigIntegerField):
