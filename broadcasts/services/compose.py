@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from bot import outbound
+from relove.core.staff_errors import MissingSetting
 
 from ..models import Broadcast, StaffTelegramAccount
 from ..rendering import broadcast_message, broadcast_photo, check_buttons, check_text
@@ -16,7 +17,9 @@ from ..rendering import broadcast_message, broadcast_photo, check_buttons, check
 logger = logging.getLogger(__name__)
 
 EDITABLE = (Broadcast.Status.DRAFT, Broadcast.Status.SCHEDULED)
-NO_TOKEN = "не задан TELEGRAM_BOT_TOKEN — бот не может отправлять сообщения. Задайте его в окружении сервера."
+# The shared wording of a missing setting (relove.core.staff_errors), with what staff should do.
+NO_TOKEN = (f"{MissingSetting('TELEGRAM_BOT_TOKEN', 'бот не может отправлять сообщения')}. "
+            "Задайте его в окружении сервера.")
 NO_RECIPIENTS = "Получателей нет: под эту аудиторию не подходит ни один участник. Измените аудиторию."
 CONTENT_FIELDS = ["title", "text", "buttons", "photo", "photo_file_id", "scheduled_at", "counts_against_budget",
                   "local_time", "local_date",
