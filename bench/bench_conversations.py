@@ -12,8 +12,10 @@ API and the fake LLM on loopback, both in this process.
   the last answer against the ideal (LLM latency + N/30 s), the 429 count, the most LLM
   requests in flight at once, and the bot process's peak memory (VmHWM).
 * **throughput**: the LLM answers at once, the outbound limit is raised and the fake has
-  none; 100 members × 6 messages. Reports turns/s for the bot, and for a bare
-  python-telegram-bot echo bot against the same fake in the same run.
+  none; 100 members × 6 messages. Reports turns/s for the bot; for the same process with the
+  turn replaced by a fixed reply (what the runtime around a turn costs) and by one LLM call and
+  a fixed reply (what the LLM client adds); and for a bare python-telegram-bot echo bot
+  against the same fake, all in the same run. ``--only-bot`` measures the bot alone.
 
 The database is created and migrated if needed and its members are deleted before each
 scenario: point it at a throwaway database (default without DATABASE_URL: a SQLite file).
@@ -55,6 +57,29 @@ app = (ApplicationBuilder().token(sys.argv[1]).base_url(sys.argv[2])
        .request(HTTPXRequest(connection_pool_size=128)).concurrent_updates(256).build())
 app.add_handler(MessageHandler(filters.TEXT, echo))
 app.run_polling(poll_interval=0, timeout=1)
+"""
+
+
+# The bot process with the turn itself replaced (bench only): what our runtime costs around a
+# turn (update claim and done, per-member ordering, «печатает…», the reply through the limiter),
+# and the same plus one call through the LLM client. Subtracting tells what the turn's own work
+# (database, safety, prompt) costs.
+SKELETON_BOT = """
+import sys
+import django
+django.setup()
+from django.core.management import call_command
+from bot.services import orchestrator
+from bot.ui import OutgoingMessage
+from relove import llm
+
+async def handle_async(incoming, *, run_db):
+    if sys.argv[1] == "llm":
+        await llm.call_async(llm.LLMCall(messages=[{"role": "user", "content": incoming.text}], json_mode=False))
+    return [OutgoingMessage("Спасибо, я тебя слышу.")]
+
+orchestrator.handle_async = handle_async
+call_command("runbot")
 """
 
 
@@ -108,15 +133,16 @@ def peak_rss_mib(pid: int) -> float:
 
 
 class BotProcess:
-    def __init__(self, env: dict, fake_tg, fake_llm, extra: dict | None = None):
+    def __init__(self, env: dict, fake_tg, fake_llm, extra: dict | None = None, command: list[str] | None = None):
         self.env = {**os.environ, **env, "TELEGRAM_BOT_TOKEN": fake_tg.token,
                     "TELEGRAM_API_BASE_URL": fake_tg.base_url, "OPENAI_API_KEY": "bench-key",
                     "OPENAI_BASE_URL": fake_llm.base_url, **(extra or {})}
         self.fake_tg = fake_tg
+        self.command = command or ["manage.py", "runbot"]
 
     def __enter__(self):
         polls = len(self.fake_tg.calls_to("getUpdates"))
-        self.process = subprocess.Popen([sys.executable, "manage.py", "runbot"], cwd=ROOT, env=self.env,
+        self.process = subprocess.Popen([sys.executable, *self.command], cwd=ROOT, env=self.env,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 60
         while len(self.fake_tg.calls_to("getUpdates")) <= polls:
@@ -176,23 +202,29 @@ def scenario_burst(env: dict, sizes: list[int], latency: float) -> None:
                   f"{fake_llm.max_in_flight} | {rss:.0f} MiB |", flush=True)
 
 
-def scenario_throughput(env: dict, members: int, messages: int) -> None:
+def _bot_rate(env: dict, chats: list[int], messages: int, command: list[str] | None = None) -> float:
     from testkit.fake_llm import FakeLLM
     from testkit.fake_telegram import FakeTelegram
 
-    total = members * messages
-    print(f"\n## throughput: LLM instant, no outbound limit, {members} members × {messages} messages")
-    chats = make_members(members, 600_000)
+    from bot.models import ProcessedUpdate
+
+    ProcessedUpdate.objects.all().delete()  # each fake numbers its updates from 1 again
+    total = len(chats) * messages
     with FakeTelegram() as fake_tg, FakeLLM() as fake_llm:
         extra = {"TELEGRAM_GLOBAL_RATE": "100000", "TELEGRAM_PER_CHAT_INTERVAL": "0"}
-        with BotProcess(env, fake_tg, fake_llm, extra):
+        with BotProcess(env, fake_tg, fake_llm, extra, command):
             started = time.time()
             for round_ in range(messages):
                 for chat in chats:
                     fake_tg.push_update(fake_tg.message_update(chat, f"Сообщение {round_}: что мне делать?"))
             last = wait_answered(fake_tg, chats, messages, timeout=total)
-        bot_rate = total / (last - started)
+    return total / (last - started)
 
+
+def _echo_rate(chats: list[int], messages: int) -> float:
+    from testkit.fake_telegram import FakeTelegram
+
+    total = len(chats) * messages
     with FakeTelegram() as fake_tg:
         echo = subprocess.Popen([sys.executable, "-c", ECHO_BOT, fake_tg.token, fake_tg.base_url], cwd=ROOT)
         try:
@@ -207,9 +239,23 @@ def scenario_throughput(env: dict, members: int, messages: int) -> None:
         finally:
             echo.send_signal(signal.SIGTERM)
             echo.wait(30)
-        echo_rate = total / (last - started)
-    print("| bot turns/s | bare PTB echo/s | fraction |\n|---:|---:|---:|")
-    print(f"| {bot_rate:.0f} | {echo_rate:.0f} | {bot_rate / echo_rate:.0%} |", flush=True)
+    return total / (last - started)
+
+
+def scenario_throughput(env: dict, members: int, messages: int, only_bot: bool = False) -> None:
+    print(f"\n## throughput: LLM instant, no outbound limit, {members} members × {messages} messages")
+    chats = make_members(members, 600_000)
+    bot_rate = _bot_rate(env, chats, messages)
+    if only_bot:
+        print(f"| bot turns/s |\n|---:|\n| {bot_rate:.0f} |", flush=True)
+        return
+    skeleton = _bot_rate(env, chats, messages, ["-c", SKELETON_BOT, "plain"])
+    skeleton_llm = _bot_rate(env, chats, messages, ["-c", SKELETON_BOT, "llm"])
+    echo_rate = _echo_rate(chats, messages)
+    print("| bot turns/s | runtime alone/s | runtime + one LLM call/s | bare PTB echo/s | bot / echo |")
+    print("|---:|---:|---:|---:|---:|")
+    print(f"| {bot_rate:.0f} | {skeleton:.0f} | {skeleton_llm:.0f} | {echo_rate:.0f} | {bot_rate / echo_rate:.0%} |",
+          flush=True)
 
 
 def main() -> None:
@@ -219,6 +265,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=3.0)
     parser.add_argument("--members", type=int, default=100)
     parser.add_argument("--messages", type=int, default=6)
+    parser.add_argument("--only-bot", action="store_true", help="throughput of the bot alone (quicker iterations)")
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file under var/ (ignores DATABASE_URL)")
     args = parser.parse_args()
     env = dict(BENCH_ENV)
@@ -237,7 +284,7 @@ def main() -> None:
     if args.scenario in ("burst", "all"):
         scenario_burst(env, args.sizes, args.latency)
     if args.scenario in ("throughput", "all"):
-        scenario_throughput(env, args.members, args.messages)
+        scenario_throughput(env, args.members, args.messages, only_bot=args.only_bot)
 
 
 if __name__ == "__main__":

@@ -400,6 +400,12 @@ async def post_init(application: Application) -> None:
         await application.bot.set_my_commands([BotCommand(c, d) for c, d in BOT_COMMANDS])
 
 
+# Connections for replies, «печатает…» and button answers. Replies leave at Telegram's ~30/s, a
+# request takes well under a second, so 16 is ample; more would only lengthen httpcore's walk over
+# its pool on every request (see WatchedRequest).
+REPLY_CONNECTIONS = 16
+
+
 def build_application(*, token: str | None = None, base_url: str | None = None, updater: bool = True) -> Application:
     """The bot application with every handler and the global error handler registered."""
     from bot.safety import gate
@@ -409,7 +415,8 @@ def build_application(*, token: str | None = None, base_url: str | None = None, 
         ApplicationBuilder()
         .token(token or settings.TELEGRAM_BOT_TOKEN)
         .base_url(base_url or settings.TELEGRAM_API_BASE_URL)
-        .request(WatchedRequest(connection_pool_size=128, read_timeout=20, write_timeout=20, connect_timeout=5))
+        .request(WatchedRequest(connection_pool_size=REPLY_CONNECTIONS, read_timeout=20, write_timeout=20,
+                                connect_timeout=5))
         .get_updates_request(WatchedRequest(read_timeout=40, connect_timeout=5))
         .concurrent_updates(PerMemberUpdateProcessor())
         .post_init(post_init)
