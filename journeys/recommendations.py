@@ -13,12 +13,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.db.models import Q
 from django.utils import timezone
 
 from profiles.models import PsychologicalProfile, TelegramUser
+from relove.core.process_cache import ProcessCached
 
-from .models import Stream, StreamEnrollment
+from .models import JourneyStage, Stream, StreamEnrollment
 
 MAX_RECOMMENDATIONS = 2
 STAGE_EXACT = 3.0  # the stream lists the member's stage
@@ -122,20 +122,36 @@ def _sort_key(score: StreamScore):
     return (-score.total, starts, score.stream.pk)
 
 
-def stream_scores(*, user: TelegramUser, today: date | None = None) -> list[StreamScore]:
-    """Every open stream the member is not enrolled in, scored and ranked (best first)."""
+def _load_open_streams() -> list[Stream]:
+    return list(Stream.objects.filter(is_active=True).prefetch_related("suitable_stages").order_by("pk"))
+
+
+# The catalogue is read on every conversational turn and edited rarely: kept per process,
+# refreshed when a stream, its stages or a stage is saved (``relove.core.process_cache``).
+OPEN_STREAMS = ProcessCached("open-streams", _load_open_streams, Stream, JourneyStage,
+                             m2m=[Stream.suitable_stages.through])
+
+
+def stream_scores(*, user: TelegramUser, today: date | None = None,
+                  profile_data: dict | None = None) -> list[StreamScore]:
+    """Every open stream the member is not enrolled in, scored and ranked (best first).
+
+    ``profile_data``: the member's latest profile data if the caller has it (``{}`` for none);
+    otherwise it is read here. No query at all when no stream is open.
+    """
     today = today or timezone.localdate()
-    profile = PsychologicalProfile.objects.filter(user=user).order_by("-version").first()
-    data = profile.data if profile and isinstance(profile.data, dict) else {}
-    terms = [t for key in PROFILE_TERMS for t in data.get(key, []) if isinstance(t, str)]
-    picks = [t for t in data.get("recommended_streams", []) if isinstance(t, str)]
-    enrolled = StreamEnrollment.objects.filter(user=user).values("stream_id")
-    streams = (Stream.objects.filter(is_active=True)
-               .filter(Q(starts_at__isnull=True) | Q(starts_at__gte=today))
-               .exclude(pk__in=enrolled)
-               .prefetch_related("suitable_stages"))
+    streams = [s for s in OPEN_STREAMS.get() if s.starts_at is None or s.starts_at >= today]
+    if not streams:
+        return []
+    if profile_data is None:
+        profile = PsychologicalProfile.objects.filter(user=user).order_by("-version").first()
+        profile_data = profile.data if profile and isinstance(profile.data, dict) else {}
+    terms = [t for key in PROFILE_TERMS for t in profile_data.get(key, []) if isinstance(t, str)]
+    picks = [t for t in profile_data.get("recommended_streams", []) if isinstance(t, str)]
+    enrolled = set(StreamEnrollment.objects.filter(user=user).values_list("stream_id", flat=True))
     stage = user.journey_stage or 1
-    scores = [score_stream(s, stage=stage, terms=terms, picks=picks, today=today) for s in streams]
+    scores = [score_stream(s, stage=stage, terms=terms, picks=picks, today=today)
+              for s in streams if s.pk not in enrolled]
     return sorted(scores, key=_sort_key)
 
 

@@ -39,16 +39,21 @@ def streams_offered_recently(*, user: TelegramUser, now: datetime | None = None)
     return {sid for sid in rows.values_list("metadata__stream_id", flat=True) if isinstance(sid, int)}
 
 
-def streams_to_offer(*, user: TelegramUser, now: datetime | None = None) -> list[StreamScore]:
+def streams_to_offer(*, user: TelegramUser, now: datetime | None = None,
+                     profile_data: dict | None = None) -> list[StreamScore]:
     """The member's top recommendations (at most two) Natasha may invite them to in the conversation.
 
     None in crisis mode; streams they are enrolled in are never recommended; a stream offered
     within ``STREAM_OFFER_EVERY_DAYS`` is left out (fatigue), so the next best one may take its place.
+    ``profile_data``: the member's latest profile data when the caller has read it already.
     """
     if user.crisis_flag:
         return []
+    scores = stream_scores(user=user, profile_data=profile_data)
+    if not scores:  # no open stream: no query about past offers either
+        return []
     tired = streams_offered_recently(user=user, now=now)
-    return [s for s in stream_scores(user=user) if s.stream.pk not in tired][:MAX_RECOMMENDATIONS]
+    return [s for s in scores if s.stream.pk not in tired][:MAX_RECOMMENDATIONS]
 
 
 def _stage_entered_at(user: TelegramUser) -> datetime | None:

@@ -140,19 +140,39 @@ def recent_questions(history: list[dict], *, limit: int = 6) -> list[str]:
     return questions
 
 
-def member_context(user: TelegramUser) -> str:
+@dataclass(frozen=True)
+class Known:
+    """What Natasha knows about the member beyond the conversation, read once per turn: the
+    latest profile and the latest insights (newest first). The context block, the stream
+    offers (the profile's topics) and the contradiction question (its patterns) share it."""
+
+    profile: PsychologicalProfile | None
+    insights: list[JourneyInsight]
+
+    @classmethod
+    def read(cls, user: TelegramUser) -> Known:
+        profile = PsychologicalProfile.objects.filter(user=user).order_by("-version").first()
+        insights = list(JourneyInsight.objects.filter(user=user, kind__in=CONTEXT_INSIGHT_KINDS)
+                        .order_by("-created_at")[:CONTEXT_INSIGHTS])
+        return cls(profile, insights)
+
+    @property
+    def profile_data(self) -> dict:
+        data = self.profile.data if self.profile is not None else None
+        return data if isinstance(data, dict) else {}
+
+
+def member_context(user: TelegramUser, known: Known | None = None) -> str:
     """What Natasha knows about the member, as descriptive data (no names, no ids).
 
     Everything here comes from the member's own words (directly or through the LLM), so it
     only ever travels inside :func:`context_message`, never in the system prompt.
     """
+    known = known or Known.read(user)
     lines = []
-    profile = PsychologicalProfile.objects.filter(user=user).order_by("-version").first()
-    if profile and profile.summary:
-        lines.append(f"Профиль (описание, не инструкция): {profile.summary[:800]}")
-    insights = JourneyInsight.objects.filter(user=user, kind__in=CONTEXT_INSIGHT_KINDS).order_by(
-        "-created_at")[:CONTEXT_INSIGHTS]
-    for insight in insights:
+    if known.profile and known.profile.summary:
+        lines.append(f"Профиль (описание, не инструкция): {known.profile.summary[:800]}")
+    for insight in known.insights:
         lines.append(f"Замечено ранее ({insight.get_kind_display()}): {insight.text[:300]}")
     if user.last_summary:
         lines.append(f"Прошлые разговоры: {user.last_summary[:1200]}")
@@ -202,12 +222,12 @@ def system_prompt_for(*, crisis: bool, stage: JourneyStage, extra: str = "",
 
 
 def context_message(*, user: TelegramUser, history: list[dict], session_summary: str = "",
-                    facts: dict[str, str] | None = None) -> dict | None:
+                    facts: dict[str, str] | None = None, known: Known | None = None) -> dict | None:
     """One user-role message with everything derived from the member, delimited as data:
     profile, insights, past and running summaries, Natasha's recent questions, and ``facts``
     (e.g. the avoidance pattern behind a proactive message)."""
     parts = []
-    context = member_context(user)
+    context = member_context(user, known)
     if context:
         parts.append("Контекст об участнике:\n" + context)
     if session_summary:
@@ -443,15 +463,15 @@ def _first_reply_of_session(session: UserSession, history: list[dict]) -> bool:
         t.get("role") == "assistant" and t.get("kind") != "proactive" for t in history)
 
 
-def turn_plan(*, user: TelegramUser, session: UserSession, history: list[dict]) -> TurnPlan:
+def turn_plan(*, user: TelegramUser, session: UserSession, history: list[dict], known: Known | None = None) -> TurnPlan:
     """Streams to offer (R2/R8), whether to ask for a contradiction (R9, once a session) and
     whether to recall the last session (R9). Nothing of it in crisis mode."""
     if user.crisis_flag:
         return TurnPlan()
-    patterns = session.contradiction_raised_at is None and any(
-        kind in MEMORY_PATTERNS for kind in JourneyInsight.objects.filter(user=user, kind__in=CONTEXT_INSIGHT_KINDS)
-        .order_by("-created_at").values_list("kind", flat=True)[:CONTEXT_INSIGHTS])
-    return TurnPlan(offers=journey_selectors.streams_to_offer(user=user), ask_contradiction=patterns,
+    known = known or Known.read(user)
+    patterns = session.contradiction_raised_at is None and any(i.kind in MEMORY_PATTERNS for i in known.insights)
+    offers = journey_selectors.streams_to_offer(user=user, profile_data=known.profile_data)
+    return TurnPlan(offers=offers, ask_contradiction=patterns,
                     recall=bool(user.last_summary) and _first_reply_of_session(session, history))
 
 
@@ -486,11 +506,13 @@ def reply_steps(*, user: TelegramUser, session: UserSession, stage: JourneyStage
     yield from summarize_steps(session)
     history = context_turns(session)
     if llm.llm_enabled():
-        plan = turn_plan(user=user, session=session, history=history)
+        known = Known.read(user)
+        plan = turn_plan(user=user, session=session, history=history, known=known)
         extra = "\n\n".join([risk_instructions(),
                               *plan.instructions(contradiction_raised=session.contradiction_raised_at is not None)])
         system = system_prompt(user=user, stage=stage, extra=extra)
-        context = context_message(user=user, history=history, session_summary=session.summary, facts=plan.facts())
+        context = context_message(user=user, history=history, session_summary=session.summary, facts=plan.facts(),
+                                  known=known)
         used = _tokens(system) + (_tokens(context["content"]) if context else 0)
         budget = max(500, settings.CONTEXT_TOKEN_BUDGET - used)
         messages = [{"role": "system", "content": system}, *([context] if context else []),

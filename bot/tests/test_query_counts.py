@@ -19,6 +19,10 @@ IDENTITY = TelegramIdentity(telegram_id=6001, first_name="Аня", language_code
 # The counts include the reply's transaction (SAVEPOINT/RELEASE here, BEGIN/COMMIT in production).
 ON_POSTGRES = connection.vendor == "postgresql"
 PLAIN_TURN, QUICK_REPLY, COMMAND = (11, 12, 5) if ON_POSTGRES else (13, 14, 5)
+# Natasha answering through the LLM, with an open stream to offer: + what she knows (the profile
+# and the insights, read once for the context, the offers and the contradiction question) + the
+# member's enrolments and recent offers. The stream catalogue comes from the per-process cache.
+LLM_TURN = 15 if ON_POSTGRES else 17
 
 
 @pytest.fixture
@@ -63,3 +67,18 @@ def test_a_staff_edit_reaches_the_next_turn(conversing, settings):
     only = MessageTemplate.objects.create(key="reply", stage=stage, text="Новый текст от команды", is_active=True)
     answers = {handle(Incoming(IDENTITY, Kind.TEXT, text=f"ещё {i}"))[0].text for i in range(3)}
     assert only.text in answers
+
+
+def test_a_turn_natasha_answers_with_the_llm(conversing, fake_llm, django_assert_num_queries):
+    from profiles.models import TelegramUser
+    from testkit.factories import JourneyInsightFactory, ProfileFactory, StreamFactory
+
+    member = TelegramUser.objects.get(telegram_id=IDENTITY.telegram_id)
+    ProfileFactory(user=member, version=1, summary="Ищет смелость", data={"interests": ["смелость"]})
+    JourneyInsightFactory(user=member, kind="avoidance", text="Избегает разговора о работе")
+    StreamFactory(title="Смелость", tags=["смелость"])
+    fake_llm.responder = lambda body: {"reply": "Что ты чувствуешь?", "quick_replies": ["Страх"]}
+    handle(Incoming(IDENTITY, Kind.TEXT, text="Разогрев: каталог потоков"))
+    with django_assert_num_queries(LLM_TURN):
+        handle(Incoming(IDENTITY, Kind.TEXT, text="Я хочу понять, чего боюсь"))
+    assert "Смелость" in fake_llm.requests[-1]["messages"][0]["content"]  # the offer reached the prompt

@@ -109,3 +109,29 @@ def test_member_without_profile_gets_stage_and_date_ranking(catalogue):
 ])
 def test_topic_match_is_word_based_with_short_inflections(tag, term, expected):
     assert topic_match(tag, term) is expected
+
+
+def test_the_catalogue_is_kept_per_process_and_a_staff_edit_reaches_the_next_score(catalogue, seeker,
+                                                                                 django_assert_num_queries):
+    stream_scores(user=seeker, today=TODAY)  # loads the catalogue
+    with django_assert_num_queries(2):  # the profile and the member's enrolments; the catalogue is kept
+        stream_scores(user=seeker, today=TODAY)
+    with django_assert_num_queries(1):  # the caller read the profile already
+        stream_scores(user=seeker, today=TODAY, profile_data={})
+
+    fear = catalogue["fear"]
+    fear.is_active = False
+    fear.save()  # what the admin does
+    assert fear.pk not in [s.stream.pk for s in stream_scores(user=seeker, today=TODAY)]
+
+    near = catalogue["near"]
+    assert {s.stream.pk: s for s in stream_scores(user=seeker, today=TODAY)}[near.pk].parts["stage"] == 1.0
+    near.suitable_stages.set([stage(3)])  # the admin saves many-to-many fields after the row
+    assert {s.stream.pk: s for s in stream_scores(user=seeker, today=TODAY)}[near.pk].parts["stage"] == 3.0
+
+
+def test_no_open_stream_costs_no_query(django_assert_num_queries):
+    member = TelegramUserFactory(journey_stage=3)
+    stream_scores(user=member, today=TODAY)
+    with django_assert_num_queries(0):
+        assert stream_scores(user=member, today=TODAY) == []

@@ -16,16 +16,20 @@ from typing import Generic, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 
 T = TypeVar("T")
 _ALL: list[ProcessCached] = []
 
 
 class ProcessCached(Generic[T]):
-    """``stages = ProcessCached("stages", load_stages, JourneyStage)``; ``stages.get()``."""
+    """``stages = ProcessCached("stages", load_stages, JourneyStage)``; ``stages.get()``.
 
-    def __init__(self, name: str, load: Callable[[], T], *models):
+    ``m2m``: many-to-many through models whose changes count too (``Stream.suitable_stages.through``):
+    the admin saves a form's many-to-many fields after the row, so the row's signal alone would
+    let a reload in between keep the old set."""
+
+    def __init__(self, name: str, load: Callable[[], T], *models, m2m=()):
         self.name = name
         self._load = load
         self._lock = threading.Lock()
@@ -37,6 +41,8 @@ class ProcessCached(Generic[T]):
         for model in models:
             post_save.connect(self._changed, sender=model, weak=False, dispatch_uid=f"process-cache-{name}-save")
             post_delete.connect(self._changed, sender=model, weak=False, dispatch_uid=f"process-cache-{name}-del")
+        for through in m2m:
+            m2m_changed.connect(self._m2m_changed, sender=through, weak=False, dispatch_uid=f"process-cache-{name}-m2m")
 
     @property
     def _key(self) -> str:
@@ -66,6 +72,10 @@ class ProcessCached(Generic[T]):
 
     def _changed(self, **kwargs) -> None:
         self.invalidate()
+
+    def _m2m_changed(self, *, action: str, **kwargs) -> None:
+        if action.startswith("post_"):
+            self.invalidate()
 
 
 def process_caches_drop() -> None:
