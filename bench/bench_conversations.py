@@ -107,6 +107,17 @@ def setup_django(env: dict) -> None:
     call_command("migrate", verbosity=0, interactive=False)
 
 
+def _open_streams() -> None:
+    """Three open streams, as in production: every turn scores them and may offer two."""
+    from journeys.models import JourneyStage, Stream
+
+    for i, (title, tags, stages) in enumerate([("Смелость", ["страх", "смелость"], [1, 2]),
+                                               ("Отношения", ["отношения"], [3]), ("Для всех", [], [])]):
+        stream, _ = Stream.objects.get_or_create(slug=f"bench-{i}", defaults={
+            "title": title, "tags": tags, "description": "Три недели практики.", "url": "https://relove.ru/"})
+        stream.suitable_stages.set(JourneyStage.objects.filter(order__in=stages))
+
+
 def make_members(count: int, first_chat: int) -> list[int]:
     from django.utils import timezone
 
@@ -115,6 +126,7 @@ def make_members(count: int, first_chat: int) -> list[int]:
 
     TelegramUser.objects.all().delete()
     ProcessedUpdate.objects.all().delete()  # each fake numbers its updates from 1 again
+    _open_streams()
     now = timezone.now()
     TelegramUser.objects.bulk_create([
         TelegramUser(telegram_id=first_chat + i, first_name="Бенч", language_code="ru", consent_at=now,

@@ -14,11 +14,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, OuterRef, Subquery
+from django.db.models import BooleanField, F, Subquery
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from bot.models import ConversationTurn, UserSession
-from journeys.models import JourneyProgress
+from journeys.models import JourneyProgress, JourneyStage
 from journeys.tasks import analyse_member_later
 from profiles.models import TelegramUser, UserInteraction
 
@@ -50,12 +51,19 @@ def _idle_cutoff(now=None):
     return (now or timezone.now()) - timedelta(minutes=settings.SESSION_IDLE_MINUTES)
 
 
-def _stage_news() -> Exists:
-    """Whether the member has a forward stage change not yet shown (``journey_announcement_claim``
-    decides exactly; this only spares the members without one that read)."""
-    return Exists(JourneyProgress.objects.filter(
-        user_id=OuterRef("user_id"), announced_at__isnull=True, previous_stage__isnull=False,
-        stage__order__gt=F("previous_stage__order")))
+def _stage_news_sql() -> str:
+    progress, stage = JourneyProgress._meta.db_table, JourneyStage._meta.db_table
+    return (f'EXISTS (SELECT 1 FROM {progress} p JOIN {stage} s ON s.id = p.stage_id '
+            f'JOIN {stage} ps ON ps.id = p.previous_stage_id '
+            f'WHERE p.user_id = {UserSession._meta.db_table}.user_id AND p.announced_at IS NULL '
+            f'AND s."order" > ps."order")')
+
+
+# Whether the member has a forward stage change not yet shown (``journey_announcement_claim``
+# decides exactly; this only spares the members without one that read). Hand-written: it is
+# read on every turn, and building the same ``Exists(…OuterRef…)`` with the ORM cost more CPU
+# than the rest of the session read (docs/benchmarks.md). Tested against the ORM's own answer.
+STAGE_NEWS = RawSQL(_stage_news_sql(), [], output_field=BooleanField())
 
 
 def session_get_active(*, user: TelegramUser, now=None, with_stage_news: bool = False) -> UserSession:
@@ -69,7 +77,7 @@ def session_get_active(*, user: TelegramUser, now=None, with_stage_news: bool = 
     now = now or timezone.now()
     active = UserSession.objects.filter(user=user, status=UserSession.Status.ACTIVE)
     if with_stage_news:
-        active = active.annotate(stage_news=_stage_news())
+        active = active.annotate(stage_news=STAGE_NEWS)
     session = active.first()
     if session is not None and session.last_activity_at < _idle_cutoff(now):
         session_end(session=session, reason=UserSession.EndReason.IDLE, now=now)

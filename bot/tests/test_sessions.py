@@ -120,3 +120,36 @@ def test_terminal_chat_talks_through_the_same_orchestrator(monkeypatch, capsys):
     assert member.consent_at is not None
     session = UserSession.objects.get(user=member)
     assert "Мне нужна смелость" in [t["content"] for t in session_history(session)]
+
+
+def test_the_stage_news_read_with_the_session_agrees_with_the_orm():
+    """The hand-written EXISTS of ``session_get_active`` answers what the ORM's would."""
+    from django.db.models import Exists, F, OuterRef
+
+    from journeys.models import JourneyProgress
+    from testkit.factories import JourneyProgressFactory
+
+    def orm_answer(member) -> bool:
+        return UserSession.objects.filter(user=member).annotate(news=Exists(JourneyProgress.objects.filter(
+            user_id=OuterRef("user_id"), announced_at__isnull=True, previous_stage__isnull=False,
+            stage__order__gt=F("previous_stage__order")))).get().news
+
+    stage = {s.order: s for s in JourneyStage.objects.all()}
+    cases = {
+        "nothing": [],
+        "initial stage only": [dict(stage=stage[1], previous_stage=None)],
+        "forward, not shown": [dict(stage=stage[3], previous_stage=stage[2])],
+        "forward, shown": [dict(stage=stage[3], previous_stage=stage[2], announced_at=timezone.now())],
+        "backward": [dict(stage=stage[2], previous_stage=stage[3])],
+    }
+    answers = {}
+    for name, changes in cases.items():
+        member = TelegramUserFactory()
+        for change in changes:
+            JourneyProgressFactory(user=member, **change)
+        session = sessions.session_get_active(user=member, with_stage_news=True)  # creates the session
+        session = sessions.session_get_active(user=member, with_stage_news=True)
+        answers[name] = session.stage_news
+        assert session.stage_news == orm_answer(member), name
+    assert answers == {"nothing": False, "initial stage only": False, "forward, not shown": True,
+                       "forward, shown": False, "backward": False}
