@@ -215,10 +215,9 @@ def scenario_burst(env: dict, sizes: list[int], latency: float) -> None:
 
 
 def _bot_rate(env: dict, chats: list[int], messages: int, command: list[str] | None = None) -> float:
+    from bot.models import ProcessedUpdate
     from testkit.fake_llm import FakeLLM
     from testkit.fake_telegram import FakeTelegram
-
-    from bot.models import ProcessedUpdate
 
     ProcessedUpdate.objects.all().delete()  # each fake numbers its updates from 1 again
     total = len(chats) * messages

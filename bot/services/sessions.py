@@ -53,7 +53,7 @@ def _idle_cutoff(now=None):
 
 def _stage_news_sql() -> str:
     progress, stage = JourneyProgress._meta.db_table, JourneyStage._meta.db_table
-    return (f'EXISTS (SELECT 1 FROM {progress} p JOIN {stage} s ON s.id = p.stage_id '
+    return (f'EXISTS (SELECT 1 FROM {progress} p JOIN {stage} s ON s.id = p.stage_id '  # noqa: S608 — table names only
             f'JOIN {stage} ps ON ps.id = p.previous_stage_id '
             f'WHERE p.user_id = {UserSession._meta.db_table}.user_id AND p.announced_at IS NULL '
             f'AND s."order" > ps."order")')
@@ -63,7 +63,7 @@ def _stage_news_sql() -> str:
 # decides exactly; this only spares the members without one that read). Hand-written: it is
 # read on every turn, and building the same ``Exists(…OuterRef…)`` with the ORM cost more CPU
 # than the rest of the session read (docs/benchmarks.md). Tested against the ORM's own answer.
-STAGE_NEWS = RawSQL(_stage_news_sql(), [], output_field=BooleanField())
+STAGE_NEWS = RawSQL(_stage_news_sql(), [], output_field=BooleanField())  # noqa: S611 — no parameters at all
 
 
 def session_get_active(*, user: TelegramUser, now=None, with_stage_news: bool = False) -> UserSession:
