@@ -300,8 +300,11 @@ TELEGRAM_PER_CHAT_INTERVAL = env.float("TELEGRAM_PER_CHAT_INTERVAL", default=1.0
 # Turns in flight per bot process (webhook: per uvicorn worker). Waiting for the LLM costs a
 # coroutine, not a thread or a connection, so this is bounded by memory and the LLM, not CPUs.
 BOT_MAX_CONCURRENT_TURNS = env.int("BOT_MAX_CONCURRENT_TURNS", default=200)
-# Threads running the database parts of turns; as many as the pool has connections.
-BOT_DB_THREADS = env.int("BOT_DB_THREADS", default=DATABASE_POOL_MAX_SIZE or 8)
+# Threads running the database parts of turns (never more than the pool's connections). They
+# share one GIL with the event loop that sends the replies: beyond a few, extra threads mostly
+# queue for it and make sends late (a burst of 60 members: 1.12× the ideal with 4, 1.3–1.5× and a
+# 429 with 16; docs/benchmarks.md). Raise it for a database far away (long round trips).
+BOT_DB_THREADS = env.int("BOT_DB_THREADS", default=min(4, DATABASE_POOL_MAX_SIZE or 4))
 # Webhook with several workers/hosts: one chat's updates in update_id order (bot/telegram/ordering.py).
 TELEGRAM_CHAT_LOCK_SECONDS = env.float("TELEGRAM_CHAT_LOCK_SECONDS", default=90.0)
 TELEGRAM_ORDER_GRACE_SECONDS = env.float("TELEGRAM_ORDER_GRACE_SECONDS", default=0.2)

@@ -64,7 +64,7 @@ _executors: dict[int, ThreadPoolExecutor] = {}
 
 
 def db_executor() -> ThreadPoolExecutor:
-    """The bot process's threads for database work: ``BOT_DB_THREADS``, sized to the database pool.
+    """The bot process's threads for database work: ``BOT_DB_THREADS`` (at most the database pool).
 
     Not the event loop's default executor (``min(32, cpu + 4)`` threads, shared with anything
     else): turns in flight are bounded by ``BOT_MAX_CONCURRENT_TURNS``; these threads only run
