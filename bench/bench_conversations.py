@@ -269,9 +269,55 @@ def scenario_throughput(env: dict, members: int, messages: int, only_bot: bool =
           flush=True)
 
 
+def _webhook_rate(env: dict, chats: list[int], messages: int, workers: int) -> float:
+    """The image's own command with ``workers`` uvicorn workers; updates POSTed as Telegram does
+    (many connections at once, one member's updates never in parallel), answers through the fake."""
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.models import ProcessedUpdate
+    from testkit.fake_llm import FakeLLM
+    from testkit.fake_telegram import FakeTelegram
+    from testkit.image_server import ImageServer, image_command
+
+    ProcessedUpdate.objects.all().delete()
+    command = image_command()
+    command[command.index("--workers") + 1] = str(workers)
+    secret = "bench-webhook-secret"
+    total = len(chats) * messages
+    with FakeTelegram() as fake_tg, FakeLLM() as fake_llm:
+        server_env = {**env, "TELEGRAM_BOT_TOKEN": fake_tg.token, "TELEGRAM_API_BASE_URL": fake_tg.base_url,
+                      "TELEGRAM_WEBHOOK_SECRET": secret, "OPENAI_API_KEY": "bench-key",
+                      "OPENAI_BASE_URL": fake_llm.base_url, "ALLOWED_HOSTS": "127.0.0.1",
+                      "TELEGRAM_GLOBAL_RATE": "100000", "TELEGRAM_PER_CHAT_INTERVAL": "0"}
+        with ImageServer(server_env, command=command) as server:
+            server.wait_healthy()
+            headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret}
+
+            def member_says(chat: int) -> None:  # Telegram sends a chat's next update after the last is taken
+                for round_ in range(messages):
+                    update = fake_tg.message_update(chat, f"Сообщение {round_}: что мне делать?")
+                    server.request("/telegram/webhook/", data=json.dumps(update).encode(), headers=headers)
+
+            started = time.time()
+            with ThreadPoolExecutor(len(chats)) as pool:
+                list(pool.map(member_says, chats))
+            last = wait_answered(fake_tg, chats, messages, timeout=total)
+    return total / (last - started)
+
+
+def scenario_webhook(env: dict, members: int, messages: int, workers: list[int]) -> None:
+    print(f"\n## webhook: the image's command, LLM instant, no outbound limit, {members} members × {messages}")
+    chats = make_members(members, 700_000)
+    print("| uvicorn workers | turns/s |\n|---:|---:|")
+    for count in workers:
+        print(f"| {count} | {_webhook_rate(env, chats, messages, count):.0f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--scenario", choices=["burst", "throughput", "all"], default="all")
+    parser.add_argument("--scenario", choices=["burst", "throughput", "webhook", "all"], default="all")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="webhook: uvicorn workers")
     parser.add_argument("--sizes", type=int, nargs="+", default=[60, 200])
     parser.add_argument("--latency", type=float, default=3.0)
     parser.add_argument("--members", type=int, default=100)
@@ -296,6 +342,8 @@ def main() -> None:
         scenario_burst(env, args.sizes, args.latency)
     if args.scenario in ("throughput", "all"):
         scenario_throughput(env, args.members, args.messages, only_bot=args.only_bot)
+    if args.scenario in ("webhook", "all"):
+        scenario_webhook(env, args.members, args.messages, args.workers)
 
 
 if __name__ == "__main__":
