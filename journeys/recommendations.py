@@ -15,7 +15,8 @@ from datetime import date
 
 from django.utils import timezone
 
-from profiles.models import PsychologicalProfile, TelegramUser
+from profiles import selectors as profiles
+from profiles.models import TelegramUser
 from relove.core.process_cache import ProcessCached
 
 from .models import JourneyStage, Stream, StreamEnrollment
@@ -144,8 +145,7 @@ def stream_scores(*, user: TelegramUser, today: date | None = None,
     if not streams:
         return []
     if profile_data is None:
-        profile = PsychologicalProfile.objects.filter(user=user).order_by("-version").first()
-        profile_data = profile.data if profile and isinstance(profile.data, dict) else {}
+        profile_data = profiles.profile_data(profiles.profile_latest(user=user))
     terms = [t for key in PROFILE_TERMS for t in profile_data.get(key, []) if isinstance(t, str)]
     picks = [t for t in profile_data.get("recommended_streams", []) if isinstance(t, str)]
     enrolled = set(StreamEnrollment.objects.filter(user=user).values_list("stream_id", flat=True))

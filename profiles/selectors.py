@@ -21,6 +21,12 @@ def profile_latest(*, user: TelegramUser) -> PsychologicalProfile | None:
     return PsychologicalProfile.objects.filter(user=user).order_by("-version").first()
 
 
+def profile_data(profile: PsychologicalProfile | None) -> dict:
+    """A profile's structured data (interests, pains, goals, …); ``{}`` for no profile or odd data."""
+    data = profile.data if profile is not None else None
+    return data if isinstance(data, dict) else {}
+
+
 def profiles_due(*, now: datetime | None = None, run_key: str = "") -> QuerySet[TelegramUser]:
     """Members whose profile the daily rotation refreshes (SPEC R6), in one query.
 

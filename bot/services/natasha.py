@@ -24,6 +24,7 @@ from journeys import selectors as journey_selectors
 from journeys.models import JourneyInsight, JourneyStage, Stream
 from journeys.recommendations import StreamScore
 from journeys.services import stage_get
+from profiles import selectors as profile_selectors
 from profiles.models import PsychologicalProfile, TelegramUser
 from profiles.validation import check_text
 from relove import llm
@@ -151,15 +152,14 @@ class Known:
 
     @classmethod
     def read(cls, user: TelegramUser) -> Known:
-        profile = PsychologicalProfile.objects.filter(user=user).order_by("-version").first()
+        profile = profile_selectors.profile_latest(user=user)
         insights = list(JourneyInsight.objects.filter(user=user, kind__in=CONTEXT_INSIGHT_KINDS)
                         .order_by("-created_at")[:CONTEXT_INSIGHTS])
         return cls(profile, insights)
 
     @property
     def profile_data(self) -> dict:
-        data = self.profile.data if self.profile is not None else None
-        return data if isinstance(data, dict) else {}
+        return profile_selectors.profile_data(self.profile)
 
 
 def member_context(user: TelegramUser, known: Known | None = None) -> str:
