@@ -144,9 +144,13 @@ def triggers_deliver_due(*, config: ProactivityConfig, now: datetime, time_budge
         due = triggers_due(now=now, limit=batch_size, ids=ids)
         if not due:
             break
-        sendable = _plan_batch(due, config=config, rules=rules, now=now, counts=counts)
-        if not _send_all(sendable, config=config, rules=rules, now=now, live_clock=live_clock, deadline=deadline,
-                         counts=counts):
+        held: list[ProactiveTrigger] = []
+        sendable = _plan_batch(due, config=config, rules=rules, now=now, counts=counts, held=held)
+        finished = _send_all(sendable, config=config, rules=rules, now=now, live_clock=live_clock,
+                             deadline=deadline, counts=counts)
+        if held:
+            _plan_held(held, config=config, rules=rules, now=now, counts=counts)
+        if not finished:
             break  # out of time: the rest stays due for the next scan
         if len(due) < batch_size:
             break
@@ -209,21 +213,31 @@ def _send_all(sendable: list[ProactiveTrigger], *, config: ProactivityConfig, ru
 
 
 def _plan_batch(due: list[ProactiveTrigger], *, config: ProactivityConfig, rules: Rules, now: datetime,
-                counts: Counter) -> list[ProactiveTrigger]:
-    """Decide every due trigger of a batch; apply deferrals and drops; return those to send now."""
+                counts: Counter, held: list[ProactiveTrigger]) -> list[ProactiveTrigger]:
+    """Decide every due trigger of a batch; apply deferrals and drops; return those to send now.
+
+    Triggers waiting only for a send planned in this batch go to ``held`` instead: the caller
+    plans them again (:func:`_plan_held`) after the sends, against what was actually sent."""
     due.sort(key=lambda t: (KIND_PRIORITY.get(t.kind, 9), t.scheduled_for, t.pk))
     per_day, last_sent = daily_budget_usage(user_ids=[t.user_id for t in due],
                                             since_day=(now - timedelta(days=2)).date())
     sendable, deferred, dropped = [], defaultdict(list), defaultdict(list)
+    planned: set[int] = set()  # members with a send planned in this batch
     for trigger in due:
         today = local_date(now, member_zone(trigger.user, config))
         decision = plan_due(trigger=trigger, config=config, rules=rules, now=now,
                             sent_today=per_day[(trigger.user_id, today)], last_sent_at=last_sent.get(trigger.user_id))
         if decision.action == "send":
             sendable.append(trigger)
+            planned.add(trigger.user_id)
             # A second reason of the same member in this batch must respect this send.
             per_day[(trigger.user_id, today)] += 1
             last_sent[trigger.user_id] = now
+        elif decision.action == "defer" and trigger.user_id in planned:
+            # Held back only by a send this batch plans, which another scanner planning the same
+            # member may win instead: deferred now, it could push away the very trigger that
+            # scanner is about to send. Planned again once this batch's sends are done.
+            held.append(trigger)
         elif decision.action == "defer":
             deferred[decision.at].append(trigger.pk)
         else:
@@ -233,6 +247,14 @@ def _plan_batch(due: list[ProactiveTrigger], *, config: ProactivityConfig, rules
     for (status, reason), trigger_ids in dropped.items():
         counts[str(status)] += _drop(trigger_ids, status, reason)
     return sendable
+
+
+def _plan_held(held: list[ProactiveTrigger], *, config: ProactivityConfig, rules: Rules, now: datetime,
+               counts: Counter) -> None:
+    """Defer or drop the held-back triggers against the sends now committed (by any scanner). One
+    that may still go now (a planned send was lost) stays due: the next scan sends it."""
+    may_go = _plan_batch(held, config=config, rules=rules, now=now, counts=counts, held=[])
+    counts["held"] += len(may_go)
 
 
 # --- one trigger -------------------------------------------------------------------------------------

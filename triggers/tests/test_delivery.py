@@ -268,3 +268,34 @@ def test_all_due_triggers_are_handled_in_batches(tg, config):
     counts = triggers_deliver_due(config=config, now=NOON_MSK, batch_size=2)
     assert (counts["sent"], counts["deferred"]) == (3, 2)
     assert not ProactiveTrigger.objects.filter(status=Status.PENDING, scheduled_for__lte=NOON_MSK).exists()
+
+
+def test_a_scanner_with_an_older_view_never_defers_what_another_is_about_to_send(tg, config):
+    """Scanner A read the due triggers just before scanner B sent the first of a member's; A's
+    plan then counts B's send and its own plan for that first one, so the member's budget looks
+    spent. A must not push away the second one, which B is about to send."""
+    from collections import Counter
+
+    from triggers.selectors import triggers_due
+    from triggers.services.delivery import _plan_batch, trigger_deliver
+    from triggers.services.rules import Rules
+
+    config.min_interval, config.max_per_day = timedelta(0), 2
+    config.save()
+    member = silent_member(now=NOON_MSK, silent_for=timedelta(minutes=30))
+    for _ in range(3):
+        TriggerFactory(user=member, kind=Kind.MORNING_CHECKIN, created_at=NOON_MSK,
+                       scheduled_for=NOON_MSK - timedelta(minutes=1))
+    rules = Rules.from_config(config)
+    seen_by_a = triggers_due(now=NOON_MSK, limit=100)
+    first, second, third = sorted(seen_by_a, key=lambda t: t.pk)
+
+    assert trigger_deliver(trigger=first, config=config, rules=rules, now=NOON_MSK) == Status.SENT  # B
+    held = []
+    planned = _plan_batch(seen_by_a, config=config, rules=rules, now=NOON_MSK, counts=Counter(), held=held)  # A
+    assert [t.pk for t in planned] == [first.pk] and {t.pk for t in held} == {second.pk, third.pk}
+    second.refresh_from_db()
+    assert (second.status, second.scheduled_for) == (Status.PENDING, NOON_MSK - timedelta(minutes=1))
+
+    assert trigger_deliver(trigger=second, config=config, rules=rules, now=NOON_MSK) == Status.SENT  # B again
+    assert len(texts(tg, member)) == 2
