@@ -50,24 +50,35 @@ NO_RISK = Verdict(False)
 
 # --- slots -----------------------------------------------------------------------------------
 
+# A slot built below knows the words it can match (``slot.words``): a token it accepts has one of
+# them among its lemmas (a token's own surface form is one of its lemmas). A rule none of whose
+# such words occur in the message cannot match and is skipped without a scan (``Rule.possible``).
+# A slot written as a bare lambda has no ``words`` and never rules a message out.
+
+def _knowing(slot: Slot, words: frozenset[str] | None) -> Slot:
+    if words is not None:
+        slot.words = words  # type: ignore[attr-defined]
+    return slot
+
+
 def L(*groups) -> Slot:
     """Any lemma from the given words or sets."""
     words = frozenset().union(*({g} if isinstance(g, str) else g for g in groups))
-    return lambda t: bool(t.lemmas & words)
+    return _knowing(lambda t: bool(t.lemmas & words), words)
 
 
 def S(*surfaces: str) -> Slot:
     """Exactly this surface form (when the case matters: «себя», not «в себе»)."""
     words = frozenset(surfaces)
-    return lambda t: t.text in words
+    return _knowing(lambda t: t.text in words, words)
 
 
 def PAST(slot: Slot) -> Slot:
-    return lambda t: t.past and slot(t)
+    return _knowing(lambda t: t.past and slot(t), getattr(slot, "words", None))
 
 
 def INF(slot: Slot) -> Slot:
-    return lambda t: t.infinitive and slot(t)
+    return _knowing(lambda t: t.infinitive and slot(t), getattr(slot, "words", None))
 
 
 NEG = L(lx.NEGATION)
@@ -87,6 +98,15 @@ class Rule:
     end: bool = False  # the last slot must close the clause («не хочу жить», not «… жить в Москве»)
     unless_next: Slot | None = None  # the word right after the last slot cancels the match
     unless_clause: Slot | None = None  # any word of the clause cancels the match
+
+    @functools.cached_property
+    def _needs(self) -> tuple[frozenset[str], ...]:
+        return tuple(slot.words for slot in self.slots if hasattr(slot, "words"))
+
+    def possible(self, lemmas: frozenset[str]) -> bool:
+        """Whether every slot that knows its words finds one among ``lemmas`` (all the message's):
+        every slot of a match must accept some token, so otherwise ``find`` returns None."""
+        return all(not needed.isdisjoint(lemmas) for needed in self._needs)
 
     def find(self, tokens: list[Token]) -> list[int] | None:
         search = self._ordered if self.ordered else self._near
@@ -721,12 +741,12 @@ def _close_together(hits: list[tuple[Rule, list[int]]]) -> bool:
     return any(b - a <= FAREWELL_SPAN for a, b in itertools.pairwise(starts))
 
 
-def _farewell(tokens: list[Token]) -> Verdict | None:
+def _farewell(tokens: list[Token], lemmas: frozenset[str]) -> Verdict | None:
     for rule in _STRONG_FAREWELL:
-        found = rule.find(tokens)
+        found = rule.possible(lemmas) and rule.find(tokens)
         if found:
             return _verdict(rule, tokens, found)
-    hits = [(rule, found) for rule in _WEAK_FAREWELL if (found := rule.find(tokens))]
+    hits = [(rule, found) for rule in _WEAK_FAREWELL if rule.possible(lemmas) and (found := rule.find(tokens))]
     # Two cues together, not two cues anywhere in a long message: within a few sentences of each other.
     if len(hits) >= 2 and not _close_together(hits):
         return None
@@ -756,9 +776,10 @@ def detect(text: str) -> Verdict:
     tokens = tokenize(text, vocabulary=_vocabulary())
     if not tokens:
         return NO_RISK
+    lemmas = frozenset().union(*(token.lemmas for token in tokens))
     found_verdicts: list[Verdict] = []
     for rule in RULES:
-        found = rule.find(tokens)
+        found = rule.possible(lemmas) and rule.find(tokens)
         if found:
             found_verdicts.append(_verdict(rule, tokens, found))
             if rule.acute:
@@ -767,7 +788,7 @@ def detect(text: str) -> Verdict:
     if heights:
         found_verdicts.append(Verdict(True, ACUTE, "on-a-height", (" ".join(tokens[j].text for j in heights),),
                                       acute=True))
-    farewell = _farewell(tokens)
+    farewell = _farewell(tokens, lemmas)
     if farewell:
         found_verdicts.append(farewell)
     if not found_verdicts:

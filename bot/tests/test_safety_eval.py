@@ -3,7 +3,8 @@
 import pytest
 
 from bot.safety import evaluation
-from bot.safety.detector import CATEGORIES, detect
+from bot.safety.detector import _STRONG_FAREWELL, _WEAK_FAREWELL, CATEGORIES, RULES, _vocabulary, detect
+from bot.safety.text import tokenize
 
 TUNING = evaluation.load("tuning")
 DEV = evaluation.load("dev")
@@ -127,3 +128,19 @@ def test_two_farewell_cues_must_be_close():
     far = "прощай, лето. " + "обычный день на работе, ничего особенного. " * 10 + "мне больше ничего не нужно"
     assert not detect(far).risk
     assert detect("прощайте. мне больше ничего не нужно").category == "farewell"
+
+
+def test_no_rule_is_skipped_for_a_message_it_matches():
+    """``detect`` skips a rule whose words are absent from the message (``Rule.possible``): on every
+    evaluation message, each rule that matches must have been possible."""
+    rules = (*RULES, *_STRONG_FAREWELL, *_WEAK_FAREWELL)
+    matched = 0
+    for row in TUNING + DEV + HELDOUT + HELDOUT2:
+        tokens = tokenize(row["text"], vocabulary=_vocabulary())
+        lemmas = frozenset().union(*(token.lemmas for token in tokens))
+        for rule in rules:
+            if rule.find(tokens):
+                matched += 1
+                assert rule.possible(lemmas), (rule.name, row["text"])
+    assert matched >= 300  # the check ran over real matches
+    assert sum(bool(rule._needs) for rule in rules) >= len(rules) * 0.9  # and the skip applies to most rules
