@@ -250,7 +250,8 @@ def _turn_message(turn: dict) -> dict:
 
 def context_turns(session: UserSession) -> list[dict]:
     """The turns the LLM may see verbatim: the last ``RECENT_TURNS_MAX`` not yet summarised."""
-    return sessions.session_recent_turns(session=session, limit=RECENT_TURNS_MAX, start=session.summarized_turns)
+    return sessions.session_recent_turns(session=session, limit=RECENT_TURNS_MAX, start=session.summarized_turns,
+                                         quick_replies=False)
 
 
 def conversation_messages(session: UserSession, *, budget_tokens: int, turns: list[dict] | None = None) -> list[dict]:

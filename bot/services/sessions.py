@@ -36,14 +36,18 @@ class Turn:
     kind: str = ""  # "" for conversation, "proactive" for a message Natasha wrote first
 
 
-def _as_dict(row: ConversationTurn) -> dict:
-    """A stored turn in the shape prompts, export and admin read: {role, content, ts[, qr][, kind]}."""
-    data = {"role": row.role, "content": row.content, "ts": row.created_at.isoformat(timespec="seconds"),
-            "position": row.position}
-    if row.quick_replies:
-        data["qr"] = row.quick_replies
-    if row.kind:
-        data["kind"] = row.kind
+TURN_FIELDS = ("role", "content", "created_at", "position", "kind", "quick_replies")
+
+
+def _as_dict(row: dict) -> dict:
+    """A stored turn (a ``values(*TURN_FIELDS)`` row) in the shape prompts, export and admin read:
+    {role, content, ts, position[, qr][, kind]}."""
+    data = {"role": row["role"], "content": row["content"], "ts": row["created_at"].isoformat(timespec="seconds"),
+            "position": row["position"]}
+    if row.get("quick_replies"):
+        data["qr"] = row["quick_replies"]
+    if row["kind"]:
+        data["kind"] = row["kind"]
     return data
 
 
@@ -150,17 +154,23 @@ def _append_in_one_statement(session: UserSession, turns: list[Turn], now) -> in
     return max(positions) + 1
 
 
-def session_turns(*, session: UserSession, start: int = 0, stop: int | None = None) -> list[dict]:
-    """Turns ``start <= position < stop`` in order (all of them by default: export, admin)."""
+def session_turns(*, session: UserSession, start: int = 0, stop: int | None = None,
+                  quick_replies: bool = True) -> list[dict]:
+    """Turns ``start <= position < stop`` in order (all of them by default: export, admin).
+
+    ``quick_replies=False`` leaves out the buttons under Natasha's turns (no "qr"): the LLM
+    context never shows them, and each one is a second decryption per row.
+    """
     rows = ConversationTurn.objects.filter(session_id=session.pk, position__gte=start)
     if stop is not None:
         rows = rows.filter(position__lt=stop)
-    return [_as_dict(row) for row in rows.order_by("position")]
+    fields = TURN_FIELDS if quick_replies else TURN_FIELDS[:-1]
+    return [_as_dict(row) for row in rows.order_by("position").values(*fields)]
 
 
-def session_recent_turns(*, session: UserSession, limit: int, start: int = 0) -> list[dict]:
+def session_recent_turns(*, session: UserSession, limit: int, start: int = 0, quick_replies: bool = True) -> list[dict]:
     """The last ``limit`` turns (not before ``start``), oldest first: one indexed query."""
-    return session_turns(session=session, start=max(start, session.message_count - limit))
+    return session_turns(session=session, start=max(start, session.message_count - limit), quick_replies=quick_replies)
 
 
 def session_history(session: UserSession) -> list[dict]:
@@ -169,14 +179,14 @@ def session_history(session: UserSession) -> list[dict]:
 
 
 def session_turn(*, session: UserSession, position: int) -> dict | None:
-    row = ConversationTurn.objects.filter(session_id=session.pk, position=position).first()
+    row = ConversationTurn.objects.filter(session_id=session.pk, position=position).values(*TURN_FIELDS).first()
     return _as_dict(row) if row else None
 
 
 def session_latest_turn(*, user: TelegramUser, position: int) -> dict | None:
     """The turn at ``position`` of the member's latest conversation (a pressed quick reply), one query."""
     latest = UserSession.objects.filter(user=user).order_by("-started_at", "-id").values("pk")[:1]
-    row = ConversationTurn.objects.filter(session_id=Subquery(latest), position=position).first()
+    row = ConversationTurn.objects.filter(session_id=Subquery(latest), position=position).values(*TURN_FIELDS).first()
     return _as_dict(row) if row else None
 
 
@@ -188,7 +198,8 @@ def session_latest(*, user: TelegramUser) -> UserSession | None:
 
 def session_last_turn(*, session: UserSession, role: str) -> dict | None:
     """The latest turn by ``role`` (e.g. what Natasha said last, for /resume)."""
-    row = ConversationTurn.objects.filter(session_id=session.pk, role=role).order_by("-position").first()
+    row = ConversationTurn.objects.filter(session_id=session.pk, role=role).order_by("-position").values(
+        *TURN_FIELDS).first()
     return _as_dict(row) if row else None
 
 
