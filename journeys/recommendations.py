@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from profiles import selectors as profiles
 from profiles.models import TelegramUser
+from relove.core.precompiled import Precompiled
 from relove.core.process_cache import ProcessCached
 
 from .models import JourneyStage, Stream, StreamEnrollment
@@ -133,6 +134,11 @@ OPEN_STREAMS = ProcessCached("open-streams", _load_open_streams, Stream, Journey
                              m2m=[Stream.suitable_stages.through])
 
 
+# Read on every conversational turn with an open stream: compiled once per process.
+ENROLLED = Precompiled(lambda user_id: StreamEnrollment.objects.filter(user_id=user_id).values_list("stream_id"),
+                       user_id=int)
+
+
 def stream_scores(*, user: TelegramUser, today: date | None = None,
                   profile_data: dict | None = None) -> list[StreamScore]:
     """Every open stream the member is not enrolled in, scored and ranked (best first).
@@ -148,7 +154,7 @@ def stream_scores(*, user: TelegramUser, today: date | None = None,
         profile_data = profiles.profile_data(profiles.profile_latest(user=user))
     terms = [t for key in PROFILE_TERMS for t in profile_data.get(key, []) if isinstance(t, str)]
     picks = [t for t in profile_data.get("recommended_streams", []) if isinstance(t, str)]
-    enrolled = set(StreamEnrollment.objects.filter(user=user).values_list("stream_id", flat=True))
+    enrolled = {stream_id for (stream_id,) in ENROLLED.rows(user_id=user.pk)}
     stage = user.journey_stage or 1
     scores = [score_stream(s, stage=stage, terms=terms, picks=picks, today=today)
               for s in streams if s.pk not in enrolled]

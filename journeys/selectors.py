@@ -9,6 +9,7 @@ from django.db.models import Count, F, QuerySet
 from django.utils import timezone
 
 from profiles.models import TelegramUser, UserInteraction
+from relove.core.precompiled import Precompiled
 
 from .models import JourneyInsight, JourneyProgress, Stream, StreamEnrollment, StreamStep, StreamStepDelivery
 from .recommendations import MAX_RECOMMENDATIONS, StreamScore, stream_recommendations, stream_scores
@@ -32,11 +33,16 @@ def streams_for_member(*, user: TelegramUser, limit: int = MAX_RECOMMENDATIONS) 
     return [score.stream for score in stream_recommendations(user=user, limit=limit)]
 
 
+# Read on every conversational turn with an open stream: compiled once per process.
+OFFERED_SINCE = Precompiled(lambda user_id, since: UserInteraction.objects.filter(
+    user_id=user_id, kind=UserInteraction.Kind.STREAM_OFFERED, created_at__gte=since,
+).values_list("metadata__stream_id"), user_id=int, since=datetime)
+
+
 def streams_offered_recently(*, user: TelegramUser, now: datetime | None = None) -> set[int]:
     """Streams Natasha invited the member to in the conversation within ``STREAM_OFFER_EVERY_DAYS``."""
     since = (now or timezone.now()) - timedelta(days=settings.STREAM_OFFER_EVERY_DAYS)
-    rows = UserInteraction.objects.filter(user=user, kind=UserInteraction.Kind.STREAM_OFFERED, created_at__gte=since)
-    return {sid for sid in rows.values_list("metadata__stream_id", flat=True) if isinstance(sid, int)}
+    return {sid for (sid,) in OFFERED_SINCE.rows(user_id=user.pk, since=since) if isinstance(sid, int)}
 
 
 def streams_to_offer(*, user: TelegramUser, now: datetime | None = None,

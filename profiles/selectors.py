@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from relove.core.precompiled import Precompiled
+
 from .models import PsychologicalProfile, TelegramUser, UserActivityLog
 
 ACTIVE_WINDOW = timedelta(days=30)
@@ -17,8 +19,13 @@ MEMBER_ACTIVITY_KINDS = (UserActivityLog.Kind.MESSAGE_IN, UserActivityLog.Kind.B
 PROFILE_LIST_FIELDS = ("traits", "interests", "goals", "pains", "recommended_streams")
 
 
+# Read on every conversational turn: compiled once per process (relove.core.precompiled).
+LATEST_PROFILE = Precompiled(
+    lambda user_id: PsychologicalProfile.objects.filter(user_id=user_id).order_by("-version")[:1], user_id=int)
+
+
 def profile_latest(*, user: TelegramUser) -> PsychologicalProfile | None:
-    return PsychologicalProfile.objects.filter(user=user).order_by("-version").first()
+    return next(iter(LATEST_PROFILE.objects(user_id=user.pk)), None)
 
 
 def profile_data(profile: PsychologicalProfile | None) -> dict:

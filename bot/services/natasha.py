@@ -28,6 +28,7 @@ from profiles import selectors as profile_selectors
 from profiles.models import PsychologicalProfile, TelegramUser
 from profiles.validation import check_text
 from relove import llm
+from relove.core.precompiled import Precompiled
 from relove.core.process_cache import ProcessCached
 
 from . import sessions
@@ -141,6 +142,11 @@ def recent_questions(history: list[dict], *, limit: int = 6) -> list[str]:
     return questions
 
 
+# Read on every conversational turn: compiled once per process (relove.core.precompiled).
+LATEST_INSIGHTS = Precompiled(lambda user_id: JourneyInsight.objects.filter(
+    user_id=user_id, kind__in=CONTEXT_INSIGHT_KINDS).order_by("-created_at")[:CONTEXT_INSIGHTS], user_id=int)
+
+
 @dataclass(frozen=True)
 class Known:
     """What Natasha knows about the member beyond the conversation, read once per turn: the
@@ -152,10 +158,7 @@ class Known:
 
     @classmethod
     def read(cls, user: TelegramUser) -> Known:
-        profile = profile_selectors.profile_latest(user=user)
-        insights = list(JourneyInsight.objects.filter(user=user, kind__in=CONTEXT_INSIGHT_KINDS)
-                        .order_by("-created_at")[:CONTEXT_INSIGHTS])
-        return cls(profile, insights)
+        return cls(profile_selectors.profile_latest(user=user), LATEST_INSIGHTS.objects(user_id=user.pk))
 
     @property
     def profile_data(self) -> dict:

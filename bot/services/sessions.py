@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import BooleanField, F, Subquery
+from django.db.models import BooleanField, F, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -22,6 +22,7 @@ from bot.models import ConversationTurn, UserSession
 from journeys.models import JourneyProgress, JourneyStage
 from journeys.tasks import analyse_member_later
 from profiles.models import TelegramUser, UserInteraction
+from relove.core.precompiled import Precompiled
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,15 @@ def _stage_news_sql() -> str:
 STAGE_NEWS = RawSQL(_stage_news_sql(), [], output_field=BooleanField())  # noqa: S611 — no parameters at all
 
 
+def _active(user_id: int) -> QuerySet[UserSession]:
+    return UserSession.objects.filter(user_id=user_id, status=UserSession.Status.ACTIVE).order_by("-started_at")[:1]
+
+
+# Read on every turn: compiled once per process (relove.core.precompiled).
+ACTIVE = Precompiled(_active, user_id=int)
+ACTIVE_WITH_NEWS = Precompiled(lambda user_id: _active(user_id).annotate(stage_news=STAGE_NEWS), user_id=int)
+
+
 def session_get_active(*, user: TelegramUser, now=None, with_stage_news: bool = False) -> UserSession:
     """The member's open conversation; an idle one is ended first and a new one started.
 
@@ -79,10 +89,7 @@ def session_get_active(*, user: TelegramUser, now=None, with_stage_news: bool = 
     lacks the attribute, so callers treat a missing one as "maybe").
     """
     now = now or timezone.now()
-    active = UserSession.objects.filter(user=user, status=UserSession.Status.ACTIVE)
-    if with_stage_news:
-        active = active.annotate(stage_news=STAGE_NEWS)
-    session = active.first()
+    session = next(iter((ACTIVE_WITH_NEWS if with_stage_news else ACTIVE).objects(user_id=user.pk)), None)
     if session is not None and session.last_activity_at < _idle_cutoff(now):
         session_end(session=session, reason=UserSession.EndReason.IDLE, now=now)
         session = None
@@ -168,9 +175,19 @@ def session_turns(*, session: UserSession, start: int = 0, stop: int | None = No
     return [_as_dict(row) for row in rows.order_by("position").values(*fields)]
 
 
+# The LLM context's read, on every turn: compiled once per process (relove.core.precompiled).
+RECENT_WITHOUT_REPLIES = Precompiled(lambda session_id, start: ConversationTurn.objects.filter(
+    session_id=session_id, position__gte=start).order_by("position").values_list(*TURN_FIELDS[:-1]),
+    session_id=int, start=int)
+
+
 def session_recent_turns(*, session: UserSession, limit: int, start: int = 0, quick_replies: bool = True) -> list[dict]:
     """The last ``limit`` turns (not before ``start``), oldest first: one indexed query."""
-    return session_turns(session=session, start=max(start, session.message_count - limit), quick_replies=quick_replies)
+    start = max(start, session.message_count - limit)
+    if quick_replies:
+        return session_turns(session=session, start=start)
+    return [_as_dict(dict(zip(TURN_FIELDS, row, strict=False)))
+            for row in RECENT_WITHOUT_REPLIES.rows(session_id=session.pk, start=start)]
 
 
 def session_history(session: UserSession) -> list[dict]:

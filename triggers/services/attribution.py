@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Q, Subquery
 
 from profiles.models import TelegramUser, UserInteraction
+from relove.core.precompiled import Precompiled
 
 from ..models import ProactiveTrigger
 
@@ -18,6 +19,18 @@ Kind, Status = ProactiveTrigger.Kind, ProactiveTrigger.Status
 REPLY_WINDOW = timedelta(hours=24)
 # Reasons that a member's own message makes pointless ("you've been quiet", "good morning").
 MOOT_WHEN_MEMBER_WRITES = (Kind.INACTIVITY, Kind.MORNING_CHECKIN)
+
+
+def _moot_or_latest(user_id: int):
+    latest_sent = (ProactiveTrigger.objects.filter(user_id=user_id, status=Status.SENT, sent_at__isnull=False)
+                   .order_by("-sent_at").values("pk")[:1])
+    return ProactiveTrigger.objects.filter(
+        Q(status=Status.PENDING, kind__in=MOOT_WHEN_MEMBER_WRITES) | Q(pk=Subquery(latest_sent)), user_id=user_id,
+    ).only("pk", "kind", "status", "sent_at", "answered_at")
+
+
+# Read on every member message: compiled once per process (relove.core.precompiled).
+MOOT_OR_LATEST = Precompiled(_moot_or_latest, user_id=int)
 
 
 def proactive_reply_record(*, user: TelegramUser, at: datetime) -> ProactiveTrigger | None:
@@ -34,11 +47,7 @@ def proactive_reply_record(*, user: TelegramUser, at: datetime) -> ProactiveTrig
     if user.unanswered_proactive:  # read with the member at the start of the turn: most turns skip the UPDATE
         TelegramUser.objects.filter(pk=user.pk, unanswered_proactive__gt=0).update(unanswered_proactive=0)
         user.unanswered_proactive = 0
-    latest_sent = (ProactiveTrigger.objects.filter(user=user, status=Status.SENT, sent_at__isnull=False)
-                   .order_by("-sent_at").values("pk")[:1])
-    rows = list(ProactiveTrigger.objects.filter(
-        Q(status=Status.PENDING, kind__in=MOOT_WHEN_MEMBER_WRITES) | Q(pk=Subquery(latest_sent)), user=user,
-    ).only("pk", "kind", "status", "sent_at", "answered_at"))
+    rows = MOOT_OR_LATEST.objects(user_id=user.pk)
     moot = [row.pk for row in rows if row.status == Status.PENDING]
     if moot:  # conditional: a nudge claimed for sending meanwhile is left to its sender
         ProactiveTrigger.objects.filter(pk__in=moot, status=Status.PENDING).update(

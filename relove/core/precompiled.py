@@ -1,0 +1,134 @@
+"""ORM queries compiled once per process and run again with new values.
+
+Django builds and compiles a queryset on every call: for the short, indexed reads of a
+conversation turn that costs ~0.3–0.6 ms of CPU each, several times what the database needs to
+answer (docs/benchmarks.md). A ``Precompiled`` query is written with the ORM as usual, compiled
+the first time it runs (per database alias and vendor), and afterwards only its values change:
+the SQL, the parameter positions and the column converters (decryption, JSON) are reused.
+
+    LATEST = Precompiled(lambda user_id: Profile.objects.filter(user_id=user_id).order_by("-version")[:1],
+                         user_id=int)
+    profile = next(iter(LATEST.objects(user_id=user.pk)), None)
+
+``build`` receives a sentinel for each named value (an ``int`` or an aware ``datetime`` nobody
+stores) and must use it as a plain filter value; compiling checks that every sentinel reached
+the parameters and nothing else looks like one. Only for fixed shapes on hot paths: the
+querysets of the rest of the code base stay ordinary querysets.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connections
+from django.db.models import Model, QuerySet
+from django.db.models.query import ModelIterable
+
+_SENTINEL_INTS = itertools.count(1)
+SENTINEL_INT_BASE = 2_000_000_000  # up to 2**31 - 1: an int, bigint or positive column takes it
+
+
+def _sentinel(kind: type) -> Any:
+    n = next(_SENTINEL_INTS)
+    if kind is int:
+        return SENTINEL_INT_BASE + n  # within every integer column's range, so no lookup drops it
+    if kind is datetime:
+        return datetime(1901, 2, 3, 4, 5, 6, n % 1_000_000, tzinfo=UTC)
+    raise TypeError(f"precompiled values are int or datetime, not {kind.__name__}")
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    params: tuple
+    slots: dict[str, tuple[list[int], Callable[[Any], Any]]]  # name -> (positions, adapt)
+    converters: dict[int, tuple[list, Any]]
+    model: type[Model] | None  # rows of one model (objects()), else plain rows
+    fields: list[tuple[int, str]]  # (column, attname) of the model's own fields
+    annotations: list[tuple[int, str]]
+
+
+class Precompiled:
+    def __init__(self, build: Callable[..., QuerySet], **kinds: type):
+        self._build = build
+        self._kinds = kinds
+        self._compiled: dict[tuple[str, str], _Compiled] = {}
+        self._lock = threading.Lock()
+
+    def _compile(self, alias: str) -> _Compiled:
+        connection = connections[alias]
+        key = (alias, connection.vendor)
+        compiled = self._compiled.get(key)
+        if compiled is not None:
+            return compiled
+        with self._lock:
+            sentinels = {name: _sentinel(kind) for name, kind in self._kinds.items()}
+            queryset = self._build(**sentinels)
+            compiler = queryset.query.get_compiler(using=alias)
+            sql, params = compiler.as_sql()
+            slots = {}
+            for name, sentinel in sentinels.items():
+                adapt = (connection.ops.adapt_datetimefield_value if isinstance(sentinel, datetime)
+                         else (lambda value: value))
+                positions = [i for i, param in enumerate(params) if param == adapt(sentinel)]
+                if not positions:
+                    raise ValueError(f"precompiled value {name!r} is not a parameter of the query")
+                slots[name] = (positions, adapt)
+            taken = {i for positions, _ in slots.values() for i in positions}
+            if any(isinstance(p, int) and p > SENTINEL_INT_BASE for i, p in enumerate(params) if i not in taken):
+                raise ValueError("a precompiled value reached the query in a changed form")
+            select = [column for column, _sql, _alias in compiler.select]
+            klass_info = compiler.klass_info
+            model, fields, annotations = None, [], []
+            if queryset._iterable_class is ModelIterable and klass_info and not klass_info.get("related_klass_infos"):
+                model = klass_info["model"]
+                fields = [(i, select[i].target.attname) for i in klass_info["select_fields"]]
+                annotations = [(i, name) for name, i in compiler.annotation_col_map.items()]
+            compiled = _Compiled(sql, tuple(params), slots, compiler.get_converters(select), model, fields,
+                                 annotations)
+            self._compiled[key] = compiled
+        return compiled
+
+    def rows(self, *, using: str = "default", **values) -> list[tuple]:
+        """The selected columns, converted as the ORM converts them (decrypted, JSON decoded)."""
+        compiled = self._compile(using)
+        params = list(compiled.params)
+        for name, (positions, adapt) in compiled.slots.items():
+            value = adapt(values[name])
+            for i in positions:
+                params[i] = value
+        connection = connections[using]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        if not compiled.converters:
+            return rows
+        converted = []
+        for row in rows:
+            row = list(row)
+            for i, (functions, expression) in compiled.converters.items():
+                value = row[i]
+                for function in functions:
+                    value = function(value, expression, connection)
+                row[i] = value
+            converted.append(tuple(row))
+        return converted
+
+    def objects(self, *, using: str = "default", **values) -> list[Model]:
+        """Model instances, as iterating the queryset gives them (annotations set as attributes)."""
+        compiled = self._compile(using)
+        if compiled.model is None:
+            raise TypeError("objects() needs a queryset of model instances; use rows()")
+        attnames = [name for _, name in compiled.fields]
+        found = []
+        for row in self.rows(using=using, **values):
+            instance = compiled.model.from_db(using, attnames, [row[i] for i, _ in compiled.fields])
+            for i, name in compiled.annotations:
+                setattr(instance, name, row[i])
+            found.append(instance)
+        return found
