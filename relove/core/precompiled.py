@@ -10,10 +10,13 @@ the SQL, the parameter positions and the column converters (decryption, JSON) ar
                          user_id=int)
     profile = next(iter(LATEST.objects(user_id=user.pk)), None)
 
-``build`` receives a sentinel for each named value (an ``int`` or an aware ``datetime`` nobody
-stores) and must use it as a plain filter value; compiling checks that every sentinel reached
-the parameters and nothing else looks like one. Only for fixed shapes on hot paths: the
-querysets of the rest of the code base stay ordinary querysets.
+``build`` receives a placeholder for each named value (an ``int`` or an aware ``datetime``) and
+must use it as a plain filter value; compiling finds where each one landed among the query's
+parameters and refuses a query where one did not arrive as it was given. What it reads of
+Django (the compiler's ``select``, ``klass_info``, ``annotation_col_map`` and converters) is
+what Django's own iterables read; ``relove/tests/test_precompiled.py`` compares every shape used
+here with the ORM's answer, so a Django upgrade that changes them fails there. Only for fixed
+shapes on hot paths: the rest of the code base uses ordinary querysets.
 """
 
 from __future__ import annotations
