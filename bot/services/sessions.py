@@ -161,18 +161,12 @@ def _append_in_one_statement(session: UserSession, turns: list[Turn], now) -> in
     return max(positions) + 1
 
 
-def session_turns(*, session: UserSession, start: int = 0, stop: int | None = None,
-                  quick_replies: bool = True) -> list[dict]:
-    """Turns ``start <= position < stop`` in order (all of them by default: export, admin).
-
-    ``quick_replies=False`` leaves out the buttons under Natasha's turns (no "qr"): the LLM
-    context never shows them, and each one is a second decryption per row.
-    """
+def session_turns(*, session: UserSession, start: int = 0, stop: int | None = None) -> list[dict]:
+    """Turns ``start <= position < stop`` in order (all of them by default: export, admin)."""
     rows = ConversationTurn.objects.filter(session_id=session.pk, position__gte=start)
     if stop is not None:
         rows = rows.filter(position__lt=stop)
-    fields = TURN_FIELDS if quick_replies else TURN_FIELDS[:-1]
-    return [_as_dict(row) for row in rows.order_by("position").values(*fields)]
+    return [_as_dict(row) for row in rows.order_by("position").values(*TURN_FIELDS)]
 
 
 # The LLM context's read, on every turn: compiled once per process (relove.core.precompiled).
@@ -182,7 +176,11 @@ RECENT_WITHOUT_REPLIES = Precompiled(lambda session_id, start: ConversationTurn.
 
 
 def session_recent_turns(*, session: UserSession, limit: int, start: int = 0, quick_replies: bool = True) -> list[dict]:
-    """The last ``limit`` turns (not before ``start``), oldest first: one indexed query."""
+    """The last ``limit`` turns (not before ``start``), oldest first: one indexed query.
+
+    ``quick_replies=False`` leaves out the buttons under Natasha's turns (no "qr"): the LLM
+    context never shows them, and each one is a second decryption per row.
+    """
     start = max(start, session.message_count - limit)
     if quick_replies:
         return session_turns(session=session, start=start)
