@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from relove.core.archive import ARCHIVE_SUFFIX, archive_encode, archive_lock, archive_read, archive_write
+from relove.core.blind_index import exact_digest
+from relove.core.precompiled import Precompiled, insert_rows
 
 from .models import TelegramUser, UserActivityLog, UserInteraction, validate_timezone
 
@@ -59,6 +60,12 @@ class TelegramIdentity:
 ACTIVITY_TOUCH_INTERVAL = timedelta(seconds=60)
 
 
+# The member of every update, found by the newest key's digest of their Telegram id: compiled once
+# per process (relove.core.precompiled). A miss (a new member, or a digest still under an older
+# key while keys rotate) takes the general path below.
+BY_DIGEST = Precompiled(lambda digest: TelegramUser.objects.filter(telegram_id_hash=digest), digest=str)
+
+
 def member_sync(*, identity: TelegramIdentity) -> TelegramUser:
     """The member for this Telegram account, created on first contact, names kept current.
 
@@ -67,10 +74,12 @@ def member_sync(*, identity: TelegramIdentity) -> TelegramUser:
     """
     defaults = {"username": identity.username[:64], "first_name": identity.first_name[:128],
                 "last_name": identity.last_name[:128], "language_code": identity.language_code[:16]}
-    try:
-        user, _created = TelegramUser.objects.get_or_create(telegram_id=identity.telegram_id, defaults=defaults)
-    except IntegrityError:  # two first messages at once
-        user = TelegramUser.objects.get(telegram_id=identity.telegram_id)
+    user = next(iter(BY_DIGEST.objects(digest=exact_digest(identity.telegram_id))), None)
+    if user is None:
+        try:
+            user, _created = TelegramUser.objects.get_or_create(telegram_id=identity.telegram_id, defaults=defaults)
+        except IntegrityError:  # two first messages at once
+            user = TelegramUser.objects.get(telegram_id=identity.telegram_id)
     now = timezone.now()
     changed = {k: v for k, v in defaults.items() if v and getattr(user, k) != v}
     if user.is_blocked:
@@ -98,8 +107,13 @@ def member_record_consent(*, user: TelegramUser) -> bool:
 
 
 def member_record_message(*, user: TelegramUser, at: datetime) -> None:
-    """Count a message the member wrote; concurrent turns never lose a count (``F`` update)."""
-    TelegramUser.objects.filter(pk=user.pk).update(last_user_message_at=at, messages_count=F("messages_count") + 1)
+    """Count a message the member wrote; concurrent turns never lose a count (``+ 1`` in SQL).
+
+    Written by hand: on every turn, and the ORM's ``update(…F…)`` builds its SQL each time."""
+    at_value = TelegramUser._meta.get_field("last_user_message_at").get_db_prep_save(at, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {TelegramUser._meta.db_table} SET last_user_message_at = %s, "  # noqa: S608 — a model's own table
+                       "messages_count = messages_count + 1 WHERE id = %s", [at_value, user.pk])
     user.last_user_message_at = at
 
 
@@ -132,14 +146,11 @@ def member_log_many(*, user: TelegramUser, entries: list[LogEntry]) -> None:
     if not user.consent_at:
         return
     now = timezone.now()
-    logs = [UserActivityLog(user=user, kind=e.kind, content=e.content, created_at=e.at or now)
-            for e in entries if e.content]
-    events = [UserInteraction(user=user, kind=e.interaction, stage=user.journey_stage, metadata=e.metadata or {},
-                              created_at=e.at or now) for e in entries if e.interaction]
-    if logs:
-        UserActivityLog.objects.bulk_create(logs)
-    if events:
-        UserInteraction.objects.bulk_create(events)
+    insert_rows(UserActivityLog, ("user", "kind", "content", "created_at"),
+                [(user.pk, e.kind, e.content, e.at or now) for e in entries if e.content])
+    insert_rows(UserInteraction, ("user", "kind", "stage", "metadata", "created_at"),
+                [(user.pk, e.interaction, user.journey_stage, e.metadata or {}, e.at or now)
+                 for e in entries if e.interaction])
 
 
 def members_mark_blocked(*, user_ids=None, telegram_ids=None, now=None) -> int:

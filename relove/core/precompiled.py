@@ -10,7 +10,7 @@ the SQL, the parameter positions and the column converters (decryption, JSON) ar
                          user_id=int)
     profile = next(iter(LATEST.objects(user_id=user.pk)), None)
 
-``build`` receives a placeholder for each named value (an ``int`` or an aware ``datetime``) and
+``build`` receives a placeholder for each named value (an ``int``, ``str`` or aware ``datetime``) and
 must use it as a plain filter value; compiling finds where each one landed among the query's
 parameters and refuses a query where one did not arrive as it was given. What it reads of
 Django (the compiler's ``select``, ``klass_info``, ``annotation_col_map`` and converters) is
@@ -21,6 +21,7 @@ shapes on hot paths: the rest of the code base uses ordinary querysets.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from django.db.models.query import ModelIterable
 
 _SENTINEL_INTS = itertools.count(1)
 SENTINEL_INT_BASE = 2_000_000_000  # up to 2**31 - 1: an int, bigint or positive column takes it
+SENTINEL_STR_PREFIX = "\x1eprecompiled:"
 
 
 def _sentinel(kind: type) -> Any:
@@ -42,7 +44,9 @@ def _sentinel(kind: type) -> Any:
         return SENTINEL_INT_BASE + n  # within every integer column's range, so no lookup drops it
     if kind is datetime:
         return datetime(1901, 2, 3, 4, 5, 6, n % 1_000_000, tzinfo=UTC)
-    raise TypeError(f"precompiled values are int or datetime, not {kind.__name__}")
+    if kind is str:
+        return f"{SENTINEL_STR_PREFIX}{n}"
+    raise TypeError(f"precompiled values are int, str or datetime, not {kind.__name__}")
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,8 @@ class Precompiled:
                     raise ValueError(f"precompiled value {name!r} is not a parameter of the query")
                 slots[name] = (positions, adapt)
             taken = {i for positions, _ in slots.values() for i in positions}
-            if any(isinstance(p, int) and p > SENTINEL_INT_BASE for i, p in enumerate(params) if i not in taken):
+            if any((isinstance(p, int) and p > SENTINEL_INT_BASE) or (isinstance(p, str) and SENTINEL_STR_PREFIX in p)
+                   for i, p in enumerate(params) if i not in taken):
                 raise ValueError("a precompiled value reached the query in a changed form")
             select = [column for column, _sql, _alias in compiler.select]
             klass_info = compiler.klass_info
@@ -135,3 +140,29 @@ class Precompiled:
                 setattr(instance, name, row[i])
             found.append(instance)
         return found
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(model: type[Model], names: tuple[str, ...], count: int, alias: str, vendor: str) -> str:
+    quote = connections[alias].ops.quote_name
+    columns = ", ".join(quote(model._meta.get_field(name).column) for name in names)
+    row = f"({', '.join(['%s'] * len(names))})"
+    return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES {', '.join([row] * count)}"  # noqa: S608
+
+
+def insert_rows(model: type[Model], names: tuple[str, ...], rows: list[tuple], *, using: str = "default") -> None:
+    """Insert ``rows`` (values of the fields ``names``, in order) in one statement, each value
+    prepared by its field as ``bulk_create`` prepares it (encrypted, JSON, a model's key).
+
+    ``bulk_create`` builds its SQL and every object's state on each call (~0.4 ms for two log
+    rows); this builds the SQL once per shape. No defaults are filled in and no signals sent
+    (``bulk_create`` sends none either): give every column the table needs.
+    """
+    if not rows:
+        return
+    connection = connections[using]
+    fields = [model._meta.get_field(name) for name in names]
+    params = [field.get_db_prep_save(value, connection) for row in rows
+              for field, value in zip(fields, row, strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(model, names, len(rows), using, connection.vendor), params)

@@ -10,8 +10,9 @@ from django.utils import timezone
 from bot.models import UserSession
 from bot.services import sessions
 from journeys import selectors as journey_selectors
-from profiles.models import PsychologicalProfile, UserInteraction
-from relove.core.precompiled import Precompiled
+from profiles.models import PsychologicalProfile, TelegramUser, UserActivityLog, UserInteraction
+from relove.core.blind_index import exact_digest
+from relove.core.precompiled import Precompiled, insert_rows
 from testkit.factories import ProfileFactory, TelegramUserFactory, TriggerFactory, UserSessionFactory
 from triggers.models import ProactiveTrigger
 from triggers.services.attribution import MOOT_OR_LATEST, _moot_or_latest
@@ -117,11 +118,23 @@ def test_a_value_that_does_not_reach_the_query_is_refused():
     with pytest.raises(ValueError, match="user_id"):
         ignored.rows(user_id=5)
     with pytest.raises(TypeError):
-        Precompiled(lambda name: PsychologicalProfile.objects.filter(summary=name), name=str).rows(name="x")
+        Precompiled(lambda share: PsychologicalProfile.objects.filter(light_shadow_balance=share), share=float).rows(
+            share=0.5)
+    hashed = Precompiled(lambda telegram_id: TelegramUser.objects.filter(telegram_id=telegram_id), telegram_id=int)
+    with pytest.raises(ValueError, match="telegram_id"):  # the lookup sends a digest, not the value: refused
+        hashed.rows(telegram_id=424242)
     values = Precompiled(lambda user_id: PsychologicalProfile.objects.filter(user_id=user_id).values_list("pk"),
                          user_id=int)
     with pytest.raises(TypeError, match="rows"):
         values.objects(user_id=1)
+
+
+def test_a_text_value_and_the_member_read():
+    member = TelegramUserFactory(telegram_id=424242)
+    by_digest = Precompiled(lambda digest: TelegramUser.objects.filter(telegram_id_hash=digest), digest=str)
+    [found] = by_digest.objects(digest=exact_digest(424242))
+    assert (found.pk, found.telegram_id) == (member.pk, 424242)
+    assert by_digest.objects(digest=exact_digest(424243)) == []
 
 
 def test_a_datetime_value_is_adapted_for_the_database():
@@ -131,3 +144,24 @@ def test_a_datetime_value_is_adapted_for_the_database():
                         .values_list("user_id"), since=datetime)
     assert later.rows(since=timezone.now() - timedelta(minutes=5)) == [(member.pk,)]
     assert later.rows(since=timezone.now() + timedelta(minutes=5)) == []
+
+
+def test_inserted_rows_read_back_through_the_orm_encrypted_at_rest():
+    member = TelegramUserFactory()
+    at = timezone.now() - timedelta(minutes=3)
+    insert_rows(UserActivityLog, ("user", "kind", "content", "created_at"),
+                [(member.pk, UserActivityLog.Kind.MESSAGE_IN, "Мне страшно", at),
+                 (member.pk, UserActivityLog.Kind.MESSAGE_OUT, "Я рядом", at)])
+    insert_rows(UserInteraction, ("user", "kind", "stage", "metadata", "created_at"),
+                [(member.pk, UserInteraction.Kind.MESSAGE_IN, 3, {"session_id": 7, "ключ": "значение"}, at)])
+    insert_rows(UserInteraction, ("user", "kind"), [])  # nothing to write: no statement
+
+    logs = list(UserActivityLog.objects.filter(user=member).order_by("pk"))
+    assert [(log.kind, log.content, log.created_at) for log in logs] == [
+        ("message_in", "Мне страшно", at), ("message_out", "Я рядом", at)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT content FROM {UserActivityLog._meta.db_table} WHERE user_id = %s", [member.pk])
+        stored = [content for (content,) in cursor.fetchall()]
+    assert stored and all("страшно" not in text and "рядом" not in text for text in stored)
+    event = UserInteraction.objects.get(user=member)
+    assert (event.stage, event.metadata, event.created_at) == (3, {"session_id": 7, "ключ": "значение"}, at)
