@@ -4,7 +4,7 @@ import enum
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.utils import timezone
 
 from bot.models import ProcessedUpdate
@@ -18,6 +18,19 @@ class Claim(enum.Enum):
     BUSY = "busy"  # being handled elsewhere right now: try again later
 
 
+_TABLE = ProcessedUpdate._meta.db_table
+
+
+def _insert_new(update_id: int, now) -> bool:
+    """The claim of a new update: one statement on every update (PostgreSQL and SQLite ≥ 3.24 alike),
+    no transaction and no model machinery. False when the row exists."""
+    received_at = ProcessedUpdate._meta.get_field("received_at").get_db_prep_save(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {_TABLE} (update_id, received_at, done) VALUES (%s, %s, %s) "  # noqa: S608 — the model's table
+                       "ON CONFLICT (update_id) DO NOTHING", [update_id, received_at, False])
+        return cursor.rowcount == 1
+
+
 def update_claim(*, update_id: int, retake: bool = False) -> Claim:
     """Take ``update_id`` for handling. TAKEN for the first caller only, on any number of workers.
 
@@ -29,12 +42,8 @@ def update_claim(*, update_id: int, retake: bool = False) -> Claim:
     one taker wins.
     """
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            ProcessedUpdate.objects.create(update_id=update_id, done=False)
+    if _insert_new(update_id, now):
         return Claim.TAKEN
-    except IntegrityError:
-        pass
     abandoned = ProcessedUpdate.objects.filter(update_id=update_id, done=False)
     if not retake:
         abandoned = abandoned.filter(
@@ -50,7 +59,10 @@ def update_done(*, update_id: int) -> None:
 
     Recreates the row if a late ``update_release`` removed it meanwhile.
     """
-    if not ProcessedUpdate.objects.filter(update_id=update_id).update(done=True):
+    with connection.cursor() as cursor:  # one statement on every update: written by hand
+        cursor.execute(f"UPDATE {_TABLE} SET done = %s WHERE update_id = %s", [True, update_id])  # noqa: S608
+        marked = cursor.rowcount
+    if not marked:
         ProcessedUpdate.objects.get_or_create(update_id=update_id, defaults={"done": True})
 
 
