@@ -22,7 +22,7 @@ from bot.models import ConversationTurn, UserSession
 from journeys.models import JourneyProgress, JourneyStage
 from journeys.tasks import analyse_member_later
 from profiles.models import TelegramUser, UserInteraction
-from relove.core.precompiled import Precompiled
+from relove.core.precompiled import Precompiled, insert_rows
 
 logger = logging.getLogger(__name__)
 
@@ -128,10 +128,9 @@ def session_append(*, session: UserSession, turns: list[Turn], now=None) -> User
                            "WHERE id = %s RETURNING message_count", [len(turns), now, session.pk])
             (count,) = cursor.fetchone()
         first = count - len(turns)
-        ConversationTurn.objects.bulk_create([
-            ConversationTurn(session_id=session.pk, position=first + i, role=t.role, kind=t.kind, content=t.content,
-                             quick_replies=t.quick_replies or [], created_at=now)
-            for i, t in enumerate(turns)])
+        insert_rows(ConversationTurn, ("session", "position", "role", "kind", "content", "quick_replies", "created_at"),
+                    [(session.pk, first + i, t.role, t.kind, t.content, t.quick_replies or [], now)
+                     for i, t in enumerate(turns)])
     session.message_count, session.last_activity_at = count, now
     return session
 
