@@ -142,6 +142,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;",
         }
     )
+    # Persistent per thread: opening the file and running the PRAGMAs again for every database
+    # part of every turn cost the bot more than the turn's own queries.
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASE_POOL_MAX_SIZE = 0
 elif env.bool("DATABASE_POOL", default=True):
     # Django's psycopg pool: a connection is borrowed per unit of work and given back, so the
