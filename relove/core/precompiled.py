@@ -74,6 +74,8 @@ class Precompiled:
         if compiled is not None:
             return compiled
         with self._lock:
+            if (compiled := self._compiled.get(key)) is not None:  # another thread compiled it meanwhile
+                return compiled
             sentinels = {name: _sentinel(kind) for name, kind in self._kinds.items()}
             queryset = self._build(**sentinels)
             compiler = queryset.query.get_compiler(using=alias)
