@@ -149,3 +149,16 @@ def test_lookups_and_search_survive_a_key_rotation(settings, people):
     assert TelegramUser.objects.get(telegram_id=700_001).first_name == "Ольга"
     assert TelegramUser.objects.filter(search_tokens__matches="@olga_k").get() == people["olga"]
     assert reencrypt_all()["profiles.TelegramUser index"] == 0  # a rerun has nothing left
+
+
+def test_a_member_writing_between_a_new_key_and_the_rotation_is_found(settings, people):
+    """``member_sync`` looks the member up by the newest key's digest first; a digest still under
+    the old key is found by the general lookup, never taken for a new member."""
+    count = TelegramUser.objects.count()
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode(), *settings.FIELD_ENCRYPTION_KEYS]
+    found = member_sync(identity=TelegramIdentity(telegram_id=700_001))
+    assert found.pk == people["olga"].pk and found.first_name == "Ольга"
+    assert TelegramUser.objects.count() == count
+    reencrypt_all()
+    assert member_sync(identity=TelegramIdentity(telegram_id=700_001)).pk == people["olga"].pk
+    assert TelegramUser.objects.count() == count
