@@ -16,15 +16,20 @@ class Flood(enum.Enum):
 
 
 def flood_check(*, user_id: int, now: float | None = None) -> Flood:
-    """Count this message in the member's current minute (shared through the cache, Redis in production)."""
+    """Count this message in the member's current minute (shared through the cache, Redis in production).
+
+    The minute's first message creates its counter at 1 (one round trip, the usual case: members
+    rarely write twice a minute); later ones increment it."""
     minute = int((now or time.time()) // 60)
     key = f"flood:{user_id}:{minute}"
-    cache.add(key, 0, timeout=120)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=120)
+    if cache.add(key, 1, timeout=120):
         count = 1
+    else:
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=120)
+            count = 1
     limit = settings.FLOOD_MAX_PER_MINUTE
     if count <= limit:
         return Flood.OK
