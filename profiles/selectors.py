@@ -25,7 +25,7 @@ LATEST_PROFILE = Precompiled(
 
 
 def profile_latest(*, user: TelegramUser) -> PsychologicalProfile | None:
-    return next(iter(LATEST_PROFILE.objects(user_id=user.pk)), None)
+    return LATEST_PROFILE.first(user_id=user.pk)
 
 
 def profile_data(profile: PsychologicalProfile | None) -> dict:

@@ -74,7 +74,7 @@ def member_sync(*, identity: TelegramIdentity) -> TelegramUser:
     """
     defaults = {"username": identity.username[:64], "first_name": identity.first_name[:128],
                 "last_name": identity.last_name[:128], "language_code": identity.language_code[:16]}
-    user = next(iter(BY_DIGEST.objects(digest=exact_digest(identity.telegram_id))), None)
+    user = BY_DIGEST.first(digest=exact_digest(identity.telegram_id))
     if user is None:
         try:
             user, _created = TelegramUser.objects.get_or_create(telegram_id=identity.telegram_id, defaults=defaults)

@@ -108,7 +108,11 @@ class Rule:
         every slot of a match must accept some token, so otherwise ``find`` returns None."""
         return all(not needed.isdisjoint(lemmas) for needed in self._needs)
 
-    def find(self, tokens: list[Token]) -> list[int] | None:
+    def find(self, tokens: list[Token], lemmas: frozenset[str] | None = None) -> list[int] | None:
+        """The matched token positions, or None. ``lemmas`` (every lemma of the message) lets a rule
+        that cannot match return at once (``possible``)."""
+        if lemmas is not None and not self.possible(lemmas):
+            return None
         search = self._ordered if self.ordered else self._near
         for start, token in enumerate(tokens):
             if self.ordered and not self.slots[0](token):
@@ -743,10 +747,10 @@ def _close_together(hits: list[tuple[Rule, list[int]]]) -> bool:
 
 def _farewell(tokens: list[Token], lemmas: frozenset[str]) -> Verdict | None:
     for rule in _STRONG_FAREWELL:
-        found = rule.possible(lemmas) and rule.find(tokens)
+        found = rule.find(tokens, lemmas)
         if found:
             return _verdict(rule, tokens, found)
-    hits = [(rule, found) for rule in _WEAK_FAREWELL if rule.possible(lemmas) and (found := rule.find(tokens))]
+    hits = [(rule, found) for rule in _WEAK_FAREWELL if (found := rule.find(tokens, lemmas))]
     # Two cues together, not two cues anywhere in a long message: within a few sentences of each other.
     if len(hits) >= 2 and not _close_together(hits):
         return None
@@ -779,7 +783,7 @@ def detect(text: str) -> Verdict:
     lemmas = frozenset().union(*(token.lemmas for token in tokens))
     found_verdicts: list[Verdict] = []
     for rule in RULES:
-        found = rule.possible(lemmas) and rule.find(tokens)
+        found = rule.find(tokens, lemmas)
         if found:
             found_verdicts.append(_verdict(rule, tokens, found))
             if rule.acute:

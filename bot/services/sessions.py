@@ -38,6 +38,7 @@ class Turn:
 
 
 TURN_FIELDS = ("role", "content", "created_at", "position", "kind", "quick_replies")
+CONTEXT_TURN_FIELDS = TURN_FIELDS[:-1]  # what the LLM context reads: no buttons
 
 
 def _as_dict(row: dict) -> dict:
@@ -89,7 +90,7 @@ def session_get_active(*, user: TelegramUser, now=None, with_stage_news: bool = 
     lacks the attribute, so callers treat a missing one as "maybe").
     """
     now = now or timezone.now()
-    session = next(iter((ACTIVE_WITH_NEWS if with_stage_news else ACTIVE).objects(user_id=user.pk)), None)
+    session = (ACTIVE_WITH_NEWS if with_stage_news else ACTIVE).first(user_id=user.pk)
     if session is not None and session.last_activity_at < _idle_cutoff(now):
         session_end(session=session, reason=UserSession.EndReason.IDLE, now=now)
         session = None
@@ -170,7 +171,7 @@ def session_turns(*, session: UserSession, start: int = 0, stop: int | None = No
 
 # The LLM context's read, on every turn: compiled once per process (relove.core.precompiled).
 RECENT_WITHOUT_REPLIES = Precompiled(lambda session_id, start: ConversationTurn.objects.filter(
-    session_id=session_id, position__gte=start).order_by("position").values_list(*TURN_FIELDS[:-1]),
+    session_id=session_id, position__gte=start).order_by("position").values_list(*CONTEXT_TURN_FIELDS),
     session_id=int, start=int)
 
 
@@ -183,7 +184,7 @@ def session_recent_turns(*, session: UserSession, limit: int, start: int = 0, qu
     start = max(start, session.message_count - limit)
     if quick_replies:
         return session_turns(session=session, start=start)
-    return [_as_dict(dict(zip(TURN_FIELDS, row, strict=False)))
+    return [_as_dict(dict(zip(CONTEXT_TURN_FIELDS, row, strict=True)))
             for row in RECENT_WITHOUT_REPLIES.rows(session_id=session.pk, start=start)]
 
 

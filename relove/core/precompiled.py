@@ -8,7 +8,7 @@ the SQL, the parameter positions and the column converters (decryption, JSON) ar
 
     LATEST = Precompiled(lambda user_id: Profile.objects.filter(user_id=user_id).order_by("-version")[:1],
                          user_id=int)
-    profile = next(iter(LATEST.objects(user_id=user.pk)), None)
+    profile = LATEST.first(user_id=user.pk)
 
 ``build`` receives a placeholder for each named value (an ``int``, ``str`` or aware ``datetime``) and
 must use it as a plain filter value; compiling finds where each one landed among the query's
@@ -118,6 +118,7 @@ class Precompiled:
             rows = cursor.fetchall()
         if not compiled.converters:
             return rows
+        # Not the compiler's own ``apply_converters``: it passes the compiling thread's connection.
         converted = []
         for row in rows:
             row = list(row)
@@ -128,6 +129,11 @@ class Precompiled:
                 row[i] = value
             converted.append(tuple(row))
         return converted
+
+    def first(self, *, using: str = "default", **values) -> Model | None:
+        """The first instance ``objects`` gives, or None (slice the query to one row in ``build``)."""
+        found = self.objects(using=using, **values)
+        return found[0] if found else None
 
     def objects(self, *, using: str = "default", **values) -> list[Model]:
         """Model instances, as iterating the queryset gives them (annotations set as attributes)."""
