@@ -5,9 +5,9 @@ from django.core.cache import cache
 
 def pytest_collection_modifyitems(config, items):
     """``@pytest.mark.postgres`` tests need row locks and real concurrency: skip them on SQLite."""
-    from django.conf import settings
+    from django.db import connection
 
-    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    if connection.vendor == "postgresql":
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)")
     for item in items:

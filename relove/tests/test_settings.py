@@ -58,7 +58,7 @@ def test_services_are_used_when_configured(tmp_path):
                        tmp_path)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert data["db"] == "django.db.backends.postgresql"
+    assert data["db"] == "relove.db.postgresql"  # Django's, with its pool (relove/db/postgresql)
     assert data["cache"] == "django_redis.cache.RedisCache"
     assert data["broker"] == "redis://127.0.0.1:6379/3"
 
