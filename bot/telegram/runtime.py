@@ -90,7 +90,8 @@ def _connect() -> None:
     deadline = time.monotonic() + settings.BOT_DB_RETRY_SECONDS
     pause = 0.25
     while True:
-        close_old_connections()
+        if connection.connection is not None:  # a persistent connection (no pool): closed when stale
+            close_old_connections()
         try:
             connection.ensure_connection()
             return
