@@ -15,7 +15,10 @@ API and the fake LLM on loopback, both in this process.
   none; 100 members × 6 messages. Reports turns/s for the bot; for the same process with the
   turn replaced by a fixed reply (what the runtime around a turn costs) and by one LLM call and
   a fixed reply (what the LLM client adds); and for a bare python-telegram-bot echo bot
-  against the same fake, all in the same run. ``--only-bot`` measures the bot alone.
+  against the same fake, all in the same run. ``--only-bot`` measures the bot alone. The echo
+  sends through 16 pooled connections, as the bot's replies do; it is also run with 128, the
+  pool the rounds before 30 Nov 2026 gave it, where httpcore's walk over its pool on every
+  request made it several times slower (a ceiling far too low; docs/benchmarks.md).
 
 The database is created and migrated if needed and its members are deleted before each
 scenario: point it at a throwaway database (default without DATABASE_URL: a SQLite file).
@@ -54,7 +57,7 @@ async def echo(update, context):
     await update.message.reply_text(update.message.text)
 
 app = (ApplicationBuilder().token(sys.argv[1]).base_url(sys.argv[2])
-       .request(HTTPXRequest(connection_pool_size=128)).concurrent_updates(256).build())
+       .request(HTTPXRequest(connection_pool_size=int(sys.argv[3]))).concurrent_updates(256).build())
 app.add_handler(MessageHandler(filters.TEXT, echo))
 app.run_polling(poll_interval=0, timeout=1)
 """
@@ -116,6 +119,17 @@ def _open_streams() -> None:
         stream, _ = Stream.objects.get_or_create(slug=f"bench-{i}", defaults={
             "title": title, "tags": tags, "description": "Три недели практики.", "url": "https://relove.ru/"})
         stream.suitable_stages.set(JourneyStage.objects.filter(order__in=stages))
+
+
+def settle_database() -> None:
+    """PostgreSQL: every run starts from the same tables. A run updates each member's row and
+    session hundreds of times, and autovacuum does not keep up with a benchmark: after a few runs
+    the next one read through 71,639 dead session row versions for 100 live ones (seen here)."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
 
 
 def make_members(count: int, first_chat: int) -> list[int]:
@@ -200,6 +214,7 @@ def scenario_burst(env: dict, sizes: list[int], latency: float) -> None:
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for size in sizes:
         chats = make_members(size, 500_000)
+        settle_database()
         with FakeTelegram(global_rate=30, per_chat_rate=None) as fake_tg, FakeLLM() as fake_llm:
             fake_llm.responder = lambda body: (time.sleep(latency), None)[1]
             with BotProcess(env, fake_tg, fake_llm) as bot:
@@ -220,6 +235,7 @@ def _bot_rate(env: dict, chats: list[int], messages: int, command: list[str] | N
     from testkit.fake_telegram import FakeTelegram
 
     ProcessedUpdate.objects.all().delete()  # each fake numbers its updates from 1 again
+    settle_database()
     total = len(chats) * messages
     with FakeTelegram() as fake_tg, FakeLLM() as fake_llm:
         extra = {"TELEGRAM_GLOBAL_RATE": "100000", "TELEGRAM_PER_CHAT_INTERVAL": "0"}
@@ -232,12 +248,13 @@ def _bot_rate(env: dict, chats: list[int], messages: int, command: list[str] | N
     return total / (last - started)
 
 
-def _echo_rate(chats: list[int], messages: int) -> float:
+def _echo_rate(chats: list[int], messages: int, connections: int) -> float:
     from testkit.fake_telegram import FakeTelegram
 
     total = len(chats) * messages
     with FakeTelegram() as fake_tg:
-        echo = subprocess.Popen([sys.executable, "-c", ECHO_BOT, fake_tg.token, fake_tg.base_url], cwd=ROOT)
+        echo = subprocess.Popen([sys.executable, "-c", ECHO_BOT, fake_tg.token, fake_tg.base_url, str(connections)],
+                                cwd=ROOT)
         try:
             deadline = time.monotonic() + 30
             while not fake_tg.calls_to("getUpdates") and time.monotonic() < deadline:
@@ -262,11 +279,15 @@ def scenario_throughput(env: dict, members: int, messages: int, only_bot: bool =
         return
     skeleton = _bot_rate(env, chats, messages, ["-c", SKELETON_BOT, "plain"])
     skeleton_llm = _bot_rate(env, chats, messages, ["-c", SKELETON_BOT, "llm"])
-    echo_rate = _echo_rate(chats, messages)
-    print("| bot turns/s | runtime alone/s | runtime + one LLM call/s | bare PTB echo/s | bot / echo |")
-    print("|---:|---:|---:|---:|---:|")
-    print(f"| {bot_rate:.0f} | {skeleton:.0f} | {skeleton_llm:.0f} | {echo_rate:.0f} | {bot_rate / echo_rate:.0%} |",
-          flush=True)
+    from bot.telegram.runtime import REPLY_CONNECTIONS
+
+    echo_rate = _echo_rate(chats, messages, REPLY_CONNECTIONS)
+    echo_big_pool = _echo_rate(chats, messages, 128)
+    print("| bot turns/s | runtime alone/s | runtime + one LLM call/s | bare PTB echo/s | bot / echo "
+          "| echo, 128 connections/s |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    print(f"| {bot_rate:.0f} | {skeleton:.0f} | {skeleton_llm:.0f} | {echo_rate:.0f} | {bot_rate / echo_rate:.0%} "
+          f"| {echo_big_pool:.0f} |", flush=True)
 
 
 def _webhook_rate(env: dict, chats: list[int], messages: int, workers: int) -> float:
