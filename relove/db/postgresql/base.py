@@ -34,22 +34,21 @@ class DatabaseWrapper(base.DatabaseWrapper):
         idle_limit = settings.DATABASE_POOL_CHECK_IDLE_SECONDS
         # After a restart every pooled connection may be dead: each is discarded in turn, then the
         # pool connects a new one (or raises its timeout while the server is down).
-        attempts = self.pool.max_size + 1
-        for attempt in range(attempts):
+        discarded = 0
+        while True:
             connection = super().get_new_connection(conn_params)
             given_back = _given_back.pop(connection, None)
             if given_back is not None and time.monotonic() - given_back < idle_limit:
                 return connection
             try:
                 ConnectionPool.check_connection(connection)
-            except Exception:
+                return connection
+            except Exception:  # whatever the check met, this connection is not lent
                 connection.close()
                 self.pool.putconn(connection)  # closed: the pool drops it
-                if attempt == attempts - 1:
+                discarded += 1
+                if discarded > self.pool.max_size:
                     raise
-                continue
-            return connection
-        raise AssertionError("unreachable")
 
     def _close(self):
         if self.pool and self.connection is not None:
