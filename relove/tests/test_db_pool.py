@@ -14,16 +14,28 @@ pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 @pytest.fixture
-def pooled():
-    """A pool of its own (alias ``pool_probe``, one connection) on the test database, closed after."""
-    settings_dict = {**connection.settings_dict, "OPTIONS": {
-        **connection.settings_dict["OPTIONS"], "pool": {"min_size": 1, "max_size": 1, "timeout": 5}}}
-    handler = ConnectionHandler({"default": connection.settings_dict, "pool_probe": settings_dict})
-    wrapper = handler["pool_probe"]
-    assert type(wrapper).__module__ == "relove.db.postgresql.base"
-    yield wrapper
-    wrapper.close()
-    wrapper.close_pool()
+def pool_of():
+    """``pool_of(n)``: a pool of its own (alias ``pool_probe``, ``n`` connections) on the test
+    database, closed after the test."""
+    made = []
+
+    def make(size: int):
+        settings_dict = {**connection.settings_dict, "OPTIONS": {
+            **connection.settings_dict["OPTIONS"], "pool": {"min_size": size, "max_size": size, "timeout": 5}}}
+        wrapper = ConnectionHandler({"default": connection.settings_dict, "pool_probe": settings_dict})["pool_probe"]
+        assert type(wrapper).__module__ == "relove.db.postgresql.base"
+        made.append(wrapper)
+        return wrapper
+
+    yield make
+    for wrapper in made:
+        wrapper.close()
+        wrapper.close_pool()
+
+
+@pytest.fixture
+def pooled(pool_of):
+    return pool_of(1)
 
 
 def backend_pid(wrapper) -> int:
@@ -32,13 +44,17 @@ def backend_pid(wrapper) -> int:
         return cursor.fetchone()[0]
 
 
+def terminate(pid: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        assert cursor.fetchone()[0] is True
+
+
 def lend_and_give_back_dead(wrapper) -> int:
     """Borrow a connection, give it back, and kill its server process behind the pool's back."""
     pid = backend_pid(wrapper)
     wrapper.close()  # back to the pool
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-        assert cursor.fetchone()[0] is True
+    terminate(pid)
     return pid
 
 
@@ -60,3 +76,17 @@ def test_a_connection_given_back_a_moment_ago_is_lent_without_the_check(pooled):
     pooled.close()  # broken: the pool drops it instead of lending it again
 
     assert backend_pid(pooled) > 0
+
+
+@override_settings(DATABASE_POOL_CHECK_IDLE_SECONDS=0)
+def test_after_a_restart_every_dead_connection_is_passed_over(pool_of):
+    pooled = pool_of(3)
+    pooled.pool.open(wait=True)
+    held = [pooled.pool.getconn() for _ in range(3)]
+    dead = {conn.info.backend_pid for conn in held}
+    for conn in held:
+        pooled.pool.putconn(conn)
+    for pid in dead:
+        terminate(pid)
+
+    assert backend_pid(pooled) not in dead
