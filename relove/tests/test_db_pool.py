@@ -16,10 +16,11 @@ pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 @pytest.fixture
 def pool_of():
     """``pool_of(n)``: a pool of its own (alias ``pool_probe``, ``n`` connections) on the test
-    database, closed after the test."""
+    database, closed after the test. Once per test: Django keeps one pool per alias."""
     made = []
 
     def make(size: int):
+        assert not made, "one pool per test"
         settings_dict = {**connection.settings_dict, "OPTIONS": {
             **connection.settings_dict["OPTIONS"], "pool": {"min_size": size, "max_size": size, "timeout": 5}}}
         wrapper = ConnectionHandler({"default": connection.settings_dict, "pool_probe": settings_dict})["pool_probe"]
@@ -28,9 +29,9 @@ def pool_of():
         return wrapper
 
     yield make
-    for wrapper in made:
-        wrapper.close()
-        wrapper.close_pool()
+    if made:
+        made[0].close()
+        made[0].close_pool()
 
 
 @pytest.fixture
