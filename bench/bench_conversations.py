@@ -145,6 +145,7 @@ def make_members(count: int, first_chat: int) -> list[int]:
     TelegramUser.objects.bulk_create([
         TelegramUser(telegram_id=first_chat + i, first_name="Бенч", language_code="ru", consent_at=now,
                      journey_stage=1, last_activity_at=now) for i in range(count)])
+    settle_database()
     return [first_chat + i for i in range(count)]
 
 
@@ -214,7 +215,6 @@ def scenario_burst(env: dict, sizes: list[int], latency: float) -> None:
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for size in sizes:
         chats = make_members(size, 500_000)
-        settle_database()
         with FakeTelegram(global_rate=30, per_chat_rate=None) as fake_tg, FakeLLM() as fake_llm:
             fake_llm.responder = lambda body: (time.sleep(latency), None)[1]
             with BotProcess(env, fake_tg, fake_llm) as bot:
