@@ -58,6 +58,7 @@ BOT_COMMANDS = [
 TYPING_REFRESH_SECONDS = 4.0
 TYPING_DELAY_SECONDS = 0.5
 REPLY_RETRY_AFTER_ATTEMPTS = 5
+LIMITER = "limiter"  # bot_data key of the application's shared outbound rate limiter
 
 
 _executors: dict[int, ThreadPoolExecutor] = {}
@@ -323,7 +324,7 @@ async def deliver(context: ContextTypes.DEFAULT_TYPE, chat_id: int, parts: list[
                   telegram_id: int) -> None:
     if not parts:
         return
-    limiter = context.bot_data.setdefault("limiter", RateLimiter())
+    limiter = context.bot_data[LIMITER]
     for part in parts:
         # Part by part, so a 429 retries only what did not go out (the limiter already paused
         # every sender for retry_after); a burst must not cost a member their answer.
@@ -425,6 +426,8 @@ def build_application(*, token: str | None = None, base_url: str | None = None, 
     if not updater:
         builder = builder.updater(None)
     application = builder.build()
+    # One limiter per application: building one connects a Redis client and registers three scripts.
+    application.bot_data[LIMITER] = RateLimiter()
     application.add_handler(ChatMemberHandler(on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
     application.add_handler(CallbackQueryHandler(on_update))
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGES, on_update))

@@ -167,6 +167,27 @@ def test_members_are_isolated_and_served_concurrently(fake_telegram, fake_llm):
     assert "мой секрет" not in second
 
 
+def test_replies_share_the_applications_one_rate_limiter(fake_telegram, fake_llm, monkeypatch):
+    """Building a limiter connects a Redis client and registers its scripts: once per application,
+    never per reply."""
+    from relove.core import ratelimit
+
+    built = []
+    original = ratelimit.RateLimiter.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ratelimit.RateLimiter, "__init__", counting_init)
+    with PollingBot(fake_telegram):
+        for chat in (1, 2):
+            start_and_consent(fake_telegram, chat=chat)
+            converse(fake_telegram, fake_telegram.message_update(chat, "Мне трудно решиться"), 1, chat=chat)
+    assert len(fake_telegram.sent_messages(1)) >= 4 and len(fake_telegram.sent_messages(2)) >= 4
+    assert len(built) == 1
+
+
 def test_blocked_member_is_marked(fake_telegram, fake_llm):
     with PollingBot(fake_telegram):
         start_and_consent(fake_telegram)
