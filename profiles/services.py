@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from relove.core.archive import ARCHIVE_SUFFIX, archive_encode, archive_lock, archive_read, archive_write
 from relove.core.blind_index import exact_digest
-from relove.core.precompiled import Precompiled, insert_rows
+from relove.core.precompiled import Precompiled, Statement, execute_together, insert_statement
 
 from .models import TelegramUser, UserActivityLog, UserInteraction, validate_timezone
 
@@ -107,14 +107,18 @@ def member_record_consent(*, user: TelegramUser) -> bool:
 
 
 def member_record_message(*, user: TelegramUser, at: datetime) -> None:
-    """Count a message the member wrote; concurrent turns never lose a count (``+ 1`` in SQL).
+    """Count a message the member wrote; concurrent turns never lose a count (``+ 1`` in SQL)."""
+    execute_together([record_message_statement(user=user, at=at)])
+
+
+def record_message_statement(*, user: TelegramUser, at: datetime) -> Statement:
+    """``member_record_message`` as a statement for ``execute_together`` (the model is updated now).
 
     Written by hand: on every turn, and the ORM's ``update(…F…)`` builds its SQL each time."""
     at_value = TelegramUser._meta.get_field("last_user_message_at").get_db_prep_save(at, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {TelegramUser._meta.db_table} SET last_user_message_at = %s, "  # noqa: S608 — a model's own table
-                       "messages_count = messages_count + 1 WHERE id = %s", [at_value, user.pk])
     user.last_user_message_at = at
+    return Statement(f"UPDATE {TelegramUser._meta.db_table} SET last_user_message_at = %s, "  # noqa: S608 — a model's own table
+                     "messages_count = messages_count + 1 WHERE id = %s", [at_value, user.pk])
 
 
 @dataclass(frozen=True)
@@ -143,14 +147,19 @@ def member_log_many(*, user: TelegramUser, entries: list[LogEntry]) -> None:
 
     A conversational turn records the member's message and Natasha's reply together.
     """
+    execute_together(log_statements(user=user, entries=entries))
+
+
+def log_statements(*, user: TelegramUser, entries: list[LogEntry]) -> list[Statement | None]:
+    """``member_log_many`` as statements for ``execute_together`` (none before consent)."""
     if not user.consent_at:
-        return
+        return []
     now = timezone.now()
-    insert_rows(UserActivityLog, ("user", "kind", "content", "created_at"),
-                [(user.pk, e.kind, e.content, e.at or now) for e in entries if e.content])
-    insert_rows(UserInteraction, ("user", "kind", "stage", "metadata", "created_at"),
-                [(user.pk, e.interaction, user.journey_stage, e.metadata or {}, e.at or now)
-                 for e in entries if e.interaction])
+    return [insert_statement(UserActivityLog, ("user", "kind", "content", "created_at"),
+                             [(user.pk, e.kind, e.content, e.at or now) for e in entries if e.content]),
+            insert_statement(UserInteraction, ("user", "kind", "stage", "metadata", "created_at"),
+                             [(user.pk, e.interaction, user.journey_stage, e.metadata or {}, e.at or now)
+                              for e in entries if e.interaction])]
 
 
 def members_mark_blocked(*, user_ids=None, telegram_ids=None, now=None) -> int:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.cache import cache
-from django.db import transaction
 from django.utils import timezone
 
 from bot import hooks
@@ -53,6 +52,7 @@ from profiles import services as member_services
 from profiles.models import TelegramUser, UserActivityLog, UserInteraction
 from profiles.zones import default_zone_name
 from relove import llm
+from relove.core.precompiled import execute_together
 
 from . import members, natasha, safety, sessions
 from .flood import Flood, flood_check
@@ -223,19 +223,20 @@ def _stage_change_news(user: TelegramUser, session: UserSession | None = None) -
 
 def _answer(user: TelegramUser, session: UserSession, generated: Generated, *,
             said: Said | None = None) -> list[OutgoingMessage]:
-    """Store Natasha's reply and log it, with what the member's turn left to record (``said``), in
-    one transaction: one commit (a disk flush on PostgreSQL) instead of one per statement."""
-    with transaction.atomic():
-        session = sessions.session_append(
-            session=session, turns=[sessions.Turn("assistant", generated.plain, generated.quick_replies)])
-        reply = member_services.LogEntry(UserActivityLog.Kind.MESSAGE_OUT, generated.plain,
-                                         UserInteraction.Kind.MESSAGE_OUT,
-                                         {"source": generated.source, "session_id": session.pk})
-        member_services.member_log_many(user=user, entries=[*(said.entries if said else ()), reply])
-        if said:
-            member_services.member_record_message(user=user, at=said.at)
-        if generated.raised_contradiction:
-            sessions.session_mark_contradiction_raised(session=session)
+    """Store Natasha's reply and log it, with what the member's turn left to record (``said``), all
+    or nothing (``execute_together``): on PostgreSQL one round trip and one commit (a disk flush)
+    for the turn row, both log tables and the member's count."""
+    now = timezone.now()
+    reply = member_services.LogEntry(UserActivityLog.Kind.MESSAGE_OUT, generated.plain,
+                                     UserInteraction.Kind.MESSAGE_OUT,
+                                     {"source": generated.source, "session_id": session.pk}, at=now)
+    turn = sessions.Turn("assistant", generated.plain, generated.quick_replies)
+    results = execute_together([
+        *sessions.append_statements(session=session, turns=[turn], now=now),
+        *member_services.log_statements(user=user, entries=[*(said.entries if said else ()), reply]),
+        member_services.record_message_statement(user=user, at=said.at) if said else None,
+        sessions.contradiction_statement(session=session, now=now) if generated.raised_contradiction else None])
+    session = sessions.appended(session, results, now)
     parts = decorate(generated, turn_index=session.message_count - 1)
     if generated.offer is not None and stream_offer_claim(user=user, stream=generated.offer, session_id=session.pk):
         parts[-1].buttons.append(_stream_offer_buttons(generated.offer.pk))

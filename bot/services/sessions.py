@@ -22,7 +22,7 @@ from bot.models import ConversationTurn, UserSession
 from journeys.models import JourneyProgress, JourneyStage
 from journeys.tasks import analyse_member_later
 from profiles.models import TelegramUser, UserInteraction
-from relove.core.precompiled import Precompiled, insert_rows
+from relove.core.precompiled import Precompiled, Statement, execute_together
 
 logger = logging.getLogger(__name__)
 
@@ -111,54 +111,42 @@ def session_append(*, session: UserSession, turns: list[Turn], now=None) -> User
     """Append turns and persist them now (before anything is sent to the member).
 
     Inserts one row per turn: the cost does not grow with the session. Positions are taken
-    by one atomic ``UPDATE … RETURNING`` (PostgreSQL and SQLite ≥ 3.35), so concurrent
-    writers (a reply and a proactive message) never collide or lose a turn. The returned
-    session's ``message_count`` is the number of turns taken, so the last one appended is at
-    ``message_count - 1``.
+    by one atomic ``UPDATE … RETURNING`` (PostgreSQL and SQLite ≥ 3.35) that locks the session
+    row until the rows are in, so concurrent writers (a reply and a proactive message) never
+    collide or lose a turn. The returned session's ``message_count`` is the number of turns
+    taken, so the last one appended is at ``message_count - 1``.
 
-    On PostgreSQL one statement (no transaction of its own needed); elsewhere two, where a
-    crash between them leaves unused positions, which every reader tolerates (turns are read
-    by position range, a missing quick-reply turn is an expired button).
+    Two statements, all or nothing (``execute_together``: one round trip on PostgreSQL). A caller
+    with more to write in the same breath runs ``append_statements`` with its own statements.
     """
     now = now or timezone.now()
-    if connection.vendor == "postgresql":
-        count = _append_in_one_statement(session, turns, now)
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE bot_usersession SET message_count = message_count + %s, last_activity_at = %s "
-                           "WHERE id = %s RETURNING message_count", [len(turns), now, session.pk])
-            (count,) = cursor.fetchone()
-        first = count - len(turns)
-        insert_rows(ConversationTurn, ("session", "position", "role", "kind", "content", "quick_replies", "created_at"),
-                    [(session.pk, first + i, t.role, t.kind, t.content, t.quick_replies or [], now)
-                     for i, t in enumerate(turns)])
-    session.message_count, session.last_activity_at = count, now
-    return session
+    return appended(session, execute_together(append_statements(session=session, turns=turns, now=now)), now)
 
 
-def _append_in_one_statement(session: UserSession, turns: list[Turn], now) -> int:
-    """PostgreSQL: take the positions and insert the rows in one statement (a data-modifying CTE),
-    so a turn outside a transaction is one round trip and one commit, and atomic. Returns the
-    session's new ``message_count``."""
-    content = ConversationTurn._meta.get_field("content")
-    replies = ConversationTurn._meta.get_field("quick_replies")
-    rows, params = [], [len(turns), now, session.pk, session.pk, len(turns), now]
-    for i, t in enumerate(turns):
-        rows.append("(%s, %s, %s, %s, %s)")
-        params += [i, t.role, t.kind, content.get_db_prep_save(t.content, connection),
-                   replies.get_db_prep_save(t.quick_replies or [], connection)]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH s AS (UPDATE bot_usersession SET message_count = message_count + %s, last_activity_at = %s "  # noqa: S608 — only placeholders are joined in
-            "WHERE id = %s RETURNING message_count) "
-            "INSERT INTO bot_conversationturn (session_id, position, role, kind, content, quick_replies, created_at) "
-            "SELECT %s, s.message_count - %s + v.i, v.role, v.kind, v.content, v.replies, %s "
-            f"FROM s, (VALUES {', '.join(rows)}) AS v (i, role, kind, content, replies) RETURNING position",
-            params)
-        positions = [position for (position,) in cursor.fetchall()]
-    if not positions:
+def append_statements(*, session: UserSession, turns: list[Turn], now) -> list[Statement]:
+    """The statements of ``session_append``, first in a list for ``execute_together``; ``appended``
+    reads the result. The positions come from the session row's own count, taken first."""
+    count = len(turns)
+    fields = {name: ConversationTurn._meta.get_field(name) for name in ("content", "quick_replies", "created_at")}
+    at = fields["created_at"].get_db_prep_save(now, connection)
+    take = Statement("UPDATE bot_usersession SET message_count = message_count + %s, last_activity_at = %s "
+                     "WHERE id = %s RETURNING message_count", [count, at, session.pk])
+    params = []
+    for i, turn in enumerate(turns):
+        params += [count - i, turn.role, turn.kind, fields["content"].get_db_prep_save(turn.content, connection),
+                   fields["quick_replies"].get_db_prep_save(turn.quick_replies or [], connection), at, session.pk]
+    row = "SELECT id, message_count - %s, %s, %s, %s, %s, %s FROM bot_usersession WHERE id = %s"
+    insert = Statement("INSERT INTO bot_conversationturn (session_id, position, role, kind, content, quick_replies, "
+                       f"created_at) {' UNION ALL '.join([row] * count)}", params)
+    return [take, insert]
+
+
+def appended(session: UserSession, results: list[list[tuple]], now) -> UserSession:
+    """The session after ``append_statements`` ran (their results first in ``results``)."""
+    if not results[0]:
         raise UserSession.DoesNotExist(f"session {session.pk} is gone")
-    return max(positions) + 1
+    session.message_count, session.last_activity_at = results[0][0][0], now
+    return session
 
 
 def session_turns(*, session: UserSession, start: int = 0, stop: int | None = None) -> list[dict]:
@@ -223,14 +211,13 @@ def session_set_summary(*, session: UserSession, summary: str, summarized_turns:
     session.summary, session.summarized_turns = summary, summarized_turns
 
 
-def session_mark_contradiction_raised(*, session: UserSession, now=None) -> bool:
-    """Natasha named a contradiction or avoidance in this session; True only the first time."""
-    now = now or timezone.now()
-    marked = UserSession.objects.filter(pk=session.pk, contradiction_raised_at__isnull=True).update(
-        contradiction_raised_at=now)
-    if marked:
-        session.contradiction_raised_at = now
-    return bool(marked)
+def contradiction_statement(*, session: UserSession, now) -> Statement:
+    """Natasha named a contradiction or avoidance in this session (R9: once a session; the first mark
+    stays), as a statement for ``execute_together`` with the turn that raised it."""
+    at = UserSession._meta.get_field("contradiction_raised_at").get_db_prep_save(now, connection)
+    session.contradiction_raised_at = session.contradiction_raised_at or now
+    return Statement("UPDATE bot_usersession SET contradiction_raised_at = %s "
+                     "WHERE id = %s AND contradiction_raised_at IS NULL", [at, session.pk])
 
 
 @transaction.atomic

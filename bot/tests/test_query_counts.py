@@ -15,14 +15,16 @@ pytestmark = pytest.mark.django_db
 
 IDENTITY = TelegramIdentity(telegram_id=6001, first_name="Аня", language_code="ru")
 # Templates answer (no LLM): the LLM path adds the member context (profile, insights) instead.
-# PostgreSQL appends a turn in one statement (a data-modifying CTE); SQLite needs two per append.
-# The counts include the reply's transaction (SAVEPOINT/RELEASE here, BEGIN/COMMIT in production).
+# The writes that go together (the reply's turn row, both log tables, the member's count) are one
+# query on PostgreSQL (``execute_together``: several statements in one round trip, one implicit
+# transaction); SQLite runs them one by one inside a transaction (BEGIN/COMMIT in production,
+# SAVEPOINT/RELEASE here, both counted).
 ON_POSTGRES = connection.vendor == "postgresql"
-PLAIN_TURN, QUICK_REPLY, COMMAND = (11, 12, 5) if ON_POSTGRES else (13, 14, 5)
+PLAIN_TURN, QUICK_REPLY, COMMAND = (6, 7, 4) if ON_POSTGRES else (15, 16, 7)
 # Natasha answering through the LLM, with an open stream to offer: + what she knows (the profile
 # and the insights, read once for the context, the offers and the contradiction question) + the
 # member's enrolments and recent offers. The stream catalogue comes from the per-process cache.
-LLM_TURN = 15 if ON_POSTGRES else 17
+LLM_TURN = 10 if ON_POSTGRES else 19
 
 
 @pytest.fixture

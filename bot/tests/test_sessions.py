@@ -153,3 +153,40 @@ def test_the_stage_news_read_with_the_session_agrees_with_the_orm():
         assert session.stage_news == orm_answer(member), name
     assert answers == {"nothing": False, "initial stage only": False, "forward, not shown": True,
                        "forward, shown": False, "backward": False}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_appends_to_one_session_never_collide_or_lose_a_turn():
+    """A reply and a proactive message may append at the same moment (other threads, own connections)."""
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers with its file lock; the race needs PostgreSQL")
+    session = sessions.session_get_active(user=TelegramUserFactory())
+    start = threading.Barrier(3)
+    errors = []
+
+    def append(role):
+        try:
+            start.wait()
+            for n in range(15):
+                sessions.session_append(session=UserSession.objects.get(pk=session.pk),
+                                        turns=[sessions.Turn(role, f"{role} {n}"), sessions.Turn(role, "ещё")])
+        except Exception as exc:  # noqa: BLE001 — reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=append, args=(role,)) for role in ("user", "assistant", "user")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors
+    turns = sessions.session_turns(session=session)
+    assert [t["position"] for t in turns] == list(range(90))
+    assert UserSession.objects.get(pk=session.pk).message_count == 90
+    # Each append's two turns are adjacent: positions are taken per append, atomically.
+    assert all(turns[i]["content"] == "ещё" for i in range(1, 90, 2))

@@ -21,6 +21,7 @@ shapes on hot paths: the rest of the code base uses ordinary querysets.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import threading
@@ -29,7 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connections
+import psycopg
+from django.db import connections, transaction
 from django.db.models import Model, QuerySet
 from django.db.models.query import ModelIterable
 
@@ -158,19 +160,69 @@ def _insert_sql(model: type[Model], names: tuple[str, ...], count: int, alias: s
     return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES {', '.join([row] * count)}"  # noqa: S608
 
 
-def insert_rows(model: type[Model], names: tuple[str, ...], rows: list[tuple], *, using: str = "default") -> None:
-    """Insert ``rows`` (values of the fields ``names``, in order) in one statement, each value
-    prepared by its field as ``bulk_create`` prepares it (encrypted, JSON, a model's key).
+@dataclass(frozen=True)
+class Statement:
+    """One hand-written SQL statement (``%s`` placeholders, no ``;``) and its prepared values."""
+
+    sql: str
+    params: list
+
+
+def insert_statement(model: type[Model], names: tuple[str, ...], rows: list[tuple], *,
+                     using: str = "default") -> Statement | None:
+    """``INSERT`` of ``rows`` (values of the fields ``names``, in order) as one statement, each value
+    prepared by its field as ``bulk_create`` prepares it (encrypted, JSON, a model's key); None
+    when there is nothing to insert.
 
     ``bulk_create`` builds its SQL and every object's state on each call (~0.4 ms for two log
     rows); this builds the SQL once per shape. No defaults are filled in and no signals sent
     (``bulk_create`` sends none either): give every column the table needs.
     """
     if not rows:
-        return
+        return None
     connection = connections[using]
     fields = [model._meta.get_field(name) for name in names]
     params = [field.get_db_prep_save(value, connection) for row in rows
               for field, value in zip(fields, row, strict=True)]
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(model, names, len(rows), using, connection.vendor), params)
+    return Statement(_insert_sql(model, names, len(rows), using, connection.vendor), params)
+
+
+def insert_rows(model: type[Model], names: tuple[str, ...], rows: list[tuple], *, using: str = "default") -> None:
+    """Insert ``rows`` now (``insert_statement``, run alone)."""
+    execute_together([insert_statement(model, names, rows, using=using)], using=using)
+
+
+def execute_together(statements: list[Statement | None], *, using: str = "default") -> list[list[tuple]]:
+    """Run ``statements`` in order, all or nothing, and return each one's rows (``[]`` for a
+    statement that returns none); ``None`` entries are skipped.
+
+    On PostgreSQL with client-side binding (Django's default with psycopg 3) they travel as one
+    query: one round trip, and one implicit transaction, so one commit, where a transaction of
+    its own costs ``BEGIN``, a round trip per statement and ``COMMIT``. Elsewhere (SQLite, or
+    ``server_side_binding``) they run one by one, in a transaction when there are several.
+    Inside an open transaction they are part of it either way.
+    """
+    statements = [statement for statement in statements if statement is not None]
+    if not statements:
+        return []
+    connection = connections[using]
+    if len(statements) > 1 and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            if isinstance(cursor.cursor, psycopg.ClientCursor):
+                cursor.execute("; ".join(statement.sql for statement in statements),
+                               [param for statement in statements for param in statement.params])
+                results = []
+                while True:
+                    results.append(cursor.fetchall() if cursor.description is not None else [])
+                    if not cursor.nextset():
+                        break
+                if len(results) != len(statements):
+                    raise ValueError(f"{len(statements)} statements gave {len(results)} results (a ';' inside one?)")
+                return results
+    with transaction.atomic(using=using) if len(statements) > 1 else contextlib.nullcontext():
+        with connection.cursor() as cursor:
+            results = []
+            for statement in statements:
+                cursor.execute(statement.sql, statement.params)
+                results.append(cursor.fetchall() if cursor.description is not None else [])
+    return results

@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -12,7 +12,7 @@ from bot.services import sessions
 from journeys import selectors as journey_selectors
 from profiles.models import PsychologicalProfile, TelegramUser, UserActivityLog, UserInteraction
 from relove.core.blind_index import exact_digest
-from relove.core.precompiled import Precompiled, insert_rows
+from relove.core.precompiled import Precompiled, Statement, execute_together, insert_rows, insert_statement
 from testkit.factories import ProfileFactory, TelegramUserFactory, TriggerFactory, UserSessionFactory
 from triggers.models import ProactiveTrigger
 from triggers.services.attribution import MOOT_OR_LATEST, _moot_or_latest
@@ -165,3 +165,37 @@ def test_inserted_rows_read_back_through_the_orm_encrypted_at_rest():
     assert stored and all("страшно" not in text and "рядом" not in text for text in stored)
     event = UserInteraction.objects.get(user=member)
     assert (event.stage, event.metadata, event.created_at) == (3, {"session_id": 7, "ключ": "значение"}, at)
+
+
+def _log_statement(member, text):
+    return insert_statement(UserActivityLog, ("user", "kind", "content", "created_at"),
+                            [(member.pk, UserActivityLog.Kind.MESSAGE_IN, text, timezone.now())])
+
+
+def test_statements_executed_together_give_each_ones_rows_in_one_query_on_postgresql():
+    member = TelegramUserFactory()
+    table = TelegramUser._meta.db_table
+    with CaptureQueriesContext(connection) as queries:
+        results = execute_together([
+            Statement(f"UPDATE {table} SET messages_count = messages_count + %s WHERE id = %s "
+                      "RETURNING messages_count", [5, member.pk]),
+            None,  # skipped
+            _log_statement(member, "Первое; с точкой с запятой"),
+            Statement(f"SELECT messages_count FROM {table} WHERE id = %s", [member.pk])])
+    assert results == [[(member.messages_count + 5,)], [], [(member.messages_count + 5,)]]
+    assert UserActivityLog.objects.get(user=member).content == "Первое; с точкой с запятой"
+    # PostgreSQL: one round trip; SQLite: one by one inside a savepoint (BEGIN/COMMIT in production).
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 5)
+    assert execute_together([None]) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_statements_executed_together_are_all_or_nothing():
+    member = TelegramUserFactory()
+    with pytest.raises(IntegrityError):
+        execute_together([_log_statement(member, "Останется?"),
+                          Statement(f"UPDATE {TelegramUser._meta.db_table} SET telegram_id = NULL "
+                                    "WHERE id = %s", [member.pk])])
+    assert not UserActivityLog.objects.filter(user=member).exists()
+    execute_together([_log_statement(member, "Теперь да")])  # the connection is usable afterwards
+    assert UserActivityLog.objects.get(user=member).content == "Теперь да"
