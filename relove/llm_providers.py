@@ -14,7 +14,6 @@ from typing import Any
 
 import anthropic
 import openai
-from openai.types.chat import ChatCompletion
 
 # The ways of asking for JSON, strongest first; a server that refuses one with a 400 is asked the next.
 STRUCTURED_MODES = ("json_schema", "json_object", "prompt")
@@ -99,15 +98,23 @@ class OpenAIProvider:
     # ``chat.completions.create`` runs every request through the SDK's TypedDict transform, which
     # walks each message recursively: ~20 ms of CPU per call, a fifth of a whole turn. Our messages
     # are plain dicts of strings, so the request goes out as it is (the same endpoint, auth, timeout
-    # and response model; retries stay ours). Works for the sync and the async client alike.
+    # and error handling; retries stay ours). The answer comes back as its bytes: building the SDK's
+    # ``ChatCompletion`` model from it cost 0.3–0.6 ms of CPU per call, a fifth of the call, for the
+    # one field ``text`` reads. Works for the sync and the async client alike.
     @staticmethod
     def create(client, kwargs: dict[str, Any], timeout: float):
-        return client.post("/chat/completions", body=kwargs, cast_to=ChatCompletion,
+        return client.post("/chat/completions", body=kwargs, cast_to=bytes,
                            options={"timeout": timeout, "security": {"bearer_auth": True}})
 
     @staticmethod
-    def text(response) -> str | None:
-        return response.choices[0].message.content if response.choices else None
+    def text(response: bytes) -> str | None:
+        """The first choice's text; None when there is none (a body that is not JSON raises)."""
+        data = json.loads(response)
+        choices = data.get("choices") if isinstance(data, dict) else None
+        message = choices[0].get("message") if isinstance(choices, list) and choices and isinstance(
+            choices[0], dict) else None
+        content = message.get("content") if isinstance(message, dict) else None
+        return content if isinstance(content, str) else None
 
     @classmethod
     def is_retryable(cls, exc: Exception) -> bool:

@@ -49,7 +49,8 @@ class FakeLLM:
     # --- control -------------------------------------------------------------------------
     def enqueue(self, *items) -> None:
         """Queue what the next requests get, in order: a dict/str content, an int HTTP status,
-        or ``("sleep", seconds)`` to hang before answering the default."""
+        ``bytes`` for a 200 with exactly that body, or ``("sleep", seconds)`` to hang before
+        answering the default."""
         with self._lock:
             self._script.extend(items)
 
@@ -163,13 +164,17 @@ class FakeLLM:
                     item = None
                 if isinstance(item, int):
                     return self._send(item, fake.error_body(item, f"fake status {item}"))
+                if isinstance(item, bytes):  # a 200 whose whole body is this (odd servers)
+                    return self._send_bytes(200, item)
                 if item is None:
                     item = DEFAULT_REPLY
                 content = item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)
                 self._send(200, fake.answer_body(body, content))
 
             def _send(self, status, payload):
-                data = json.dumps(payload, ensure_ascii=False).encode()
+                self._send_bytes(status, json.dumps(payload, ensure_ascii=False).encode())
+
+            def _send_bytes(self, status, data):
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

@@ -90,6 +90,21 @@ def test_plain_text_calls_ask_for_no_json(fake_llm):
     assert "response_format" not in body and body["messages"][0]["content"] == "Ты Наташа."
 
 
+def test_odd_answers_of_a_compatible_server_never_reach_the_member_as_text(fake_llm, settings, caplog):
+    """The answer is read from its bytes (no SDK model): no choice, a content that is not text and a
+    body that is not JSON are handled as the SDK's model would have them."""
+    settings.LLM_TOTAL_BUDGET = 10
+    fake_llm.enqueue(b'{"choices": []}', b'{"choices": [{"message": {"content": [{"type": "text"}]}}]}', ANSWER)
+    assert ask() == ANSWER  # two empty completions, then the answer
+    assert len(fake_llm.requests) == 3
+    assert len(warnings(caplog, "empty completion")) == 2
+
+    fake_llm.enqueue(b"<html>502 Bad Gateway</html>")
+    assert llm.complete(MESSAGES, json_mode=False) is None  # not retried: the server is not speaking the API
+    assert len(fake_llm.requests) == 4
+    assert warnings(caplog, "permanent error JSONDecodeError")
+
+
 def test_analysis_uses_its_own_model(fake_llm, settings):
     settings.LLM_MODEL, settings.LLM_ANALYSIS_MODEL = "chat-small", "analysis-large"
     ask()
