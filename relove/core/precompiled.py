@@ -187,11 +187,6 @@ def insert_statement(model: type[Model], names: tuple[str, ...], rows: list[tupl
     return Statement(_insert_sql(model, names, len(rows), using, connection.vendor), params)
 
 
-def insert_rows(model: type[Model], names: tuple[str, ...], rows: list[tuple], *, using: str = "default") -> None:
-    """Insert ``rows`` now (``insert_statement``, run alone)."""
-    execute_together([insert_statement(model, names, rows, using=using)], using=using)
-
-
 def execute_together(statements: list[Statement | None], *, using: str = "default") -> list[list[tuple]]:
     """Run ``statements`` in order, all or nothing, and return each one's rows (``[]`` for a
     statement that returns none); ``None`` entries are skipped.

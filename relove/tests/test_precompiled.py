@@ -12,7 +12,7 @@ from bot.services import sessions
 from journeys import selectors as journey_selectors
 from profiles.models import PsychologicalProfile, TelegramUser, UserActivityLog, UserInteraction
 from relove.core.blind_index import exact_digest
-from relove.core.precompiled import Precompiled, Statement, execute_together, insert_rows, insert_statement
+from relove.core.precompiled import Precompiled, Statement, execute_together, insert_statement
 from testkit.factories import ProfileFactory, TelegramUserFactory, TriggerFactory, UserSessionFactory
 from triggers.models import ProactiveTrigger
 from triggers.services.attribution import MOOT_OR_LATEST, _moot_or_latest
@@ -149,12 +149,13 @@ def test_a_datetime_value_is_adapted_for_the_database():
 def test_inserted_rows_read_back_through_the_orm_encrypted_at_rest():
     member = TelegramUserFactory()
     at = timezone.now() - timedelta(minutes=3)
-    insert_rows(UserActivityLog, ("user", "kind", "content", "created_at"),
-                [(member.pk, UserActivityLog.Kind.MESSAGE_IN, "Мне страшно", at),
-                 (member.pk, UserActivityLog.Kind.MESSAGE_OUT, "Я рядом", at)])
-    insert_rows(UserInteraction, ("user", "kind", "stage", "metadata", "created_at"),
-                [(member.pk, UserInteraction.Kind.MESSAGE_IN, 3, {"session_id": 7, "ключ": "значение"}, at)])
-    insert_rows(UserInteraction, ("user", "kind"), [])  # nothing to write: no statement
+    execute_together([
+        insert_statement(UserActivityLog, ("user", "kind", "content", "created_at"),
+                         [(member.pk, UserActivityLog.Kind.MESSAGE_IN, "Мне страшно", at),
+                          (member.pk, UserActivityLog.Kind.MESSAGE_OUT, "Я рядом", at)]),
+        insert_statement(UserInteraction, ("user", "kind", "stage", "metadata", "created_at"),
+                         [(member.pk, UserInteraction.Kind.MESSAGE_IN, 3, {"session_id": 7, "ключ": "значение"}, at)])])
+    assert insert_statement(UserInteraction, ("user", "kind"), []) is None  # nothing to write: no statement
 
     logs = list(UserActivityLog.objects.filter(user=member).order_by("pk"))
     assert [(log.kind, log.content, log.created_at) for log in logs] == [
