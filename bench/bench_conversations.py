@@ -18,7 +18,7 @@ API and the fake LLM on loopback, both in this process.
   against the same fake, all in the same run. ``--only-bot`` measures the bot alone. The echo
   sends through 16 pooled connections, as the bot's replies do; it is also run with 128, the
   pool the rounds before 30 Nov 2026 gave it, where httpcore's walk over its pool on every
-  request made it several times slower (a ceiling far too low; docs/benchmarks.md).
+  request made it several times slower in some runs (a ceiling far too low; docs/benchmarks.md).
 
 The database is created and migrated if needed and its members are deleted before each
 scenario: point it at a throwaway database (default without DATABASE_URL: a SQLite file).

@@ -111,8 +111,8 @@ class OpenAIProvider:
         """The first choice's text; None when there is none (a body that is not JSON raises)."""
         data = json.loads(response)
         choices = data.get("choices") if isinstance(data, dict) else None
-        message = choices[0].get("message") if isinstance(choices, list) and choices and isinstance(
-            choices[0], dict) else None
+        first = choices[0] if isinstance(choices, list) and choices else None
+        message = first.get("message") if isinstance(first, dict) else None
         content = message.get("content") if isinstance(message, dict) else None
         return content if isinstance(content, str) else None
 

@@ -213,7 +213,8 @@ def session_set_summary(*, session: UserSession, summary: str, summarized_turns:
 
 def contradiction_statement(*, session: UserSession, now) -> Statement:
     """Natasha named a contradiction or avoidance in this session (R9: once a session; the first mark
-    stays), as a statement for ``execute_together`` with the turn that raised it."""
+    stays), as a statement for ``execute_together`` with the turn that raised it (the session is
+    updated now)."""
     at = UserSession._meta.get_field("contradiction_raised_at").get_db_prep_save(now, connection)
     session.contradiction_raised_at = session.contradiction_raised_at or now
     return Statement("UPDATE bot_usersession SET contradiction_raised_at = %s "
